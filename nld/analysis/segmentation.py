@@ -1,0 +1,55 @@
+"""Scores of a segmentation against known hidden states."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+
+@dataclass(frozen=True)
+class Matching:
+    """Best one-to-one map of predicted labels to true states over a whole data set."""
+
+    mapping: dict[int, int]  # predicted label -> true state (unmatched labels are absent)
+    accuracy_per_sequence: np.ndarray  # [N]
+
+    @property
+    def accuracy_mean(self) -> float:
+        return float(self.accuracy_per_sequence.mean())
+
+    @property
+    def accuracy_std(self) -> float:
+        return float(self.accuracy_per_sequence.std())
+
+
+def match_labels(pred: np.ndarray, states: np.ndarray, n_labels: int | None = None) -> Matching:
+    """Match labels to states with `linear_sum_assignment` on the confusion matrix."""
+    if pred.shape != states.shape:
+        raise ValueError(f"labels {pred.shape} and states {states.shape} differ in shape")
+    n_pred = int(max(pred.max() + 1, n_labels or 0))
+    n_true = int(states.max() + 1)
+    conf = np.zeros((n_pred, n_true), dtype=np.int64)
+    np.add.at(conf, (pred.ravel(), states.ravel()), 1)
+    rows, cols = linear_sum_assignment(conf, maximize=True)
+    mapping = {int(r): int(c) for r, c in zip(rows, cols, strict=True)}
+    lut = np.full(n_pred, -1)
+    lut[rows] = cols
+    per_seq = (lut[pred] == states).mean(axis=1)
+    return Matching(mapping, per_seq)
+
+
+def matched_l1(occupancy: np.ndarray, truth: np.ndarray, mapping: dict[int, int]) -> float:
+    """l1 distance of basin occupancies to the true state distribution under `mapping`.
+
+    Basins without a state count fully as error, and so do states without a basin.
+    """
+    est = np.zeros_like(truth, dtype=np.float64)
+    unmatched = 0.0
+    for i, w in enumerate(occupancy):
+        if i in mapping:
+            est[mapping[i]] += w
+        else:
+            unmatched += w
+    return float(np.abs(est - truth).sum() + unmatched)

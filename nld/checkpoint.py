@@ -1,0 +1,94 @@
+"""Checkpoints: `config.json` (hyperparameters) + `model.safetensors` (weights). Never pickle.
+
+`save` writes both files atomically (weights first, so a config never names missing weights);
+`load` rebuilds the model from the JSON and fills the weights strictly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import ValidationError
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from nld.errors import CheckpointError
+from nld.io import write_bytes, write_json
+from nld.model import ModelConfig, NLDModel
+
+FORMAT = "nld-checkpoint"
+VERSION = 1
+CONFIG, WEIGHTS = "config.json", "model.safetensors"
+
+
+def save(
+    run_dir: str | os.PathLike[str], model: NLDModel, meta: dict[str, Any] | None = None
+) -> None:
+    d = Path(run_dir)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    write_bytes(d / WEIGHTS, st_save(tensors))
+    write_json(
+        d / CONFIG,
+        {"format": FORMAT, "version": VERSION, "model": model.cfg.model_dump(), "meta": meta or {}},
+    )
+
+
+def read_config(run_dir: str | os.PathLike[str]) -> tuple[ModelConfig, dict[str, Any]]:
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing (is {run_dir} a checkpoint directory?)")
+    try:
+        doc = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not an nld checkpoint config (no format {FORMAT!r})")
+    if doc.get("version") != VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint version {doc.get('version')}, expected {VERSION}"
+        )
+    try:
+        cfg = ModelConfig.model_validate(doc.get("model"))
+    except ValidationError as e:
+        raise CheckpointError(f"{path}: invalid model config: {e}") from None
+    return cfg, doc.get("meta") or {}
+
+
+def read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """All tensors of a safetensors file, with a clear error if it is missing or damaged."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing")
+    try:
+        return st_load(path.read_bytes())
+    except (SafetensorError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path}: corrupt or truncated safetensors file ({e})") from None
+
+
+def load(run_dir: str | os.PathLike[str]) -> NLDModel:
+    """Rebuild the model of a checkpoint directory, in eval mode on the CPU."""
+    cfg, _ = read_config(run_dir)
+    model = NLDModel(cfg)
+    tensors = read_tensors(Path(run_dir) / WEIGHTS)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing or extra:
+        raise CheckpointError(
+            f"{run_dir}: weights do not match the config "
+            f"(missing {missing[:5]}, unexpected {extra[:5]})"
+        )
+    for k, v in tensors.items():
+        if v.shape != expected[k].shape:
+            raise CheckpointError(
+                f"{run_dir}: weight {k} has shape {tuple(v.shape)}, "
+                f"the config implies {tuple(expected[k].shape)}"
+            )
+        if not torch.isfinite(v).all():
+            raise CheckpointError(f"{run_dir}: weight {k} has non-finite values")
+    model.load_state_dict(tensors, strict=True)
+    return model.eval()

@@ -1,0 +1,46 @@
+"""From a trained model to its landscape and segmentations: the steps every consumer shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from nld.analysis import Minimum, assign_basins, find_minima, model_energy
+from nld.model import NLDModel
+
+
+@torch.no_grad()
+def latent_path(model: NLDModel, x: np.ndarray | torch.Tensor, batch: int = 256) -> torch.Tensor:
+    """Noise-free posterior positions q_t for every step: [N, T, d], causal in x."""
+    xt = torch.as_tensor(x, dtype=torch.float32)
+    out = [model.prior.position(model.posterior(part, sample=False).y) for part in xt.split(batch)]
+    return torch.cat(out)
+
+
+@dataclass(frozen=True)
+class Landscape:
+    minima: list[Minimum]
+    beta: float
+
+    @property
+    def positions(self) -> np.ndarray:
+        return np.stack([m.position for m in self.minima])
+
+
+def find_landscape(
+    model: NLDModel, latents: torch.Tensor, n_starts: int = 512, seed: int = 0
+) -> Landscape:
+    """Minima of the model's energy, searched from encoded points and random starts."""
+    energy = model_energy(model)
+    flat = latents.reshape(-1, latents.shape[-1])
+    gen = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(flat.shape[0], generator=gen)[:n_starts]
+    minima = find_minima(energy, flat[idx], seed=seed)
+    return Landscape(minima, float(model.prior.beta().detach()))
+
+
+def segment(model: NLDModel, landscape: Landscape, latents: torch.Tensor) -> np.ndarray:
+    """Basin index of every latent point: [N, T]."""
+    return assign_basins(model_energy(model), latents, landscape.minima)

@@ -1,0 +1,62 @@
+"""The hyperparameters that rebuild a model: stored as JSON beside its weights."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Dynamics = Literal["overdamped", "underdamped", "nsde"]
+
+
+class ModelConfig(BaseModel):
+    """Architecture of a latent-SDE VAE with an NLD (or generic NSDE) prior."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dynamics: Dynamics = "overdamped"
+    obs_dim: int = Field(gt=0, description="D, the dimension of one observation")
+    latent_dim: int = Field(2, gt=0, le=16, description="d; underdamped state is 2d (q, p)")
+    gru_hidden: int = Field(64, gt=0)
+    context_dim: int = Field(32, gt=0)
+    energy_hidden: list[int] = Field(default_factory=lambda: [64, 64])
+    energy_activation: Literal["tanh", "softplus"] = "softplus"
+    drift_hidden: list[int] = Field(
+        default_factory=lambda: [64, 64], description="NSDE prior drift MLP"
+    )
+    control_hidden: list[int] = Field(default_factory=lambda: [64])
+    control_bound: float = Field(
+        5.0, gt=0, description="|u| per component is at most this (tanh-bounded control)"
+    )
+    decoder: Literal["linear", "mlp"] = "linear"
+    decoder_hidden: int = Field(64, gt=0)
+    decoder_noise: Literal["fixed", "learned", "full"] = "full"
+    noise_std: float = Field(0.5, gt=0, description="decoder std when decoder_noise = fixed")
+    dt: float = Field(0.1, gt=0, description="SDE time between two observations")
+    substeps: int = Field(1, ge=1, description="integration steps between two observations")
+    beta: float = Field(1.0, gt=0, description="inverse temperature (initial value if learned)")
+    learn_beta: bool = True
+    gamma: float = Field(1.0, gt=0, description="friction (initial value if learned)")
+    learn_gamma: bool = False
+    mass: float = Field(1.0, gt=0, description="underdamped mass (initial value if learned)")
+    learn_mass: bool = False
+    confinement: float = Field(
+        0.05,
+        gt=0,
+        description="initial weight of the |q|^2 term that makes exp(-beta E) normalisable",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelConfig:
+        if self.dynamics == "nsde" and self.learn_mass:
+            raise ValueError("learn_mass applies to underdamped dynamics only")
+        return self
+
+    @property
+    def state_dim(self) -> int:
+        """Dimension of the SDE state: d, or 2d (position and momentum) when underdamped."""
+        return 2 * self.latent_dim if self.dynamics == "underdamped" else self.latent_dim
+
+    @property
+    def has_energy(self) -> bool:
+        return self.dynamics != "nsde"

@@ -1,0 +1,95 @@
+"""Prior dynamics: overdamped or underdamped Langevin in a neural energy, or a generic NSDE.
+
+State y has `state_dim` components; the last `latent_dim` of them carry noise:
+- overdamped  y = q:       dq = -grad E(q)/gamma dt + sqrt(2/(beta gamma)) dW
+- underdamped y = (q, p):  dq = p/m dt,  dp = (-grad E(q) - gamma p/m) dt + sqrt(2 gamma/beta) dW
+- nsde        y = z:       dz = MLP(z) dt + sigma dW  (sigma learned, positive)
+beta, gamma and m are positive by construction (softplus of a free parameter).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from nld.model.config import ModelConfig
+from nld.model.energy import MLPEnergy
+
+
+def _inv_softplus(x: float) -> float:
+    return x + math.log(-math.expm1(-x))
+
+
+def _mlp(sizes: list[int], act: type[nn.Module] = nn.Softplus) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(act())
+    return nn.Sequential(*layers)
+
+
+class PositiveScalar(nn.Module):
+    """softplus(raw): learned when `learn`, else a fixed buffer."""
+
+    def __init__(self, value: float, learn: bool) -> None:
+        super().__init__()
+        raw = torch.tensor(_inv_softplus(value))
+        if learn:
+            self.raw = nn.Parameter(raw)
+        else:
+            self.register_buffer("raw", raw)
+
+    def forward(self) -> Tensor:
+        return F.softplus(self.raw)
+
+
+class Prior(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.dynamics = cfg.dynamics
+        self.latent_dim = cfg.latent_dim
+        self.energy: MLPEnergy | None = None
+        self.drift_net: nn.Sequential | None = None
+        if cfg.has_energy:
+            self.energy = MLPEnergy(
+                cfg.latent_dim, cfg.energy_hidden, cfg.energy_activation, cfg.confinement
+            )
+            self.beta = PositiveScalar(cfg.beta, cfg.learn_beta)
+            self.gamma = PositiveScalar(cfg.gamma, cfg.learn_gamma)
+            self.mass = PositiveScalar(cfg.mass, cfg.learn_mass)
+        else:
+            self.drift_net = _mlp([cfg.latent_dim, *cfg.drift_hidden, cfg.latent_dim])
+            self.raw_sigma = nn.Parameter(torch.full((cfg.latent_dim,), _inv_softplus(0.5)))
+
+    def position(self, y: Tensor) -> Tensor:
+        """The decoded part of the state: q (the whole state unless underdamped)."""
+        return y[..., : self.latent_dim]
+
+    def diffusion(self) -> Tensor:
+        """g on the noisy components, [latent_dim] (or a scalar for energy models)."""
+        if self.energy is None:
+            return F.softplus(self.raw_sigma)
+        if self.dynamics == "overdamped":
+            return torch.sqrt(2 / (self.beta() * self.gamma()))
+        return torch.sqrt(2 * self.gamma() / self.beta())
+
+    def drift(self, y: Tensor) -> Tensor:
+        """Prior drift h(y), same shape as y."""
+        if self.drift_net is not None:
+            return self.drift_net(y)
+        assert self.energy is not None
+        d = self.latent_dim
+        if self.dynamics == "overdamped":
+            return -self.energy.grad(y) / self.gamma()
+        q, p = y[..., :d], y[..., d:]
+        v = p / self.mass()
+        return torch.cat([v, -self.energy.grad(q) - self.gamma() * v], dim=-1)
+
+    def noise_drift(self, y: Tensor) -> Tensor:
+        """The noisy components of the prior drift (what a control may change), [..., d]."""
+        return self.drift(y)[..., -self.latent_dim :]

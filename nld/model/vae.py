@@ -1,0 +1,169 @@
+"""The latent-SDE VAE: online GRU encoder, posterior SDE with a bounded control, decoder.
+
+For observations x_0..x_{T-1} (standardised with the training set's mean and std):
+    c_t = Linear(GRU(x_{<=t}))                       context, causal
+    y_0 ~ q(y_0 | c_0) = N(mu(c_0), sigma(c_0)^2)
+    y_t = step(y_{t-1}; u(y, c_t))                   for t >= 1: the step *into* t sees x_t,
+                                                     so the path at t is a filter of x_{<=t}
+    x_t ~ p(x_t | q_t)                               Gaussian decoder of the position q_t
+    ELBO = sum_t log p(x_t | q_t) - KL(q(y_0) || p(y_0)) - sum_steps |u|^2 dt / 2
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from nld.model.config import ModelConfig
+from nld.model.prior import Prior, _mlp
+from nld.model.sde import step
+
+
+@dataclass
+class PosteriorPath:
+    y: Tensor  # [B, T, state_dim]
+    kl_path: Tensor  # [B]
+    kl0: Tensor  # [B]
+
+
+class Decoder(nn.Module):
+    """p(x | q) = N(mean(q), Sigma), Sigma fixed, learned diagonal, or a full Cholesky of q."""
+
+    fixed_std: Tensor
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        d, dim = cfg.latent_dim, cfg.obs_dim
+        self.noise = cfg.decoder_noise
+        self.mean = (
+            nn.Linear(d, dim)
+            if cfg.decoder == "linear"
+            else _mlp([d, cfg.decoder_hidden, cfg.decoder_hidden, dim])
+        )
+        self.register_buffer("fixed_std", torch.tensor(cfg.noise_std))
+        if self.noise == "learned":
+            self.log_std = nn.Parameter(torch.zeros(dim))
+        elif self.noise == "full":
+            self.tril = torch.tril_indices(dim, dim, offset=-1)
+            self.chol = _mlp([d, cfg.decoder_hidden, dim + self.tril.shape[1]])
+            last = self.chol[-1]
+            assert isinstance(last, nn.Linear)
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+            with torch.no_grad():
+                last.bias[:dim] = math.log(math.expm1(1.0))
+
+    def log_prob(self, x: Tensor, q: Tensor) -> Tensor:
+        """log p(x | q) for x [..., D], q [..., d] -> [...]."""
+        r = x - self.mean(q)
+        dim = x.shape[-1]
+        const = 0.5 * dim * math.log(2 * math.pi)
+        if self.noise == "full":
+            raw = self.chol(q)
+            diag = F.softplus(raw[..., :dim]) + 1e-3
+            lower = torch.diag_embed(diag)
+            lower[..., self.tril[0], self.tril[1]] = raw[..., dim:]
+            white = torch.linalg.solve_triangular(lower, r.unsqueeze(-1), upper=False).squeeze(-1)
+            return -0.5 * (white * white).sum(-1) - torch.log(diag).sum(-1) - const
+        log_std = self.log_std if self.noise == "learned" else torch.log(self.fixed_std)
+        white = r * torch.exp(-log_std)
+        return (
+            -0.5 * (white * white).sum(-1)
+            - log_std.sum() * (1 if self.noise == "learned" else dim)
+            - const
+        )
+
+
+class NLDModel(nn.Module):
+    x_mean: Tensor
+    x_std: Tensor
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        s, d, c = cfg.state_dim, cfg.latent_dim, cfg.context_dim
+        self.register_buffer("x_mean", torch.zeros(cfg.obs_dim))
+        self.register_buffer("x_std", torch.ones(cfg.obs_dim))
+        self.gru = nn.GRU(cfg.obs_dim, cfg.gru_hidden, batch_first=True)
+        self.context = nn.Linear(cfg.gru_hidden, c)
+        self.qy0 = nn.Linear(c, 2 * s)
+        self.py0_mean = nn.Parameter(torch.zeros(s))
+        self.py0_logstd = nn.Parameter(torch.zeros(s))
+        self.control = _mlp([s + c, *cfg.control_hidden, d])
+        self.decoder = Decoder(cfg)
+        self.prior = Prior(cfg)
+
+    # -- encoder -----------------------------------------------------------------------
+    def standardise(self, x: Tensor) -> Tensor:
+        return (x - self.x_mean) / self.x_std
+
+    def encode(self, x: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Contexts [B, T, C] of standardised x [B, T, D], and the GRU state after the last step."""
+        out, h_last = self.gru(x, h)
+        return self.context(out), h_last
+
+    # -- posterior ---------------------------------------------------------------------
+    def initial(self, c0: Tensor, eps: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """y_0 (the mean, or mean + std * eps) and KL(q(y_0) || p(y_0)) per sequence."""
+        mean, log_std = self.qy0(c0).chunk(2, dim=-1)
+        log_std = log_std.clamp(-6, 3)
+        y0 = mean if eps is None else mean + torch.exp(log_std) * eps
+        var_ratio = torch.exp(2 * (log_std - self.py0_logstd))
+        diff = (mean - self.py0_mean) * torch.exp(-self.py0_logstd)
+        kl0 = 0.5 * (var_ratio + diff * diff - 1 - torch.log(var_ratio)).sum(-1)
+        return y0, kl0
+
+    def control_at(self, y: Tensor, c: Tensor) -> Tensor:
+        bound = self.cfg.control_bound
+        return bound * torch.tanh(self.control(torch.cat([y, c], dim=-1)) / bound)
+
+    def advance(self, y: Tensor, c: Tensor, noise: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """One observation interval of the posterior from y with context c.
+
+        Returns the new state and the path KL of the interval. `noise` holds standard normal
+        draws [substeps, ..., d], or None for the noise-free (mean) path.
+        """
+        n = self.cfg.substeps
+        h = self.cfg.dt / n
+        kl = y.new_zeros(y.shape[:-1])
+        for k in range(n):
+            u = self.control_at(y, c)
+            kl = kl + 0.5 * (u * u).sum(-1) * h
+            dw = None if noise is None else noise[k] * math.sqrt(h)
+            y = step(self.prior, y, h, u=u, dw=dw)
+        return y, kl
+
+    def posterior(
+        self, x: Tensor, *, sample: bool = True, generator: torch.Generator | None = None
+    ) -> PosteriorPath:
+        """The posterior path for raw observations x [B, T, D] (noise-free if not `sample`)."""
+        ctx, _ = self.encode(self.standardise(x))
+        b, t_len, _ = x.shape
+        s, d, n = self.cfg.state_dim, self.cfg.latent_dim, self.cfg.substeps
+
+        def normal(*shape: int) -> Tensor:
+            return torch.randn(*shape, generator=generator, dtype=x.dtype, device=x.device)
+
+        y, kl0 = self.initial(ctx[:, 0], normal(b, s) if sample else None)
+        path, kl = [y], x.new_zeros(b)
+        for t in range(1, t_len):
+            y, kl_t = self.advance(y, ctx[:, t], normal(n, b, d) if sample else None)
+            kl = kl + kl_t
+            path.append(y)
+        return PosteriorPath(torch.stack(path, dim=1), kl, kl0)
+
+    # -- objective ---------------------------------------------------------------------
+    def elbo_terms(self, x: Tensor, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """Per-sequence log-likelihood, KL terms and ELBO (each [B], in nats per sequence)."""
+        path = self.posterior(x, sample=True, generator=generator)
+        ll = self.decoder.log_prob(self.standardise(x), self.prior.position(path.y)).sum(-1)
+        return {
+            "loglik": ll,
+            "kl0": path.kl0,
+            "kl_path": path.kl_path,
+            "elbo": ll - path.kl0 - path.kl_path,
+        }

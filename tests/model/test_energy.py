@@ -1,0 +1,32 @@
+import pytest
+import torch
+
+from nld.model import MLPEnergy
+
+
+@pytest.mark.parametrize("activation", ["softplus", "tanh"])
+@pytest.mark.parametrize("hidden", [[8], [16, 16], [8, 8, 8]])
+def test_closed_form_gradient_equals_autograd(activation, hidden):
+    e = MLPEnergy(3, hidden, activation).double()
+    q = torch.randn(20, 3, dtype=torch.float64, requires_grad=True)
+    value, grad = e.energy_and_grad(q)
+    (auto,) = torch.autograd.grad(e(q).sum(), q)
+    torch.testing.assert_close(value, e(q))
+    torch.testing.assert_close(grad, auto)
+
+
+def test_gradient_is_differentiable_in_the_parameters():
+    e = MLPEnergy(2, [8, 8]).double()
+    q = torch.randn(5, 2, dtype=torch.float64)
+    loss = e.grad(q).pow(2).sum()
+    loss.backward()
+    # every parameter but the constant offset shapes the force
+    for name, p in e.named_parameters():
+        if name != "out.bias":
+            assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0
+
+
+def test_confinement_makes_energy_grow():
+    e = MLPEnergy(2, [16])
+    far = torch.tensor([[100.0, 0.0], [0.0, -100.0]])
+    assert (e(far) > e(torch.zeros(1, 2)) + 100).all()

@@ -1,0 +1,82 @@
+import json
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nld import checkpoint
+from nld.errors import CheckpointError
+from nld.model import ModelConfig, NLDModel
+
+
+def _model(**kw) -> NLDModel:
+    torch.manual_seed(0)
+    return NLDModel(ModelConfig(obs_dim=3, gru_hidden=8, context_dim=4, energy_hidden=[8], **kw))
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    dynamics=st.sampled_from(["overdamped", "underdamped", "nsde"]),
+    latent=st.integers(1, 3),
+    noise=st.sampled_from(["fixed", "learned", "full"]),
+    decoder=st.sampled_from(["linear", "mlp"]),
+)
+def test_roundtrip_is_the_identity(tmp_path_factory, dynamics, latent, noise, decoder):
+    tmp = tmp_path_factory.mktemp("ck")
+    m = _model(dynamics=dynamics, latent_dim=latent, decoder_noise=noise, decoder=decoder)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(torch.randn_like(p))
+    checkpoint.save(tmp, m, meta={"note": "x"})
+    back = checkpoint.load(tmp)
+    assert back.cfg == m.cfg
+    for (k, a), (k2, b) in zip(m.state_dict().items(), back.state_dict().items(), strict=True):
+        assert k == k2 and torch.equal(a, b)
+    x = torch.randn(2, 5, 3)
+    torch.testing.assert_close(m.posterior(x, sample=False).y, back.posterior(x, sample=False).y)
+
+
+def test_truncated_weights_are_refused(tmp_path):
+    checkpoint.save(tmp_path, _model())
+    w = tmp_path / checkpoint.WEIGHTS
+    w.write_bytes(w.read_bytes()[:-100])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        checkpoint.load(tmp_path)
+
+
+def test_missing_and_mismatched(tmp_path):
+    with pytest.raises(CheckpointError, match="missing"):
+        checkpoint.load(tmp_path)
+    checkpoint.save(tmp_path, _model())
+    doc = json.loads((tmp_path / checkpoint.CONFIG).read_text())
+    doc["model"]["latent_dim"] = 3
+    (tmp_path / checkpoint.CONFIG).write_text(json.dumps(doc))
+    with pytest.raises(CheckpointError, match="shape"):
+        checkpoint.load(tmp_path)
+    doc["model"]["latent_dim"] = 2
+    doc["model"]["typo"] = 1
+    (tmp_path / checkpoint.CONFIG).write_text(json.dumps(doc))
+    with pytest.raises(CheckpointError, match="invalid model config"):
+        checkpoint.load(tmp_path)
+    (tmp_path / checkpoint.CONFIG).write_text("{not json")
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        checkpoint.load(tmp_path)
+
+
+def test_other_architecture_weights_are_refused(tmp_path):
+    checkpoint.save(tmp_path, _model(dynamics="nsde"))
+    other = tmp_path / "other"
+    checkpoint.save(other, _model(dynamics="overdamped"))
+    (other / checkpoint.WEIGHTS).write_bytes((tmp_path / checkpoint.WEIGHTS).read_bytes())
+    with pytest.raises(CheckpointError, match="do not match"):
+        checkpoint.load(other)
+
+
+def test_no_pickle_anywhere():
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    for path in [*root.glob("nld/**/*.py"), *root.glob("training/**/*.py")]:
+        text = path.read_text()
+        assert "torch.load(" not in text and "import pickle" not in text, path

@@ -1,0 +1,59 @@
+import json
+import time
+
+import pytest
+import torch
+
+from nld import checkpoint
+from training.config import load_config, presets
+from training.evaluate import evaluate
+from training.trainer import train
+
+
+def test_smoke_preset_learns_two_states(tmp_path, easy_data):
+    train_set, test_set = easy_data
+    start = time.perf_counter()
+    model = train(load_config("smoke"), train_set, tmp_path, progress_bar=False)
+    assert time.perf_counter() - start < 60
+    res = evaluate(model, test_set)
+    assert res["n_minima"] == 2
+    assert res["accuracy_mean"] > 0.9
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["iteration"] == 150 and rows[-1]["elbo"] > rows[0]["elbo"]
+
+
+def test_resume_continues_the_same_run(tmp_path, easy_data):
+    train_set, _ = easy_data
+    cfg = load_config("smoke")
+    cfg.train.iterations, cfg.train.checkpoint_every, cfg.train.log_every = 12, 6, 3
+    straight = train(cfg, train_set, tmp_path / "a", progress_bar=False)
+
+    # Interrupted after 6 iterations: a run whose config says 12 stopped at its checkpoint.
+    short = cfg.model_copy(deep=True)
+    short.train.iterations = 6
+    train(short, train_set, tmp_path / "b", progress_bar=False)
+    resumed = train(cfg, train_set, tmp_path / "b", resume=True, progress_bar=False)
+    for (k, a), (_, b) in zip(
+        straight.state_dict().items(), resumed.state_dict().items(), strict=True
+    ):
+        torch.testing.assert_close(a, b, msg=k)
+    its = [
+        json.loads(x)["iteration"]
+        for x in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert its == [3, 6, 9, 12]
+    assert checkpoint.read_config(tmp_path / "b")[1]["finished"]
+
+
+def test_existing_run_is_not_overwritten(tmp_path, easy_data):
+    cfg = load_config("smoke")
+    cfg.train.iterations = 2
+    train(cfg, easy_data[0], tmp_path, progress_bar=False)
+    with pytest.raises(Exception, match="--resume"):
+        train(cfg, easy_data[0], tmp_path, progress_bar=False)
+
+
+def test_presets_validate():
+    for name in presets():
+        assert load_config(name).name == name
+    assert {"default", "smoke", "exp1-overdamped"} <= set(presets())

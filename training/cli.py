@@ -1,0 +1,135 @@
+"""The `nld` command line. Errors the user can fix print one line, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from nld.data import Dataset
+from nld.errors import NLDError
+from nld.model import NLDModel
+
+
+def _cmd_data_generate(a: argparse.Namespace) -> None:
+    from nld.data import generate_splits, load_spec, save
+
+    spec = load_spec(a.spec)
+    out = Path(a.out)
+    for name, ds in generate_splits(spec).items():
+        save(out / f"{name}.npz", ds)
+        print(f"wrote {out / f'{name}.npz'}: {ds.n_sequences} x {ds.length} x {ds.dim}")
+
+
+def _cmd_train(a: argparse.Namespace) -> None:
+    from nld.data import load
+    from training.config import load_config
+    from training.trainer import train
+
+    cfg = load_config(a.preset, a.config)
+    if a.seed is not None:
+        cfg.train.seed = a.seed
+    if a.iterations is not None:
+        cfg.train.iterations = a.iterations
+    data = load(a.data)
+    train(cfg, data, a.out, resume=a.resume, progress_bar=not a.quiet)
+    print(f"wrote {a.out}")
+
+
+def _load_run(run_dir: str, data_path: str) -> tuple[NLDModel, Dataset]:
+    import torch
+
+    from nld import checkpoint
+    from nld.data import load
+
+    torch.set_num_threads(2)
+    model = checkpoint.load(run_dir)
+    return model, load(data_path, dim=model.cfg.obs_dim)
+
+
+def _cmd_segment(a: argparse.Namespace) -> None:
+    from nld.inference import find_landscape, latent_path, segment
+    from nld.io import atomic_write
+
+    model, data = _load_run(a.run_dir, a.data)
+    if not model.cfg.has_energy:
+        raise NLDError(f"{a.run_dir} is an NSDE baseline: it has no energy, hence no basins")
+    latents = latent_path(model, data.x)
+    labels = segment(model, find_landscape(model, latents), latents)
+    atomic_write(a.out, lambda f: np.save(f, labels))
+    print(f"wrote {a.out}: labels {labels.shape}, {int(labels.max()) + 1} basins")
+
+
+def _cmd_evaluate(a: argparse.Namespace) -> None:
+    from nld.data import load_spec
+    from nld.io import write_json
+    from training.evaluate import evaluate
+
+    model, data = _load_run(a.run_dir, a.data)
+    truth = load_spec(a.spec).stationary() if a.spec else None
+    res = evaluate(model, data, true_occupancy=truth)
+    res.pop("labels")
+    if a.out:
+        write_json(a.out, res)
+    print(json.dumps({k: v for k, v in res.items() if k != "minima"}, indent=1))
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nld", description="Neural Langevin Dynamics")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="data sets").add_subparsers(
+        dest="data_command", required=True
+    )
+    g = data.add_parser("generate", help="draw train/test splits from an HMM spec")
+    g.add_argument("--spec", required=True, help="exp1, exp2 or a JSON spec file")
+    g.add_argument("--out", required=True, help="directory for train.npz and test.npz")
+    g.set_defaults(fn=_cmd_data_generate)
+
+    t = sub.add_parser("train", help="train a model")
+    src = t.add_mutually_exclusive_group()
+    src.add_argument("--preset", help="a shipped preset (default: `default`)")
+    src.add_argument("--config", help="a TOML config file")
+    t.add_argument("--data", required=True, help="train.npz (x [N, T, D])")
+    t.add_argument("--out", required=True, help="run directory for the checkpoint")
+    t.add_argument("--seed", type=int)
+    t.add_argument("--iterations", type=int, help="override the preset's iteration count")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(fn=_cmd_train)
+
+    s = sub.add_parser("segment", help="label every step of every sequence by its basin")
+    s.add_argument("run_dir")
+    s.add_argument("--data", required=True)
+    s.add_argument("--out", required=True, help="labels.npy [N, T]")
+    s.set_defaults(fn=_cmd_segment)
+
+    e = sub.add_parser("evaluate", help="accuracy, minima and occupancies on a data set")
+    e.add_argument("run_dir")
+    e.add_argument("--data", required=True)
+    e.add_argument("--spec", help="HMM spec whose stationary distribution is the occupancy truth")
+    e.add_argument("--out", help="write the JSON here")
+    e.set_defaults(fn=_cmd_evaluate)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    fn: Callable[[argparse.Namespace], None] = args.fn
+    try:
+        fn(args)
+    except NLDError as e:
+        print(f"nld: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nld: interrupted (state saved where a run was training)", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

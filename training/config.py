@@ -1,0 +1,83 @@
+"""Training configs: TOML files validated by pydantic (unknown or mistyped keys are errors)."""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from nld.errors import ConfigError
+from nld.model import ModelConfig
+
+
+class TrainSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    iterations: int = Field(1500, gt=0)
+    batch_size: int = Field(64, gt=0)
+    window: int | None = Field(
+        100, gt=1, description="train on random windows of this many steps (None: whole sequences)"
+    )
+    lr: float = Field(3e-3, gt=0)
+    lr_final: float = Field(3e-4, gt=0, description="cosine decay ends here")
+    weight_decay: float = Field(0.0, ge=0)
+    kl_warmup: int = Field(300, ge=0, description="iterations to anneal the KL weight to 1")
+    kl_start: float = Field(0.1, ge=0, le=1)
+    grad_clip: float = Field(10.0, gt=0)
+    checkpoint_every: int = Field(200, gt=0)
+    log_every: int = Field(10, gt=0)
+    max_rollbacks: int = Field(20, ge=0)
+    seed: int = 0
+    threads: int = Field(2, gt=0, description="torch threads (set explicitly: cores are shared)")
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "custom"
+    description: str = ""
+    model: dict[str, Any] = Field(
+        default_factory=dict, description="ModelConfig fields except obs_dim (from the data)"
+    )
+    train: TrainSettings = Field(default_factory=TrainSettings)
+
+    def model_config_for(self, obs_dim: int) -> ModelConfig:
+        try:
+            return ModelConfig.model_validate({**self.model, "obs_dim": obs_dim})
+        except ValidationError as e:
+            raise ConfigError(f"config {self.name}: [model] {e}") from None
+
+
+def presets() -> list[str]:
+    root = resources.files("training").joinpath("presets")
+    return sorted(p.name.removesuffix(".toml") for p in root.iterdir() if p.name.endswith(".toml"))
+
+
+def load_config(preset: str | None = None, path: str | Path | None = None) -> TrainConfig:
+    """A shipped preset by name, or a TOML file (`default` when neither is given)."""
+    if preset and path:
+        raise ConfigError("give either a preset or a config file, not both")
+    if path:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"{p}: no such config file")
+        text, where = p.read_text(), str(p)
+    else:
+        name = preset or "default"
+        if name not in presets():
+            raise ConfigError(f"no preset {name!r}; available: {', '.join(presets())}")
+        text = resources.files("training").joinpath(f"presets/{name}.toml").read_text()
+        where = f"preset {name}"
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{where}: not valid TOML ({e})") from None
+    try:
+        cfg = TrainConfig.model_validate(doc)
+    except ValidationError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    cfg.model_config_for(1)  # validate the [model] table now, not after loading data
+    return cfg

@@ -1,0 +1,92 @@
+"""Evaluation of a checkpoint on a data set: minima, segmentation accuracy, occupancies."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from scipy.cluster.vq import kmeans2
+
+from nld.analysis import match_labels, matched_l1, second_order, zeroth_order
+from nld.data import Dataset
+from nld.inference import find_landscape, latent_path, segment
+from nld.model import NLDModel
+
+
+def evaluate(
+    model: NLDModel,
+    data: Dataset,
+    *,
+    true_occupancy: np.ndarray | None = None,
+    n_states: int | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Metrics of `model` on `data`. Occupancies are compared with `true_occupancy` when given,
+    else with the empirical frequencies of `data.states`."""
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    latents = latent_path(model, data.x)
+    timings["encode_seconds"] = time.perf_counter() - t0
+    out: dict[str, Any] = {"n_sequences": data.n_sequences, "length": data.length}
+    if not model.cfg.has_energy:
+        # A generic drift has no basins: cluster the latents instead (the baseline's best case).
+        k = n_states or (int(data.states.max()) + 1 if data.states is not None else 3)
+        _, labels = kmeans2(
+            latents.reshape(-1, latents.shape[-1]).numpy().astype(np.float64),
+            k,
+            seed=seed,
+            minit="++",
+        )
+        labels = labels.reshape(latents.shape[:2])
+        out["labels_from"] = "kmeans"
+    else:
+        t0 = time.perf_counter()
+        land = find_landscape(model, latents, seed=seed)
+        timings["minima_seconds"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        labels = segment(model, land, latents)
+        timings["segment_seconds"] = time.perf_counter() - t0
+        occ_b = zeroth_order(land.minima, land.beta)
+        occ_c = second_order(land.minima, land.beta)
+        out.update(
+            labels_from="basins",
+            n_minima=len(land.minima),
+            beta=land.beta,
+            minima=[
+                {
+                    "position": m.position.tolist(),
+                    "energy": m.energy,
+                    "hessian_eigenvalues": m.hessian_eigenvalues.tolist(),
+                }
+                for m in land.minima
+            ],
+            occupancy_zeroth=occ_b.tolist(),
+            occupancy_second=occ_c.tolist(),
+            occupancy_segmented=np.bincount(labels.ravel(), minlength=len(land.minima))
+            .astype(float)
+            .__truediv__(labels.size)
+            .tolist(),
+        )
+    if data.states is not None:
+        n_labels = out.get("n_minima")
+        match = match_labels(labels, data.states, n_labels)
+        out.update(
+            accuracy_mean=match.accuracy_mean,
+            accuracy_std=match.accuracy_std,
+            mapping={str(k): v for k, v in match.mapping.items()},
+        )
+        if model.cfg.has_energy:
+            truth = (
+                np.asarray(true_occupancy, dtype=float)
+                if true_occupancy is not None
+                else np.bincount(data.states.ravel()) / data.states.size
+            )
+            out["occupancy_truth"] = truth.tolist()
+            for key in ("zeroth", "second"):
+                out[f"occupancy_{key}_l1"] = matched_l1(
+                    np.asarray(out[f"occupancy_{key}"]), truth, match.mapping
+                )
+    out["labels"] = labels
+    out.update({k: round(v, 3) for k, v in timings.items()})
+    return out

@@ -1,0 +1,79 @@
+"""Trainer state for `--resume`: model, optimizer and RNG in one safetensors file, no pickle.
+
+Everything lives in a single file written atomically, so a crash leaves either the previous
+state or the new one, never a mix. Scalars (iteration, schedules) ride in its JSON metadata.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import save as st_save
+
+from nld.checkpoint import read_tensors
+from nld.errors import CheckpointError
+from nld.io import write_bytes
+from nld.model import NLDModel
+
+FILE = "trainer.safetensors"
+
+
+@dataclass
+class Progress:
+    iteration: int = 0
+    lr_scale: float = 1.0
+    clip_scale: float = 1.0
+    rollbacks: int = 0
+    seconds: float = 0.0
+
+
+def save_state(
+    run_dir: Path,
+    model: NLDModel,
+    opt: torch.optim.Optimizer,
+    gen: torch.Generator,
+    progress: Progress,
+) -> None:
+    tensors = {f"model.{k}": v.detach().clone() for k, v in model.state_dict().items()}
+    opt_state = opt.state_dict()
+    for idx, st in opt_state["state"].items():
+        for key, val in st.items():
+            tensors[f"opt.{idx}.{key}"] = torch.as_tensor(val).clone()
+    tensors["rng"] = gen.get_state().clone()
+    meta = {
+        "progress": json.dumps(asdict(progress)),
+        "param_groups": json.dumps(opt_state["param_groups"]),
+    }
+    write_bytes(run_dir / FILE, st_save(tensors, metadata=meta))
+
+
+def load_state(
+    run_dir: Path, model: NLDModel, opt: torch.optim.Optimizer, gen: torch.Generator
+) -> Progress:
+    path = run_dir / FILE
+    tensors = read_tensors(path)
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    try:
+        progress = Progress(**json.loads(meta["progress"]))
+        groups = json.loads(meta["param_groups"])
+    except (KeyError, TypeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: trainer metadata missing or damaged ({e})") from None
+    weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: model weights do not match the config ({e})") from None
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for k, v in tensors.items():
+        if k.startswith("opt."):
+            _, idx, key = k.split(".", 2)
+            state.setdefault(int(idx), {})[key] = v
+    opt.load_state_dict({"state": state, "param_groups": groups})
+    gen.set_state(tensors["rng"])
+    return progress
