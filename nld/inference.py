@@ -19,6 +19,13 @@ def latent_path(model: NLDModel, x: np.ndarray | torch.Tensor, batch: int = 256)
     return torch.cat(out)
 
 
+@torch.no_grad()
+def readout_path(model: NLDModel, x: np.ndarray | torch.Tensor, batch: int = 256) -> torch.Tensor:
+    """The lag-free readout r(c_t) for every step: [N, T, d], causal in x; labels are its basins."""
+    xt = torch.as_tensor(x, dtype=torch.float32)
+    return torch.cat([model.readout_position(part)[0] for part in xt.split(batch)])
+
+
 @dataclass(frozen=True)
 class Landscape:
     minima: list[Minimum]

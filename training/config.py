@@ -26,6 +26,9 @@ class TrainSettings(BaseModel):
     weight_decay: float = Field(0.0, ge=0)
     kl_warmup: int = Field(300, ge=0, description="iterations to anneal the KL weight to 1")
     kl_start: float = Field(0.1, ge=0, le=1)
+    prior_steps: int = Field(
+        4, ge=1, description="optimizer steps on the prior's drift per iteration (free posterior)"
+    )
     grad_clip: float = Field(10.0, gt=0)
     checkpoint_every: int = Field(200, gt=0)
     log_every: int = Field(10, gt=0)

@@ -10,7 +10,7 @@ from scipy.cluster.vq import kmeans2
 
 from nld.analysis import match_labels, matched_l1, second_order, zeroth_order
 from nld.data import Dataset
-from nld.inference import find_landscape, latent_path, segment
+from nld.inference import find_landscape, readout_path, segment
 from nld.model import NLDModel
 
 
@@ -26,7 +26,7 @@ def evaluate(
     else with the empirical frequencies of `data.states`."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    latents = latent_path(model, data.x)
+    latents = readout_path(model, data.x)
     timings["encode_seconds"] = time.perf_counter() - t0
     out: dict[str, Any] = {"n_sequences": data.n_sequences, "length": data.length}
     if not model.cfg.has_energy:

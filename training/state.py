@@ -1,4 +1,4 @@
-"""Trainer state for `--resume`: model, optimizer and RNG in one safetensors file, no pickle.
+"""Trainer state for `--resume`: model, optimizers and RNG in one safetensors file, no pickle.
 
 Everything lives in a single file written atomically, so a crash leaves either the previous
 state or the new one, never a mix. Scalars (iteration, schedules) ride in its JSON metadata.
@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import save as st_save
 
 from nld.checkpoint import read_tensors
@@ -19,6 +20,7 @@ from nld.io import write_bytes
 from nld.model import NLDModel
 
 FILE = "trainer.safetensors"
+Optimizers = dict[str, torch.optim.Optimizer]
 
 
 @dataclass
@@ -31,32 +33,24 @@ class Progress:
 
 
 def save_state(
-    run_dir: Path,
-    model: NLDModel,
-    opt: torch.optim.Optimizer,
-    gen: torch.Generator,
-    progress: Progress,
+    run_dir: Path, model: NLDModel, opts: Optimizers, gen: torch.Generator, progress: Progress
 ) -> None:
     tensors = {f"model.{k}": v.detach().clone() for k, v in model.state_dict().items()}
-    opt_state = opt.state_dict()
-    for idx, st in opt_state["state"].items():
-        for key, val in st.items():
-            tensors[f"opt.{idx}.{key}"] = torch.as_tensor(val).clone()
+    groups = {}
+    for name, opt in opts.items():
+        opt_state = opt.state_dict()
+        groups[name] = opt_state["param_groups"]
+        for idx, st in opt_state["state"].items():
+            for key, val in st.items():
+                tensors[f"opt.{name}.{idx}.{key}"] = torch.as_tensor(val).clone()
     tensors["rng"] = gen.get_state().clone()
-    meta = {
-        "progress": json.dumps(asdict(progress)),
-        "param_groups": json.dumps(opt_state["param_groups"]),
-    }
+    meta = {"progress": json.dumps(asdict(progress)), "param_groups": json.dumps(groups)}
     write_bytes(run_dir / FILE, st_save(tensors, metadata=meta))
 
 
-def load_state(
-    run_dir: Path, model: NLDModel, opt: torch.optim.Optimizer, gen: torch.Generator
-) -> Progress:
+def load_state(run_dir: Path, model: NLDModel, opts: Optimizers, gen: torch.Generator) -> Progress:
     path = run_dir / FILE
     tensors = read_tensors(path)
-    from safetensors import safe_open
-
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
     try:
@@ -64,16 +58,19 @@ def load_state(
         groups = json.loads(meta["param_groups"])
     except (KeyError, TypeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path}: trainer metadata missing or damaged ({e})") from None
-    weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    if set(groups) != set(opts):
+        raise CheckpointError(f"{path}: optimizers {sorted(groups)}, expected {sorted(opts)}")
+    weights = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as e:
         raise CheckpointError(f"{path}: model weights do not match the config ({e})") from None
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for k, v in tensors.items():
-        if k.startswith("opt."):
-            _, idx, key = k.split(".", 2)
-            state.setdefault(int(idx), {})[key] = v
-    opt.load_state_dict({"state": state, "param_groups": groups})
+    for name, opt in opts.items():
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for k, v in tensors.items():
+            if k.startswith(f"opt.{name}."):
+                _, _, idx, key = k.split(".", 3)
+                state.setdefault(int(idx), {})[key] = v
+        opt.load_state_dict({"state": state, "param_groups": groups[name]})
     gen.set_state(tensors["rng"])
     return progress

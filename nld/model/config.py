@@ -17,6 +17,10 @@ class ModelConfig(BaseModel):
     dynamics: Dynamics = "overdamped"
     obs_dim: int = Field(gt=0, description="D, the dimension of one observation")
     latent_dim: int = Field(2, gt=0, le=16, description="d; underdamped state is 2d (q, p)")
+    embed_hidden: list[int] = Field(
+        default_factory=lambda: [64],
+        description="per-step MLP before the GRU (quadratic features of x need one); [] = none",
+    )
     gru_hidden: int = Field(64, gt=0)
     context_dim: int = Field(32, gt=0)
     energy_hidden: list[int] = Field(default_factory=lambda: [64, 64])
@@ -24,9 +28,20 @@ class ModelConfig(BaseModel):
     drift_hidden: list[int] = Field(
         default_factory=lambda: [64, 64], description="NSDE prior drift MLP"
     )
+    readout_lag: int = Field(
+        2,
+        ge=0,
+        description="labels are basins of r(c_t), a head trained to predict the posterior "
+        "position this many steps later (see NLDModel.readout_mismatch)",
+    )
+    posterior: Literal["free", "residual"] = Field(
+        "free",
+        description="free: the posterior drift of the noisy components is its own bounded network "
+        "f(y, c); residual: prior drift + g u(y, c), the paper's form (see NLDModel.advance)",
+    )
     control_hidden: list[int] = Field(default_factory=lambda: [64])
     control_bound: float = Field(
-        5.0, gt=0, description="|u| per component is at most this (tanh-bounded control)"
+        20.0, gt=0, description="tanh bound per component of f (free) or of u (residual)"
     )
     decoder: Literal["linear", "mlp"] = "linear"
     decoder_hidden: int = Field(64, gt=0)

@@ -24,11 +24,14 @@ def _inv_softplus(x: float) -> float:
     return x + math.log(-math.expm1(-x))
 
 
-def _mlp(sizes: list[int], act: type[nn.Module] = nn.Softplus) -> nn.Sequential:
+def _mlp(
+    sizes: list[int], act: type[nn.Module] = nn.Softplus, final_act: bool = False
+) -> nn.Sequential:
+    """Linear layers of the given sizes with `act` between them (and after, if final_act)."""
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
+        if i < len(sizes) - 2 or final_act:
             layers.append(act())
     return nn.Sequential(*layers)
 
@@ -66,6 +69,12 @@ class Prior(nn.Module):
             self.drift_net = _mlp([cfg.latent_dim, *cfg.drift_hidden, cfg.latent_dim])
             self.raw_sigma = nn.Parameter(torch.full((cfg.latent_dim,), _inv_softplus(0.5)))
 
+    def drift_parameters(self) -> list[nn.Parameter]:
+        """The parameters of the drift's shape (E, or the NSDE's MLP), not beta, gamma, m."""
+        net = self.energy if self.energy is not None else self.drift_net
+        assert net is not None
+        return list(net.parameters())
+
     def position(self, y: Tensor) -> Tensor:
         """The decoded part of the state: q (the whole state unless underdamped)."""
         return y[..., : self.latent_dim]
@@ -92,4 +101,8 @@ class Prior(nn.Module):
 
     def noise_drift(self, y: Tensor) -> Tensor:
         """The noisy components of the prior drift (what a control may change), [..., d]."""
-        return self.drift(y)[..., -self.latent_dim :]
+        if self.dynamics != "underdamped":
+            return self.drift(y)
+        assert self.energy is not None
+        q, p = y[..., : self.latent_dim], y[..., self.latent_dim :]
+        return -self.energy.grad(q) - self.gamma() * p / self.mass()

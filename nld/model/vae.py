@@ -26,8 +26,13 @@ from nld.model.sde import step
 @dataclass
 class PosteriorPath:
     y: Tensor  # [B, T, state_dim]
+    context: Tensor  # [B, T, context_dim]
     kl_path: Tensor  # [B]
     kl0: Tensor  # [B]
+    # Detached (state, posterior drift) before every integration step, when traced:
+    # [B, (T - 1) * substeps, state_dim] and [..., latent_dim].
+    trace_y: Tensor | None = None
+    trace_f: Tensor | None = None
 
 
 class Decoder(nn.Module):
@@ -88,12 +93,19 @@ class NLDModel(nn.Module):
         s, d, c = cfg.state_dim, cfg.latent_dim, cfg.context_dim
         self.register_buffer("x_mean", torch.zeros(cfg.obs_dim))
         self.register_buffer("x_std", torch.ones(cfg.obs_dim))
-        self.gru = nn.GRU(cfg.obs_dim, cfg.gru_hidden, batch_first=True)
+        self.embed = _mlp([cfg.obs_dim, *cfg.embed_hidden], act=nn.Softplus, final_act=True)
+        embed_dim = cfg.embed_hidden[-1] if cfg.embed_hidden else cfg.obs_dim
+        self.gru = nn.GRU(embed_dim, cfg.gru_hidden, batch_first=True)
         self.context = nn.Linear(cfg.gru_hidden, c)
         self.qy0 = nn.Linear(c, 2 * s)
         self.py0_mean = nn.Parameter(torch.zeros(s))
         self.py0_logstd = nn.Parameter(torch.zeros(s))
         self.control = _mlp([s + c, *cfg.control_hidden, d])
+        last = self.control[-1]
+        assert isinstance(last, nn.Linear)
+        nn.init.zeros_(last.weight)  # start from f = 0 (free) or the prior (residual)
+        nn.init.zeros_(last.bias)
+        self.readout = _mlp([c, cfg.decoder_hidden, d])
         self.decoder = Decoder(cfg)
         self.prior = Prior(cfg)
 
@@ -103,7 +115,7 @@ class NLDModel(nn.Module):
 
     def encode(self, x: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Contexts [B, T, C] of standardised x [B, T, D], and the GRU state after the last step."""
-        out, h_last = self.gru(x, h)
+        out, h_last = self.gru(self.embed(x), h)
         return self.context(out), h_last
 
     # -- posterior ---------------------------------------------------------------------
@@ -118,27 +130,53 @@ class NLDModel(nn.Module):
         return y0, kl0
 
     def control_at(self, y: Tensor, c: Tensor) -> Tensor:
+        """The network output, tanh-bounded: f(y, c) when free, u(y, c) when residual."""
         bound = self.cfg.control_bound
         return bound * torch.tanh(self.control(torch.cat([y, c], dim=-1)) / bound)
 
-    def advance(self, y: Tensor, c: Tensor, noise: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def advance(
+        self,
+        y: Tensor,
+        c: Tensor,
+        noise: Tensor | None = None,
+        trace: list[tuple[Tensor, Tensor]] | None = None,
+    ) -> tuple[Tensor, Tensor]:
         """One observation interval of the posterior from y with context c.
 
-        Returns the new state and the path KL of the interval. `noise` holds standard normal
-        draws [substeps, ..., d], or None for the noise-free (mean) path.
+        Returns the new state and the path KL of the interval, sum of |u|^2 dt / 2 with
+        u = (f - h) / g. `noise` holds standard normal draws [substeps, ..., d], or None for
+        the noise-free (mean) path.
+
+        With a free posterior drift f the energy learns only through the KL, as a regression
+        of the prior drift onto the posterior's: a fixed target per step. In the residual form
+        f = h + g u the KL is |u|^2 / 2 whatever E is, so E learns only by steering the
+        posterior paths: measured here, wells then take ~10x more iterations to appear.
         """
         n = self.cfg.substeps
-        h = self.cfg.dt / n
+        dt = self.cfg.dt / n
         kl = y.new_zeros(y.shape[:-1])
         for k in range(n):
-            u = self.control_at(y, c)
-            kl = kl + 0.5 * (u * u).sum(-1) * h
-            dw = None if noise is None else noise[k] * math.sqrt(h)
-            y = step(self.prior, y, h, u=u, dw=dw)
+            h = self.prior.noise_drift(y)
+            g = self.prior.diffusion()
+            out = self.control_at(y, c)
+            if self.cfg.posterior == "free":
+                f, u = out, (out - h) / g
+            else:
+                f, u = h + g * out, out
+            kl = kl + 0.5 * (u * u).sum(-1) * dt
+            if trace is not None:
+                trace.append((y.detach(), f.detach()))
+            dw = None if noise is None else noise[k] * math.sqrt(dt)
+            y = step(self.prior, y, dt, drift=f, dw=dw)
         return y, kl
 
     def posterior(
-        self, x: Tensor, *, sample: bool = True, generator: torch.Generator | None = None
+        self,
+        x: Tensor,
+        *,
+        sample: bool = True,
+        generator: torch.Generator | None = None,
+        trace: bool = False,
     ) -> PosteriorPath:
         """The posterior path for raw observations x [B, T, D] (noise-free if not `sample`)."""
         ctx, _ = self.encode(self.standardise(x))
@@ -150,20 +188,62 @@ class NLDModel(nn.Module):
 
         y, kl0 = self.initial(ctx[:, 0], normal(b, s) if sample else None)
         path, kl = [y], x.new_zeros(b)
+        steps: list[tuple[Tensor, Tensor]] | None = [] if trace else None
         for t in range(1, t_len):
-            y, kl_t = self.advance(y, ctx[:, t], normal(n, b, d) if sample else None)
+            y, kl_t = self.advance(y, ctx[:, t], normal(n, b, d) if sample else None, steps)
             kl = kl + kl_t
             path.append(y)
-        return PosteriorPath(torch.stack(path, dim=1), kl, kl0)
+        out = PosteriorPath(torch.stack(path, dim=1), ctx, kl, kl0)
+        if steps:
+            out.trace_y = torch.stack([s[0] for s in steps], dim=1)
+            out.trace_f = torch.stack([s[1] for s in steps], dim=1)
+        return out
 
     # -- objective ---------------------------------------------------------------------
-    def elbo_terms(self, x: Tensor, generator: torch.Generator | None = None) -> dict[str, Tensor]:
-        """Per-sequence log-likelihood, KL terms and ELBO (each [B], in nats per sequence)."""
-        path = self.posterior(x, sample=True, generator=generator)
-        ll = self.decoder.log_prob(self.standardise(x), self.prior.position(path.y)).sum(-1)
-        return {
+    def elbo_terms(
+        self, x: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[dict[str, Tensor], PosteriorPath]:
+        """Per-sequence log-likelihood, KL terms and ELBO (each [B], in nats per sequence),
+        and the traced posterior path they came from."""
+        path = self.posterior(x, sample=True, generator=generator, trace=True)
+        q = self.prior.position(path.y)
+        ll = self.decoder.log_prob(self.standardise(x), q).sum(-1)
+        terms = {
             "loglik": ll,
             "kl0": path.kl0,
             "kl_path": path.kl_path,
             "elbo": ll - path.kl0 - path.kl_path,
         }
+        terms["readout"] = self.readout_mismatch(path)
+        return terms, path
+
+    def readout_mismatch(self, path: PosteriorPath) -> Tensor:
+        """|r(c_t) - q_{t+L}|^2 per sequence, summed over t, on detached context and path.
+
+        The posterior path of a latent SDE switches wells a few steps after the data do: a
+        jump costs KL, so the ELBO-optimal path is late. r(c_t) sees the same data x_{<=t}
+        but is trained to say where the path will be L steps later, when it has settled:
+        a causal, lag-free estimate of the position, whose basin is the label. It has its
+        own parameters and detached inputs, so it leaves the ELBO and the energy untouched.
+        """
+        lag = self.cfg.readout_lag
+        t_len = path.y.shape[1]
+        q = self.prior.position(path.y.detach())
+        if t_len <= lag:
+            return q.new_zeros(q.shape[0])
+        pred = self.readout(path.context[:, : t_len - lag].detach())
+        return ((pred - q[:, lag:]) ** 2).sum(-1).sum(-1)
+
+    def readout_position(self, x: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """r(c_t) for raw observations x [B, T, D] (continuing GRU state h), and the new h."""
+        ctx, h_last = self.encode(self.standardise(x), h)
+        return self.readout(ctx), h_last
+
+    def prior_mismatch(self, trace_y: Tensor, trace_f: Tensor) -> Tensor:
+        """Path KL rate |(f - h(y)) / g|^2 / 2 per observation interval, on a detached trace.
+
+        With a free posterior drift this is where the prior's drift parameters enter the
+        ELBO: a regression of h onto the posterior drift at the posterior's own states.
+        """
+        u = (trace_f - self.prior.noise_drift(trace_y)) / self.prior.diffusion()
+        return 0.5 * (u * u).sum(-1).mean() * self.cfg.dt

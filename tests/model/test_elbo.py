@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from nld.model import ModelConfig, NLDModel, step
@@ -14,7 +15,9 @@ def _const_control(model: NLDModel, value: float) -> None:
 
 
 def test_path_kl_is_the_girsanov_value_of_a_constant_control():
-    cfg = ModelConfig(obs_dim=2, latent_dim=2, control_bound=100.0, substeps=2, dt=0.1)
+    cfg = ModelConfig(
+        obs_dim=2, latent_dim=2, posterior="residual", control_bound=100.0, substeps=2, dt=0.1
+    )
     model = NLDModel(cfg).double()
     _const_control(model, 0.7)
     x = torch.randn(4, 11, 2, dtype=torch.float64)
@@ -24,26 +27,41 @@ def test_path_kl_is_the_girsanov_value_of_a_constant_control():
     torch.testing.assert_close(path.kl_path, torch.full((4,), expected, dtype=torch.float64))
 
 
-def test_path_kl_equals_monte_carlo_log_ratio_of_transitions():
+@pytest.mark.parametrize(
+    ("dynamics", "posterior"),
+    [("overdamped", "free"), ("overdamped", "residual"), ("underdamped", "free"), ("nsde", "free")],
+)
+def test_path_kl_equals_monte_carlo_log_ratio_of_transitions(dynamics, posterior):
     """E_q[log q(path) - log p(path)] over Gaussian transitions equals the reported KL."""
     torch.manual_seed(1)
-    cfg = ModelConfig(obs_dim=2, latent_dim=2, control_bound=3.0, dt=0.2)
+    cfg = ModelConfig(
+        obs_dim=2, latent_dim=2, dynamics=dynamics, posterior=posterior, control_bound=3.0, dt=0.2
+    )
     model = NLDModel(cfg).double()
+    for p in model.control.parameters():
+        torch.nn.init.normal_(p, std=0.5)
     x = torch.randn(1, 6, 2, dtype=torch.float64).expand(4000, 6, 2)
     with torch.no_grad():
         ctx, _ = model.encode(model.standardise(x))
-        y, _ = model.initial(ctx[:, 0], torch.randn(4000, 2, dtype=torch.float64))
+        y, _ = model.initial(ctx[:, 0], torch.randn(4000, cfg.state_dim, dtype=torch.float64))
         g = model.prior.diffusion()
         log_ratio = torch.zeros(4000, dtype=torch.float64)
         kl = torch.zeros(4000, dtype=torch.float64)
         for t in range(1, 6):
-            u = model.control_at(y, ctx[:, t])
-            y_next = step(model.prior, y, cfg.dt, u=u, dw=torch.randn_like(y) * math.sqrt(cfg.dt))
-            mean_q = step(model.prior, y, cfg.dt, u=u)
-            mean_p = step(model.prior, y, cfg.dt)
+            out = model.control_at(y, ctx[:, t])
+            h = model.prior.noise_drift(y)
+            f = out if posterior == "free" else h + g * out
+            dw = torch.randn(4000, 2, dtype=torch.float64) * math.sqrt(cfg.dt)
+            y_next = step(model.prior, y, cfg.dt, drift=f, dw=dw)
+            # Only the noisy components are random: compare their transition densities.
+            noisy = slice(cfg.state_dim - 2, cfg.state_dim)
+            mean_q = step(model.prior, y, cfg.dt, drift=f)[:, noisy]
+            mean_p = step(model.prior, y, cfg.dt)[:, noisy]
+            z = y_next[:, noisy]
             var = g * g * cfg.dt
-            log_ratio += (-((y_next - mean_q) ** 2) + (y_next - mean_p) ** 2).sum(-1) / (2 * var)
-            kl += 0.5 * (u * u).sum(-1) * cfg.dt
+            log_ratio += ((-((z - mean_q) ** 2) + (z - mean_p) ** 2) / (2 * var)).sum(-1)
+            _, kl_t = model.advance(y, ctx[:, t], dw[None] / math.sqrt(cfg.dt))
+            kl += kl_t
             y = y_next
     se = log_ratio.std() / math.sqrt(4000)
     assert abs(log_ratio.mean() - kl.mean()) < 4 * se
@@ -63,6 +81,8 @@ def test_initial_kl_is_the_gaussian_formula():
 def test_labels_are_causal():
     """Changing x after step t never changes the posterior path up to t."""
     model = NLDModel(ModelConfig(obs_dim=3, dynamics="underdamped")).double()
+    for p in model.control.parameters():
+        torch.nn.init.normal_(p, std=0.3)
     x = torch.randn(2, 30, 3, dtype=torch.float64)
     x2 = x.clone()
     x2[:, 20:] += 5.0

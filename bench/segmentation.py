@@ -1,0 +1,197 @@
+"""Train and evaluate presets on the pinned benchmarks, one seed at a time; append the rows.
+
+    python bench/segmentation.py --preset exp1-overdamped --seeds 0 1 2 3 4
+    python bench/segmentation.py --hmm --experiment exp1        # hmmlearn GaussianHMM baseline
+    python bench/segmentation.py --table                         # print the table for RESULTS.md
+
+Rows go to bench/results/segmentation.jsonl (one JSON object per run); runs that already
+have a row are skipped, so the table can be filled over several sittings. Data come from
+../shared/benchmarks; runs are kept under runs/bench/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "benchmarks"
+RESULTS = ROOT / "bench" / "results" / "segmentation.jsonl"
+RUNS = ROOT / "runs" / "bench"
+
+
+def _rows() -> list[dict]:
+    if not RESULTS.exists():
+        return []
+    return [json.loads(line) for line in RESULTS.read_text().splitlines() if line]
+
+
+def _append(row: dict) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with RESULTS.open("a") as f:
+        f.write(json.dumps(row) + "\n")
+    print(json.dumps(row))
+
+
+def run_preset(preset: str, seed: int, threads: int) -> None:
+    from nld import checkpoint
+    from nld.data import load, load_spec
+    from training.config import load_config
+    from training.evaluate import evaluate
+    from training.trainer import train
+
+    experiment = preset.split("-")[0]
+    cfg = load_config(preset)
+    cfg.train.seed = seed
+    cfg.train.threads = threads
+    out = RUNS / f"{preset}-s{seed}"
+    train_set = load(SHARED / f"{experiment}-train.npz")
+    test_set = load(SHARED / f"{experiment}-test.npz")
+    if (out / checkpoint.CONFIG).exists() and checkpoint.read_config(out)[1].get("finished"):
+        model = checkpoint.load(out)
+    else:
+        model = train(cfg, train_set, out, resume=(out / "trainer.safetensors").exists())
+    meta = checkpoint.read_config(out)[1]
+    torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    res = evaluate(model, test_set, true_occupancy=load_spec(experiment).stationary(), seed=seed)
+    res.pop("labels")
+    row = {
+        "kind": "nld",
+        "preset": preset,
+        "seed": seed,
+        "train_seconds": meta["train_seconds"],
+        "rollbacks": meta["rollbacks"],
+        "eval_seconds": round(time.perf_counter() - t0, 1),
+        "threads": threads,
+        **{
+            k: res.get(k)
+            for k in (
+                "n_minima",
+                "accuracy_mean",
+                "accuracy_std",
+                "occupancy_zeroth",
+                "occupancy_second",
+                "occupancy_zeroth_l1",
+                "occupancy_second_l1",
+                "beta",
+                "labels_from",
+            )
+        },
+    }
+    with (out / "metrics.jsonl").open() as f:
+        last = [json.loads(line) for line in f if line.strip()][-1]
+    row["final_elbo_per_step"] = last["elbo"]
+    _append(row)
+
+
+def run_hmm(experiment: str, seed: int) -> None:
+    from hmmlearn.hmm import GaussianHMM
+
+    from nld.analysis import match_labels, matched_l1
+    from nld.data import load, load_spec
+
+    train_set = load(SHARED / f"{experiment}-train.npz")
+    test_set = load(SHARED / f"{experiment}-test.npz")
+    spec = load_spec(experiment)
+    k = spec.n_states
+    t0 = time.perf_counter()
+    hmm = GaussianHMM(n_components=k, covariance_type="full", n_iter=100, random_state=seed)
+    hmm.fit(train_set.x.reshape(-1, train_set.dim), [train_set.length] * train_set.n_sequences)
+    fit_s = time.perf_counter() - t0
+    # Online labels: argmax of the forward filter, p(s_t | x_{<=t}).
+    pred = np.stack([_filter_argmax(hmm, seq) for seq in test_set.x])
+    assert test_set.states is not None
+    match = match_labels(pred, test_set.states, k)
+    occ = hmm.get_stationary_distribution()
+    _append(
+        {
+            "kind": "hmm",
+            "preset": f"{experiment}-hmm",
+            "seed": seed,
+            "train_seconds": round(fit_s, 1),
+            "n_minima": k,
+            "accuracy_mean": match.accuracy_mean,
+            "accuracy_std": match.accuracy_std,
+            "occupancy_l1": matched_l1(occ, spec.stationary(), match.mapping),
+        }
+    )
+
+
+def _filter_argmax(hmm, seq: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+    from scipy.special import logsumexp
+
+    ll = hmm._compute_log_likelihood(seq)
+    logp = np.log(hmm.transmat_)
+    a = np.log(hmm.startprob_) + ll[0]
+    out = [a.argmax()]
+    for t in range(1, len(seq)):
+        a = logsumexp(a[:, None] + logp, axis=0) + ll[t]
+        a -= logsumexp(a)
+        out.append(a.argmax())
+    return np.array(out)
+
+
+def table() -> str:
+    rows = _rows()
+    lines = [
+        "| preset | seeds | accuracy median (min) | n_minima | occ. l1 (b) median "
+        "| occ. l1 (c) median | train s median (max) | rollbacks |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for preset in sorted({r["preset"] for r in rows}):
+        rs = [r for r in rows if r["preset"] == preset]
+        acc = [r["accuracy_mean"] for r in rs]
+        b = [r.get("occupancy_zeroth_l1", r.get("occupancy_l1")) for r in rs]
+        c = [r.get("occupancy_second_l1", r.get("occupancy_l1")) for r in rs]
+        secs = [r["train_seconds"] for r in rs]
+
+        def med(v: list) -> str:
+            v = [x for x in v if x is not None]
+            return f"{statistics.median(v):.3f}" if v else "-"
+
+        lines.append(
+            f"| {preset} | {len(rs)} | {100 * statistics.median(acc):.1f}% ({100 * min(acc):.1f}%) "
+            f"| {sorted({r.get('n_minima') for r in rs}, key=str)} | {med(b)} | {med(c)} "
+            f"| {statistics.median(secs):.0f} ({max(secs):.0f}) "
+            f"| {sum(r.get('rollbacks', 0) for r in rs)} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--preset")
+    p.add_argument("--hmm", action="store_true")
+    p.add_argument("--experiment", default="exp1")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--table", action="store_true")
+    a = p.parse_args()
+    if a.table:
+        print(table())
+        return 0
+    done = {(r["preset"], r["seed"]) for r in _rows()}
+    for seed in a.seeds:
+        name = f"{a.experiment}-hmm" if a.hmm else a.preset
+        if (name, seed) in done:
+            print(f"skip {name} seed {seed}: already in {RESULTS}")
+            continue
+        if a.hmm:
+            run_hmm(a.experiment, seed)
+        else:
+            run_preset(a.preset, seed, a.threads)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""The command line: one-line errors without tracebacks, and the happy path end to end."""
+
+import json
+
+import numpy as np
+import pytest
+
+from nld.data import load_spec
+from training.cli import main
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_generate_writes_splits(tmp_path, capsys, monkeypatch):
+    spec = json.loads(load_spec("exp1").model_dump_json())
+    spec["splits"] = {"train": {"n_sequences": 3, "length": 20, "seed": 1}}
+    (tmp_path / "s.json").write_text(json.dumps(spec))
+    code, out, _ = _run(
+        capsys, "data", "generate", "--spec", str(tmp_path / "s.json"), "--out", str(tmp_path / "d")
+    )
+    assert code == 0 and "train.npz" in out
+    with np.load(tmp_path / "d" / "train.npz") as f:
+        assert f["x"].shape == (3, 20, 15) and f["states"].shape == (3, 20)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["data", "generate", "--spec", "nope", "--out", "x"], "no spec"),
+        (["train", "--data", "missing.npz", "--out", "r"], "no such file"),
+        (["train", "--preset", "nope", "--data", "d.npz", "--out", "r"], "no preset"),
+        (["evaluate", "no-run", "--data", "d.npz"], "missing"),
+        (["segment", "no-run", "--data", "d.npz", "--out", "l.npy"], "missing"),
+    ],
+)
+def test_errors_are_one_line_without_traceback(tmp_path, capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = _run(capsys, *argv)
+    assert code == 2
+    assert message in err and "Traceback" not in err and err.startswith("nld: error:")
+
+
+def test_bad_data_file_is_named(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    np.savez("bad.npz", x=np.full((2, 5, 3), np.nan, dtype=np.float32))
+    code, _, err = _run(capsys, "train", "--preset", "smoke", "--data", "bad.npz", "--out", "r")
+    assert code == 2 and "non-finite" in err
+
+
+def test_train_segment_evaluate(tmp_path, capsys, easy_data_cli):
+    train_path, test_path = easy_data_cli
+    run = tmp_path / "run"
+    code, _, err = _run(
+        capsys,
+        "train",
+        "--preset",
+        "smoke",
+        "--iterations",
+        "30",
+        "--quiet",
+        "--data",
+        str(train_path),
+        "--out",
+        str(run),
+    )
+    assert code == 0, err
+    code, _, err = _run(
+        capsys, "segment", str(run), "--data", str(test_path), "--out", str(tmp_path / "l.npy")
+    )
+    assert code == 0, err
+    labels = np.load(tmp_path / "l.npy")
+    assert labels.shape == (10, 40) and labels.dtype.kind == "i"
+    code, out, err = _run(
+        capsys, "evaluate", str(run), "--data", str(test_path), "--out", str(tmp_path / "e.json")
+    )
+    assert code == 0, err
+    assert '"accuracy_mean"' in out
+    res = json.loads((tmp_path / "e.json").read_text())
+    for key in (
+        "n_minima",
+        "accuracy_mean",
+        "accuracy_std",
+        "occupancy_zeroth",
+        "occupancy_second",
+        "encode_seconds",
+    ):
+        assert key in res
+    # a model trained on D = 4 refuses D = 3
+    np.savez(tmp_path / "d3.npz", x=np.zeros((2, 5, 3), dtype=np.float32))
+    code, _, err = _run(capsys, "evaluate", str(run), "--data", str(tmp_path / "d3.npz"))
+    assert code == 2 and "expects D = 4" in err
+
+
+@pytest.fixture
+def easy_data_cli(tmp_path):
+    from nld.data import sample, save
+
+    from .training.conftest import easy_spec
+
+    spec = easy_spec()
+    save(tmp_path / "train.npz", sample(spec, 20, 40, seed=0))
+    save(tmp_path / "test.npz", sample(spec, 10, 40, seed=1))
+    return tmp_path / "train.npz", tmp_path / "test.npz"
