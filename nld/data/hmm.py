@@ -123,5 +123,40 @@ def sample(spec: HMMSpec, n_sequences: int, length: int, seed: int) -> Dataset:
     return Dataset(x.astype(np.float32), states)
 
 
+def random_spec(
+    n_states: int,
+    dim: int,
+    dwell: float,
+    seed: int,
+    separation: float = 2.0,
+    splits: dict[str, Split] | None = None,
+) -> HMMSpec:
+    """A random HMM: mean dwell time `dwell` steps, leaving to uniformly chosen other states.
+
+    Means are N(0, separation^2 / (2 dim) I) so that two of them lie about `separation` apart;
+    covariances are random rotations of diagonals in [0.5, 2]. P(i -> j) = 1 / (dwell (K - 1))
+    for j != i, so the stationary distribution is uniform.
+    """
+    if n_states < 2 or dwell <= 1:
+        raise ConfigError("random_spec needs at least 2 states and a dwell time above 1 step")
+    rng = np.random.default_rng(seed)
+    leave = 1.0 / dwell
+    p = np.full((n_states, n_states), leave / (n_states - 1))
+    np.fill_diagonal(p, 1 - leave)
+    means = rng.normal(0, separation / np.sqrt(2 * dim), (n_states, dim))
+    covs = []
+    for _ in range(n_states):
+        q, _ = np.linalg.qr(rng.normal(size=(dim, dim)))
+        covs.append((q * rng.uniform(0.5, 2.0, dim)) @ q.T)
+    return HMMSpec(
+        name=f"random-k{n_states}-d{dim}-s{seed}",
+        transition_matrix=p.tolist(),
+        initial_distribution=[1 / n_states] * n_states,
+        means=means.tolist(),
+        covariances=[(0.5 * (c + c.T)).tolist() for c in covs],
+        splits=splits or {},
+    )
+
+
 def generate_splits(spec: HMMSpec) -> dict[str, Dataset]:
     return {name: sample(spec, s.n_sequences, s.length, s.seed) for name, s in spec.splits.items()}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -49,19 +50,26 @@ class MLPEnergy(nn.Module):
             h = _act(self.activation, layer(h))[0]
         return self.out(h).squeeze(-1) + self.confinement * (q * q).sum(-1)
 
-    def energy_and_grad(self, q: Tensor) -> tuple[Tensor, Tensor]:
-        """E(q) and grad_q E(q), both differentiable with respect to the parameters."""
+    def energy_and_grad(self, q: Tensor, *, param_grad: bool = True) -> tuple[Tensor, Tensor]:
+        """E(q) and grad_q E(q), differentiable in q and (unless `param_grad` is False) in the
+        parameters."""
+        layers: list[tuple[Tensor, Tensor]] = [
+            (lin.weight, lin.bias) for lin in cast(list[nn.Linear], list(self.layers))
+        ]
+        w_out, b_out, conf = self.out.weight[0], self.out.bias[0], self.confinement
+        if not param_grad:
+            layers = [(w.detach(), b.detach()) for w, b in layers]
+            w_out, b_out, conf = w_out.detach(), b_out.detach(), conf.detach()
         h, derivs = q, []
-        for layer in self.layers:
-            h, dh = _act(self.activation, layer(h))
+        for w, b in layers:
+            h, dh = _act(self.activation, h @ w.T + b)
             derivs.append(dh)
-        energy = self.out(h).squeeze(-1) + self.confinement * (q * q).sum(-1)
-        weights: list[Tensor] = [layer.weight for layer in self.layers]  # type: ignore[misc]
-        delta = self.out.weight[0] * derivs[-1]
-        for i in range(len(weights) - 1, 0, -1):
-            delta = (delta @ weights[i]) * derivs[i - 1]
-        grad = delta @ weights[0] + 2 * self.confinement * q
+        energy = h @ w_out + b_out + conf * (q * q).sum(-1)
+        delta = w_out * derivs[-1]
+        for i in range(len(layers) - 1, 0, -1):
+            delta = (delta @ layers[i][0]) * derivs[i - 1]
+        grad = delta @ layers[0][0] + 2 * conf * q
         return energy, grad
 
-    def grad(self, q: Tensor) -> Tensor:
-        return self.energy_and_grad(q)[1]
+    def grad(self, q: Tensor, *, param_grad: bool = True) -> Tensor:
+        return self.energy_and_grad(q, param_grad=param_grad)[1]

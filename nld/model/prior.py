@@ -99,10 +99,22 @@ class Prior(nn.Module):
         v = p / self.mass()
         return torch.cat([v, -self.energy.grad(q) - self.gamma() * v], dim=-1)
 
-    def noise_drift(self, y: Tensor) -> Tensor:
-        """The noisy components of the prior drift (what a control may change), [..., d]."""
-        if self.dynamics != "underdamped":
-            return self.drift(y)
+    def noise_drift(self, y: Tensor, *, shape_grad: bool = True) -> Tensor:
+        """The noisy components of the prior drift (what a control may change), [..., d].
+
+        `shape_grad=False` computes the drift's shape (E, or the NSDE's MLP) without a graph
+        to its parameters, for losses that train them elsewhere; the graph to y, beta, gamma
+        and m stays.
+        """
+        d = self.latent_dim
+        if self.drift_net is not None:
+            if shape_grad:
+                return self.drift_net(y)
+            return torch.func.functional_call(
+                self.drift_net, {k: v.detach() for k, v in self.drift_net.named_parameters()}, (y,)
+            )
         assert self.energy is not None
-        q, p = y[..., : self.latent_dim], y[..., self.latent_dim :]
-        return -self.energy.grad(q) - self.gamma() * p / self.mass()
+        force = -self.energy.grad(y[..., :d], param_grad=shape_grad)
+        if self.dynamics == "overdamped":
+            return force / self.gamma()
+        return force - self.gamma() * y[..., d:] / self.mass()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from nld.data import load_spec, sample
-from nld.data.hmm import HMMSpec
+from nld.data.hmm import HMMSpec, random_spec
 from nld.errors import ConfigError
 
 from ..conftest import shared_file
@@ -53,3 +53,13 @@ def test_bad_specs(tmp_path):
         load_spec(str(p))
     with pytest.raises(ValueError, match="positive definite"):
         HMMSpec.model_validate(dict(good, covariances=[[[-1.0] * 15] * 15] * 3))
+
+
+def test_random_spec_is_valid_and_reproducible():
+    a = random_spec(5, 7, dwell=15, seed=3)
+    b = random_spec(5, 7, dwell=15, seed=3)
+    assert a == b and a.n_states == 5 and a.dim == 7
+    np.testing.assert_allclose(a.stationary(), 0.2, atol=1e-9)
+    d = sample(a, 100, 300, seed=0)
+    stay = (d.states[:, 1:] == d.states[:, :-1]).mean()
+    assert abs(stay - (1 - 1 / 15)) < 0.01

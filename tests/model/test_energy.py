@@ -30,3 +30,13 @@ def test_confinement_makes_energy_grow():
     e = MLPEnergy(2, [16])
     far = torch.tensor([[100.0, 0.0], [0.0, -100.0]])
     assert (e(far) > e(torch.zeros(1, 2)) + 100).all()
+
+
+def test_param_grad_false_keeps_the_graph_to_q_only():
+    e = MLPEnergy(2, [8, 8]).double()
+    q = torch.randn(5, 2, dtype=torch.float64, requires_grad=True)
+    g = e.grad(q, param_grad=False)
+    g.pow(2).sum().backward()
+    assert q.grad is not None and q.grad.abs().sum() > 0
+    assert all(p.grad is None for p in e.parameters())
+    torch.testing.assert_close(g, e.grad(q))

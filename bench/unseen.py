@@ -1,0 +1,92 @@
+"""The `default` preset on data it has never seen: random HMMs with 2-6 states.
+
+    python bench/unseen.py --cases 0 1 2 3 4 5
+
+Each case draws a random Gaussian HMM (`nld.data.hmm.random_spec`), trains the default preset
+on it, and compares the model's number of minima with the true number of states and its
+segmentation accuracy with the Bayes online-filter limit. Rows are appended to
+bench/results/unseen.jsonl; cases already there are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "unseen.jsonl"
+
+# (states, dim, dwell, length, sequences): spans the promise of the default preset.
+CASES = [
+    (2, 3, 10, 50, 1000),
+    (3, 8, 30, 200, 500),
+    (4, 5, 20, 100, 600),
+    (5, 12, 15, 150, 600),
+    (6, 20, 40, 300, 400),
+    (6, 6, 10, 100, 800),
+]
+
+
+def run(case: int, threads: int) -> dict:
+    from nld.data import bayes_limits, sample
+    from nld.data.hmm import random_spec
+    from training.config import load_config
+    from training.evaluate import evaluate
+    from training.trainer import train
+
+    k, dim, dwell, length, n = CASES[case]
+    spec = random_spec(k, dim, dwell=dwell, seed=100 + case, separation=3.0)
+    train_set = sample(spec, n, length, seed=1)
+    test_set = sample(spec, 200, max(length, 200), seed=2)
+    assert test_set.states is not None
+    limits = bayes_limits(spec, test_set.x, test_set.states)
+    cfg = load_config("default")
+    cfg.train.threads = threads
+    out = ROOT / "runs" / "unseen" / f"case{case}"
+    t0 = time.perf_counter()
+    model = train(cfg, train_set, out, progress_bar=False)
+    train_s = time.perf_counter() - t0
+    res = evaluate(model, test_set, true_occupancy=spec.stationary())
+    return {
+        "case": case,
+        "states": k,
+        "dim": dim,
+        "dwell": dwell,
+        "length": length,
+        "sequences": n,
+        "n_minima": res.get("n_minima"),
+        "accuracy_mean": round(res["accuracy_mean"], 4),
+        "online_filter_limit": round(limits["online_filter_accuracy_mean"], 4),
+        "per_step_limit": round(limits["per_step_accuracy_mean"], 4),
+        "occupancy_second_l1": res.get("occupancy_second_l1"),
+        "train_seconds": round(train_s, 1),
+    }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--cases", type=int, nargs="+", default=list(range(len(CASES))))
+    p.add_argument("--threads", type=int, default=2)
+    a = p.parse_args()
+    done = set()
+    if RESULTS.exists():
+        done = {json.loads(line)["case"] for line in RESULTS.read_text().splitlines() if line}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    for case in a.cases:
+        if case in done:
+            print(f"skip case {case}: already in {RESULTS}")
+            continue
+        row = run(case, a.threads)
+        with RESULTS.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(json.dumps(row))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
