@@ -24,11 +24,15 @@ test: lint
 	OMP_NUM_THREADS=1 $(BIN)/pytest
 
 # Generate exp1, train the default exp1 preset, evaluate it on the test split.
+# Re-running it continues (or reuses) the run instead of starting over.
 DEMO := runs/demo
 demo: $(STAMP)
-	$(BIN)/nld data generate --spec exp1 --out $(DEMO)/data
-	$(BIN)/nld train --preset exp1-overdamped --data $(DEMO)/data/train.npz --out $(DEMO)/exp1-overdamped
-	$(BIN)/nld evaluate $(DEMO)/exp1-overdamped --data $(DEMO)/data/test.npz --out $(DEMO)/eval.json
+	test -f $(DEMO)/data/test.npz || $(BIN)/nld data generate --spec exp1 --out $(DEMO)/data
+	R=; if [ -f $(DEMO)/exp1-overdamped/trainer.safetensors ]; then R=--resume; fi; \
+	$(BIN)/nld train --preset exp1-overdamped --data $(DEMO)/data/train.npz \
+		--out $(DEMO)/exp1-overdamped $$R
+	$(BIN)/nld evaluate $(DEMO)/exp1-overdamped --data $(DEMO)/data/test.npz --spec exp1 \
+		--out $(DEMO)/eval.json
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

@@ -8,6 +8,7 @@ from nld.analysis.minima import Minimum as Minimum
 from nld.analysis.minima import assign_basins as assign_basins
 from nld.analysis.minima import descend as descend
 from nld.analysis.minima import find_minima as find_minima
+from nld.analysis.occupancy import quadrature as quadrature
 from nld.analysis.occupancy import second_order as second_order
 from nld.analysis.occupancy import zeroth_order as zeroth_order
 from nld.analysis.segmentation import Matching as Matching

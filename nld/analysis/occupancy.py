@@ -2,14 +2,17 @@
 
 (b) zeroth order:  w_i ∝ exp(-beta E(x_i))
 (c) second order (Laplace):  w_i ∝ exp(-beta E(x_i)) det(beta H_i)^(-1/2)
+(d) quadrature: the integral of exp(-beta E) over each basin, on a grid
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 from scipy.special import softmax
 
-from nld.analysis.minima import Minimum
+from nld.analysis.energy import EnergyFn
+from nld.analysis.minima import Minimum, assign_basins
 
 
 def zeroth_order(minima: list[Minimum], beta: float) -> np.ndarray:
@@ -19,3 +22,30 @@ def zeroth_order(minima: list[Minimum], beta: float) -> np.ndarray:
 def second_order(minima: list[Minimum], beta: float) -> np.ndarray:
     logdet = np.array([np.sum(np.log(beta * m.hessian_eigenvalues)) for m in minima])
     return softmax(-beta * np.array([m.energy for m in minima]) - 0.5 * logdet)
+
+
+def quadrature(
+    energy: EnergyFn,
+    minima: list[Minimum],
+    beta: float,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    points_per_dim: int | None = None,
+) -> np.ndarray:
+    """(d) The mass of exp(-beta E) in each basin, by a grid over the box [lo, hi] (d <= 3).
+
+    Each grid point is assigned to its basin by gradient flow; the box must hold nearly all
+    the mass (widen it until the result stops changing).
+    """
+    d = len(lo)
+    if d > 3:
+        raise ValueError("quadrature is for latent dimension <= 3")
+    n = points_per_dim or {1: 2000, 2: 200, 3: 48}[d]
+    axes = [np.linspace(float(a), float(b), n) for a, b in zip(lo, hi, strict=True)]
+    grid = torch.from_numpy(np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, d)).double()
+    with torch.no_grad():
+        e = energy(grid).numpy()
+    w = np.exp(-beta * (e - e.min()))
+    labels = assign_basins(energy, grid, minima)
+    mass = np.bincount(labels, weights=w, minlength=len(minima))
+    return mass / mass.sum()

@@ -3,13 +3,14 @@
 import numpy as np
 import pytest
 import torch
-from scipy import integrate
+from scipy import integrate, optimize
 
 from nld.analysis import (
     assign_basins,
     find_minima,
     match_labels,
     matched_l1,
+    quadrature,
     second_order,
     zeroth_order,
 )
@@ -57,12 +58,14 @@ def test_basins_unchanged_by_shifting_energy():
     np.testing.assert_array_equal(a, (pts[:, 0] > 0).numpy() == (ms[1].position[0] > 0))
 
 
-def _quadrature_masses(energy, beta):
+def _quadrature_masses(energy, beta, split):
+    """Masses left and right of x = split (the basin boundary of a separable potential)."""
+
     def density(y, x):
         return float(torch.exp(-beta * energy(torch.tensor([x, y], dtype=torch.float64))))
 
-    right = integrate.dblquad(density, 0, 4, -4, 4, epsabs=1e-10)[0]
-    left = integrate.dblquad(density, -4, 0, -4, 4, epsabs=1e-10)[0]
+    right = integrate.dblquad(density, split, 4, -4, 4, epsabs=1e-10)[0]
+    left = integrate.dblquad(density, -4, split, -4, 4, epsabs=1e-10)[0]
     return np.array([left, right]) / (left + right)
 
 
@@ -74,8 +77,12 @@ def test_occupancy_approximations_on_a_tilted_double_well(beta):
     ms = sorted(
         find_minima(tilted, torch.randn(40, 2, dtype=torch.float64)), key=lambda m: m.position[0]
     )
-    truth = _quadrature_masses(tilted, beta)
+    # the flow in x does not depend on y: the basins part where dE/dx = 0 between the wells
+    split = optimize.brentq(lambda x: 4 * x * (x * x - 1) + 0.1, -0.5, 0.5)
+    truth = _quadrature_masses(tilted, beta, split)
     b, c = zeroth_order(ms, beta), second_order(ms, beta)
+    d = quadrature(tilted, ms, beta, np.array([-4.0, -4.0]), np.array([4.0, 4.0]))
+    np.testing.assert_allclose(d, truth, atol=2e-3)
     assert np.isclose(b.sum(), 1) and np.isclose(c.sum(), 1)
     # The Laplace estimate improves as the wells get sharper relative to 1/beta.
     tol = 0.08 if beta == 2.0 else 0.02

@@ -57,3 +57,14 @@ def test_presets_validate():
     for name in presets():
         assert load_config(name).name == name
     assert {"default", "smoke", "exp1-overdamped"} <= set(presets())
+
+
+def test_nsde_baseline_is_scored_by_clustering(easy_data):
+    from nld.model import ModelConfig, NLDModel
+
+    model = NLDModel(ModelConfig(obs_dim=4, dynamics="nsde", gru_hidden=8, context_dim=4))
+    for p in model.readout.parameters():
+        torch.nn.init.normal_(p, std=0.5)
+    res = evaluate(model.eval(), easy_data[1])
+    assert res["labels_from"] == "kmeans" and "n_minima" not in res
+    assert 0.0 <= res["accuracy_mean"] <= 1.0 and res["labels"].shape == easy_data[1].states.shape
