@@ -81,6 +81,8 @@ def run_preset(preset: str, seed: int, threads: int) -> None:
                 "occupancy_second",
                 "occupancy_zeroth_l1",
                 "occupancy_second_l1",
+                "occupancy_quadrature",
+                "occupancy_quadrature_l1",
                 "beta",
                 "labels_from",
             )
@@ -143,14 +145,15 @@ def table() -> str:
     rows = _rows()
     lines = [
         "| preset | seeds | accuracy median (min) | n_minima | occ. l1 (b) median "
-        "| occ. l1 (c) median | train s median (max) | rollbacks |",
-        "|---|---|---|---|---|---|---|---|",
+        "| occ. l1 (c) median | occ. l1 (d) median | train s median (max) | rollbacks |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for preset in sorted({r["preset"] for r in rows}):
         rs = [r for r in rows if r["preset"] == preset]
         acc = [r["accuracy_mean"] for r in rs]
         b = [r.get("occupancy_zeroth_l1", r.get("occupancy_l1")) for r in rs]
         c = [r.get("occupancy_second_l1", r.get("occupancy_l1")) for r in rs]
+        d = [r.get("occupancy_quadrature_l1", r.get("occupancy_l1")) for r in rs]
         secs = [r["train_seconds"] for r in rs]
 
         def med(v: list) -> str:
@@ -159,7 +162,8 @@ def table() -> str:
 
         lines.append(
             f"| {preset} | {len(rs)} | {100 * statistics.median(acc):.1f}% ({100 * min(acc):.1f}%) "
-            f"| {sorted({r.get('n_minima') for r in rs}, key=str)} | {med(b)} | {med(c)} "
+            f"| {sorted({r.get('n_minima') for r in rs}, key=str)} "
+            f"| {med(b)} | {med(c)} | {med(d)} "
             f"| {statistics.median(secs):.0f} ({max(secs):.0f}) "
             f"| {sum(r.get('rollbacks', 0) for r in rs)} |"
         )

@@ -29,12 +29,6 @@ class TrainSettings(BaseModel):
     prior_steps: int = Field(
         4, ge=1, description="optimizer steps on the prior's drift per iteration (free posterior)"
     )
-    stationary_weight: float = Field(
-        0.5,
-        ge=0,
-        description="weight of -log exp(-beta E)/Z at the encoded positions in the prior steps "
-        "(energy models with latent_dim <= 3)",
-    )
     grad_clip: float = Field(10.0, gt=0)
     checkpoint_every: int = Field(200, gt=0)
     log_every: int = Field(10, gt=0)

@@ -8,7 +8,14 @@ from typing import Any
 import numpy as np
 from scipy.cluster.vq import kmeans2
 
-from nld.analysis import match_labels, matched_l1, second_order, zeroth_order
+from nld.analysis import (
+    match_labels,
+    matched_l1,
+    model_energy,
+    quadrature,
+    second_order,
+    zeroth_order,
+)
 from nld.data import Dataset
 from nld.inference import find_landscape, readout_path, segment
 from nld.model import NLDModel
@@ -49,6 +56,16 @@ def evaluate(
         timings["segment_seconds"] = time.perf_counter() - t0
         occ_b = zeroth_order(land.minima, land.beta)
         occ_c = second_order(land.minima, land.beta)
+        occ_d = None
+        if model.cfg.latent_dim <= 3 and land.minima:
+            # The box of the encoded points, widened by its size on each side.
+            flat = latents.reshape(-1, model.cfg.latent_dim).numpy()
+            lo, hi = flat.min(0), flat.max(0)
+            t0 = time.perf_counter()
+            occ_d = quadrature(
+                model_energy(model), land.minima, land.beta, 2 * lo - hi, 2 * hi - lo
+            )
+            timings["quadrature_seconds"] = time.perf_counter() - t0
         out.update(
             labels_from="basins",
             n_minima=len(land.minima),
@@ -63,6 +80,7 @@ def evaluate(
             ],
             occupancy_zeroth=occ_b.tolist(),
             occupancy_second=occ_c.tolist(),
+            occupancy_quadrature=None if occ_d is None else occ_d.tolist(),
             occupancy_segmented=np.bincount(labels.ravel(), minlength=len(land.minima))
             .astype(float)
             .__truediv__(labels.size)
@@ -83,7 +101,9 @@ def evaluate(
                 else np.bincount(data.states.ravel()) / data.states.size
             )
             out["occupancy_truth"] = truth.tolist()
-            for key in ("zeroth", "second"):
+            for key in ("zeroth", "second", "quadrature"):
+                if out[f"occupancy_{key}"] is None:
+                    continue
                 out[f"occupancy_{key}_l1"] = matched_l1(
                     np.asarray(out[f"occupancy_{key}"]), truth, match.mapping
                 )

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from nld import checkpoint
 from nld.data import Dataset
 from nld.errors import NLDError
-from nld.model import NLDModel, PosteriorPath
+from nld.model import NLDModel
 from training.config import TrainConfig, TrainSettings
 from training.state import FILE as STATE_FILE
 from training.state import Optimizers, Progress, load_state, save_state
@@ -84,16 +84,6 @@ def _step(opt: torch.optim.Optimizer, loss: Tensor, clip: float) -> float:
         raise _NonFinite
     opt.step()
     return norm
-
-
-def _prior_loss(model: NLDModel, path: PosteriorPath, kl_w: float, t: TrainSettings) -> Tensor:
-    """The prior's part of the ELBO on a detached posterior path, plus the stationary fit."""
-    assert path.trace_y is not None and path.trace_f is not None
-    loss = kl_w * model.prior_mismatch(path.trace_y, path.trace_f)
-    if t.stationary_weight > 0 and model.cfg.has_energy and model.cfg.latent_dim <= 3:
-        q = model.prior.position(path.y.detach()).reshape(-1, model.cfg.latent_dim)
-        loss = loss + t.stationary_weight * model.stationary_nll(q)
-    return loss
 
 
 def train(
@@ -188,7 +178,9 @@ def train(
                     loss = (terms["readout"].mean() - elbo) / steps
                     grad_norm = _step(opts["main"], loss, clip)
                     for _ in range(t.prior_steps if "prior" in opts else 0):
-                        _step(opts["prior"], _prior_loss(model, path, kl_w, t), clip)
+                        assert path.trace_y is not None and path.trace_f is not None
+                        mismatch = model.prior_mismatch(path.trace_y, path.trace_f)
+                        _step(opts["prior"], kl_w * mismatch, clip)
                     if not all(torch.isfinite(p).all() for p in model.parameters()):
                         raise _NonFinite
                 except _NonFinite:

@@ -249,29 +249,3 @@ class NLDModel(nn.Module):
         """
         u = (trace_f - self.prior.noise_drift(trace_y)) / self.prior.diffusion()
         return 0.5 * (u * u).sum(-1).mean() * self.cfg.dt
-
-    def stationary_nll(self, q: Tensor, points_per_dim: int = 48) -> Tensor:
-        """-log of the Boltzmann density exp(-beta E) / Z at encoded positions q [n, d], mean.
-
-        Z is a grid quadrature over the box around q (widened by half its size on each side;
-        the confinement makes the mass outside negligible), so this is for d <= 3. It holds
-        the prior's stationary distribution to the time the posterior spends in each
-        region, which the path KL constrains only through the rare transitions.
-        """
-        assert self.prior.energy is not None
-        d = q.shape[-1]
-        if d > 3:
-            raise ValueError("stationary_nll integrates on a grid: latent_dim must be <= 3")
-        n = {1: 256, 2: points_per_dim, 3: 20}[d]
-        lo, hi = q.min(0).values, q.max(0).values
-        span = (hi - lo).clamp(min=1e-3)
-        lo, hi = lo - 0.5 * span, hi + 0.5 * span
-        axes = [
-            torch.linspace(float(a), float(b), n, dtype=q.dtype)
-            for a, b in zip(lo, hi, strict=True)
-        ]
-        grid = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, d)
-        cell = torch.prod((hi - lo) / (n - 1))
-        beta = self.prior.beta().detach()
-        log_z = torch.logsumexp(-beta * self.prior.energy(grid), 0) + torch.log(cell)
-        return beta * self.prior.energy(q).mean() + log_z

@@ -7,6 +7,7 @@ import torch
 from nld import checkpoint
 from training.config import load_config, presets
 from training.evaluate import evaluate
+from training import trainer
 from training.trainer import train
 
 
@@ -22,21 +23,32 @@ def test_smoke_preset_learns_two_states(tmp_path, easy_data):
     assert rows[-1]["iteration"] == 500 and rows[-1]["elbo"] > rows[0]["elbo"]
 
 
-def test_resume_continues_the_same_run(tmp_path, easy_data):
+def test_resume_continues_the_same_run(tmp_path, easy_data, monkeypatch):
     train_set, _ = easy_data
     cfg = load_config("smoke")
-    cfg.train.iterations, cfg.train.checkpoint_every, cfg.train.log_every = 12, 6, 3
+    cfg.train.iterations, cfg.train.checkpoint_every, cfg.train.log_every = 12, 100, 3
     straight = train(cfg, train_set, tmp_path / "a", progress_bar=False)
 
-    # Interrupted after 6 iterations: a run whose config says 12 stopped at its checkpoint.
-    short = cfg.model_copy(deep=True)
-    short.train.iterations = 6
-    train(short, train_set, tmp_path / "b", progress_bar=False)
+    # Ctrl-C while fetching the 8th batch: the state after 7 iterations is saved.
+    calls = {"n": 0}
+    real_batch = trainer._batch
+
+    def interrupting_batch(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 8:
+            raise KeyboardInterrupt
+        return real_batch(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "_batch", interrupting_batch)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, train_set, tmp_path / "b", progress_bar=False)
+    monkeypatch.setattr(trainer, "_batch", real_batch)
+    assert checkpoint.read_config(tmp_path / "b")[1]["iteration"] == 7
     resumed = train(cfg, train_set, tmp_path / "b", resume=True, progress_bar=False)
     for (k, a), (_, b) in zip(
         straight.state_dict().items(), resumed.state_dict().items(), strict=True
     ):
-        torch.testing.assert_close(a, b, msg=k)
+        torch.testing.assert_close(a, b, msg=k, rtol=0, atol=0)
     its = [
         json.loads(x)["iteration"]
         for x in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
