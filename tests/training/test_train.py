@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from nld import checkpoint
+from training import trainer
 from training.config import load_config, presets
 from training.evaluate import evaluate
-from training import trainer
 from training.trainer import train
 
 
