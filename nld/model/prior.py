@@ -9,7 +9,6 @@ beta, gamma and m are positive by construction (softplus of a free parameter).
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import torch
@@ -18,22 +17,11 @@ from torch.nn import functional as F
 
 from nld.model.config import ModelConfig
 from nld.model.energy import MLPEnergy
+from nld.model.layers import mlp
 
 
 def _inv_softplus(x: float) -> float:
     return x + math.log(-math.expm1(-x))
-
-
-def _mlp(
-    sizes: list[int], act: type[nn.Module] = nn.Softplus, final_act: bool = False
-) -> nn.Sequential:
-    """Linear layers of the given sizes with `act` between them (and after, if final_act)."""
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2 or final_act:
-            layers.append(act())
-    return nn.Sequential(*layers)
 
 
 class PositiveScalar(nn.Module):
@@ -66,7 +54,7 @@ class Prior(nn.Module):
             self.gamma = PositiveScalar(cfg.gamma, cfg.learn_gamma)
             self.mass = PositiveScalar(cfg.mass, cfg.learn_mass)
         else:
-            self.drift_net = _mlp([cfg.latent_dim, *cfg.drift_hidden, cfg.latent_dim])
+            self.drift_net = mlp([cfg.latent_dim, *cfg.drift_hidden, cfg.latent_dim])
             self.raw_sigma = nn.Parameter(torch.full((cfg.latent_dim,), _inv_softplus(0.5)))
 
     def drift_parameters(self) -> list[nn.Parameter]:

@@ -1,12 +1,14 @@
-"""The latent-SDE VAE: online GRU encoder, posterior SDE with a bounded control, decoder.
+"""The latent-SDE VAE: online encoder, posterior SDE, decoder, and the lag-free readout.
 
 For observations x_0..x_{T-1} (standardised with the training set's mean and std):
-    c_t = Linear(GRU(x_{<=t}))                       context, causal
+    c_t = Linear(GRU(MLP(x)))_t                      context, causal: sees x_{<=t}
     y_0 ~ q(y_0 | c_0) = N(mu(c_0), sigma(c_0)^2)
-    y_t = step(y_{t-1}; u(y, c_t))                   for t >= 1: the step *into* t sees x_t,
+    y_t = step(y_{t-1}; drift f(y, c_t))             for t >= 1: the step *into* t sees x_t,
                                                      so the path at t is a filter of x_{<=t}
     x_t ~ p(x_t | q_t)                               Gaussian decoder of the position q_t
-    ELBO = sum_t log p(x_t | q_t) - KL(q(y_0) || p(y_0)) - sum_steps |u|^2 dt / 2
+    ELBO = sum_t log p(x_t | q_t) - KL(q(y_0) || p(y_0)) - sum_steps |u|^2 dt / 2,
+           u = (f - h) / g                           h, g: the prior's drift and diffusion
+    r(c_t)                                           readout of the position, for labels
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from nld.model.config import ModelConfig
-from nld.model.prior import Prior, _mlp
+from nld.model.layers import mlp
+from nld.model.prior import Prior
 from nld.model.sde import step
 
 
@@ -47,14 +50,14 @@ class Decoder(nn.Module):
         self.mean = (
             nn.Linear(d, dim)
             if cfg.decoder == "linear"
-            else _mlp([d, cfg.decoder_hidden, cfg.decoder_hidden, dim])
+            else mlp([d, cfg.decoder_hidden, cfg.decoder_hidden, dim])
         )
         self.register_buffer("fixed_std", torch.tensor(cfg.noise_std))
         if self.noise == "learned":
             self.log_std = nn.Parameter(torch.zeros(dim))
         elif self.noise == "full":
             self.tril = torch.tril_indices(dim, dim, offset=-1)
-            self.chol = _mlp([d, cfg.decoder_hidden, dim + self.tril.shape[1]])
+            self.chol = mlp([d, cfg.decoder_hidden, dim + self.tril.shape[1]])
             last = self.chol[-1]
             assert isinstance(last, nn.Linear)
             nn.init.zeros_(last.weight)
@@ -93,19 +96,19 @@ class NLDModel(nn.Module):
         s, d, c = cfg.state_dim, cfg.latent_dim, cfg.context_dim
         self.register_buffer("x_mean", torch.zeros(cfg.obs_dim))
         self.register_buffer("x_std", torch.ones(cfg.obs_dim))
-        self.embed = _mlp([cfg.obs_dim, *cfg.embed_hidden], act=nn.Softplus, final_act=True)
+        self.embed = mlp([cfg.obs_dim, *cfg.embed_hidden], act=nn.Softplus, final_act=True)
         embed_dim = cfg.embed_hidden[-1] if cfg.embed_hidden else cfg.obs_dim
         self.gru = nn.GRU(embed_dim, cfg.gru_hidden, batch_first=True)
         self.context = nn.Linear(cfg.gru_hidden, c)
         self.qy0 = nn.Linear(c, 2 * s)
         self.py0_mean = nn.Parameter(torch.zeros(s))
         self.py0_logstd = nn.Parameter(torch.zeros(s))
-        self.control = _mlp([s + c, *cfg.control_hidden, d])
+        self.control = mlp([s + c, *cfg.control_hidden, d])
         last = self.control[-1]
         assert isinstance(last, nn.Linear)
         nn.init.zeros_(last.weight)  # start from f = 0 (free) or the prior (residual)
         nn.init.zeros_(last.bias)
-        self.readout = _mlp([c, cfg.decoder_hidden, d])
+        self.readout = mlp([c, cfg.decoder_hidden, d])
         self.decoder = Decoder(cfg)
         self.prior = Prior(cfg)
 
