@@ -1,6 +1,7 @@
 """The `default` preset on data it has never seen: random HMMs with 2-6 states.
 
     python bench/unseen.py --cases 0 1 2 3 4 5
+    python bench/unseen.py --table
 
 Each case draws a random Gaussian HMM (`nld.data.hmm.random_spec`), trains the default preset
 on it, and compares the model's number of minima with the true number of states and its
@@ -66,13 +67,34 @@ def run(case: int, threads: int) -> dict:
     }
 
 
+def table() -> str:
+    rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line]
+    lines = [
+        "| case | states | D | dwell | length | n_minima | accuracy | online filter limit "
+        "| per-step limit | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(rows, key=lambda r: r["case"]):
+        lines.append(
+            f"| {r['case']} | {r['states']} | {r['dim']} | {r['dwell']} | {r['length']} "
+            f"| {r['n_minima']} | {100 * r['accuracy_mean']:.1f}% "
+            f"| {100 * r['online_filter_limit']:.1f}% | {100 * r['per_step_limit']:.1f}% "
+            f"| {r['train_seconds']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--cases", type=int, nargs="+", default=list(range(len(CASES))))
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--table", action="store_true", help="print the results as a table")
     a = p.parse_args()
+    if a.table:
+        print(table())
+        return 0
     done = set()
     if RESULTS.exists():
         done = {json.loads(line)["case"] for line in RESULTS.read_text().splitlines() if line}

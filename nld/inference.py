@@ -12,14 +12,6 @@ from nld.model import NLDModel
 
 
 @torch.no_grad()
-def latent_path(model: NLDModel, x: np.ndarray | torch.Tensor, batch: int = 256) -> torch.Tensor:
-    """Noise-free posterior positions q_t for every step: [N, T, d], causal in x."""
-    xt = torch.as_tensor(x, dtype=torch.float32)
-    out = [model.prior.position(model.posterior(part, sample=False).y) for part in xt.split(batch)]
-    return torch.cat(out)
-
-
-@torch.no_grad()
 def readout_path(model: NLDModel, x: np.ndarray | torch.Tensor, batch: int = 256) -> torch.Tensor:
     """The lag-free readout r(c_t) for every step: [N, T, d], causal in x; labels are its basins."""
     xt = torch.as_tensor(x, dtype=torch.float32)
@@ -30,10 +22,6 @@ def readout_path(model: NLDModel, x: np.ndarray | torch.Tensor, batch: int = 256
 class Landscape:
     minima: list[Minimum]
     beta: float
-
-    @property
-    def positions(self) -> np.ndarray:
-        return np.stack([m.position for m in self.minima])
 
 
 def find_landscape(
@@ -51,3 +39,13 @@ def find_landscape(
 def segment(model: NLDModel, landscape: Landscape, latents: torch.Tensor) -> np.ndarray:
     """Basin index of every latent point: [N, T]."""
     return assign_basins(model_energy(model), latents, landscape.minima)
+
+
+def label(
+    model: NLDModel, x: np.ndarray | torch.Tensor, seed: int = 0
+) -> tuple[np.ndarray, Landscape, torch.Tensor]:
+    """Online labels [N, T] of x by basin, the landscape (minima searched from x's own
+    readout points), and those points [N, T, d]."""
+    latents = readout_path(model, x)
+    landscape = find_landscape(model, latents, seed=seed)
+    return segment(model, landscape, latents), landscape, latents

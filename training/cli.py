@@ -52,14 +52,13 @@ def _load_run(run_dir: str, data_path: str) -> tuple[NLDModel, Dataset]:
 
 
 def _cmd_segment(a: argparse.Namespace) -> None:
-    from nld.inference import find_landscape, readout_path, segment
+    from nld.inference import label
     from nld.io import atomic_write
 
     model, data = _load_run(a.run_dir, a.data)
     if not model.cfg.has_energy:
         raise NLDError(f"{a.run_dir} is an NSDE baseline: it has no energy, hence no basins")
-    latents = readout_path(model, data.x)
-    labels = segment(model, find_landscape(model, latents), latents)
+    labels, _, _ = label(model, data.x)
     atomic_write(a.out, lambda f: np.save(f, labels))
     print(f"wrote {a.out}: labels {labels.shape}, {int(labels.max()) + 1} basins")
 
