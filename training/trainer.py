@@ -4,6 +4,7 @@ Each iteration takes one step on the encoder, posterior, decoder and the scalars
 m) from the ELBO, then `prior_steps` steps on the prior's drift (the energy) from the path KL
 on the same, detached, posterior path: with a free posterior drift that is exactly where the
 energy enters the ELBO, and several steps let the landscape keep up with the posterior.
+The main step also fits the readout head that labels come from (`NLDModel.readout_mismatch`).
 
 A step whose loss or gradient is not finite (or that leaves non-finite weights) is undone:
 the model and optimizers return to the last good snapshot, the learning rate and the gradient
@@ -64,12 +65,15 @@ def _batch(x: Tensor, size: int, window: int | None, gen: torch.Generator) -> Te
 
 
 def _optimizers(model: NLDModel, t: TrainSettings) -> Optimizers:
+    def adam(params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+        return torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay)
+
     if model.cfg.posterior != "free":
-        return {"main": torch.optim.Adam(model.parameters(), lr=t.lr)}
+        return {"main": adam(list(model.parameters()))}
     drift = model.prior.drift_parameters()
     ids = {id(p) for p in drift}
     rest = [p for p in model.parameters() if id(p) not in ids]
-    return {"main": torch.optim.Adam(rest, lr=t.lr), "prior": torch.optim.Adam(drift, lr=t.lr)}
+    return {"main": adam(rest), "prior": adam(drift)}
 
 
 def _step(opt: torch.optim.Optimizer, loss: Tensor, clip: float) -> float:

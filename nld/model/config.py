@@ -63,7 +63,7 @@ class ModelConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> ModelConfig:
-        if self.dynamics == "nsde" and self.learn_mass:
+        if self.dynamics != "underdamped" and self.learn_mass:
             raise ValueError("learn_mass applies to underdamped dynamics only")
         return self
 

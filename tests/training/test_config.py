@@ -12,6 +12,7 @@ from training.config import load_config
         ("[model]\ndynamics = 'sideways'\n", "dynamics"),
         ("[train]\nlr = -1\n", "lr"),
         ("[train\n", "not valid TOML"),
+        ("[model]\ndynamics = 'overdamped'\nlearn_mass = true\n", "underdamped dynamics only"),
     ],
 )
 def test_bad_configs_name_the_problem(tmp_path, text, message):
