@@ -77,15 +77,9 @@ class Prior(nn.Module):
 
     def drift(self, y: Tensor) -> Tensor:
         """Prior drift h(y), same shape as y."""
-        if self.drift_net is not None:
-            return self.drift_net(y)
-        assert self.energy is not None
-        d = self.latent_dim
-        if self.dynamics == "overdamped":
-            return -self.energy.grad(y) / self.gamma()
-        q, p = y[..., :d], y[..., d:]
-        v = p / self.mass()
-        return torch.cat([v, -self.energy.grad(q) - self.gamma() * v], dim=-1)
+        if self.dynamics != "underdamped":
+            return self.noise_drift(y)
+        return torch.cat([y[..., self.latent_dim :] / self.mass(), self.noise_drift(y)], dim=-1)
 
     def noise_drift(self, y: Tensor, *, shape_grad: bool = True) -> Tensor:
         """The noisy components of the prior drift (what a control may change), [..., d].
