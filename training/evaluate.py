@@ -81,10 +81,9 @@ def evaluate(
             occupancy_zeroth=occ_b.tolist(),
             occupancy_second=occ_c.tolist(),
             occupancy_quadrature=None if occ_d is None else occ_d.tolist(),
-            occupancy_segmented=np.bincount(labels.ravel(), minlength=len(land.minima))
-            .astype(float)
-            .__truediv__(labels.size)
-            .tolist(),
+            occupancy_segmented=(
+                np.bincount(labels.ravel(), minlength=len(land.minima)) / labels.size
+            ).tolist(),
         )
     if data.states is not None:
         n_labels = out.get("n_minima")
