@@ -35,6 +35,8 @@ def test_generate_writes_splits(tmp_path, capsys, monkeypatch):
         (["train", "--preset", "nope", "--data", "d.npz", "--out", "r"], "no preset"),
         (["evaluate", "no-run", "--data", "d.npz"], "missing"),
         (["segment", "no-run", "--data", "d.npz", "--out", "l.npy"], "missing"),
+        (["analyze", "no-run", "--out", "a.json"], "missing"),
+        (["plot", "no-run", "--out", "figs"], "missing"),
     ],
 )
 def test_errors_are_one_line_without_traceback(tmp_path, capsys, monkeypatch, argv, message):
@@ -89,6 +91,22 @@ def test_train_segment_evaluate(tmp_path, capsys, easy_data_cli):
         "encode_seconds",
     ):
         assert key in res
+    code, out, err = _run(
+        capsys, "analyze", str(run), "--data", str(test_path), "--out", str(tmp_path / "a.json")
+    )
+    assert code == 0, err
+    res = json.loads((tmp_path / "a.json").read_text())
+    for key in ("minima", "occupancy", "saddles", "rates", "dwell_times", "segmentation"):
+        assert key in res
+    assert set(res["occupancy"]) == {"sampling", "zeroth", "second", "quadrature"}
+    assert all(len(v) == len(res["minima"]) for v in res["occupancy"].values())
+    code, out, err = _run(
+        capsys, "plot", str(run), "--data", str(test_path), "--out", str(tmp_path / "fig")
+    )
+    assert code == 0, err
+    for name in ("training", "landscape", "surface", "drift", "segmentation"):
+        png = tmp_path / "fig" / f"{name}.png"
+        assert png.read_bytes()[:4] == b"\x89PNG"
     # a model trained on D = 4 refuses D = 3
     np.savez(tmp_path / "d3.npz", x=np.zeros((2, 5, 3), dtype=np.float32))
     code, _, err = _run(capsys, "evaluate", str(run), "--data", str(tmp_path / "d3.npz"))

@@ -77,6 +77,58 @@ def _cmd_evaluate(a: argparse.Namespace) -> None:
     print(json.dumps({k: v for k, v in res.items() if k != "minima"}, indent=1))
 
 
+def _cmd_analyze(a: argparse.Namespace) -> None:
+    import torch
+
+    from nld import checkpoint
+    from nld.data import load, load_spec
+    from nld.io import write_json
+    from training.analyze import analyze_run
+
+    torch.set_num_threads(2)
+    model = checkpoint.load(a.run_dir)
+    data = load(a.data, dim=model.cfg.obs_dim) if a.data else None
+    spec = load_spec(a.spec) if a.spec else None
+    res, _, _ = analyze_run(model, data, spec=spec, seed=a.seed)
+    write_json(a.out, res)
+    occ = res["occupancy"]
+    print(f"{len(res['minima'])} minima, beta {res['beta']:.3f}; wrote {a.out}")
+    for i, m in enumerate(res["minima"]):
+        pos = ", ".join(f"{v:.3f}" for v in m["position"])
+        est = "  ".join(f"{name} {occ[name][i]:.3f}" for name in occ if occ[name] is not None)
+        dwell = res["dwell_times"][i]
+        print(f"  [{i}] ({pos})  E {m['energy']:.3f}  {est}  dwell {dwell or float('inf'):.1f}")
+    for w in res["warnings"]:
+        print(f"  warning: {w}")
+    if "segmentation" in res and "accuracy_mean" in res["segmentation"]:
+        s = res["segmentation"]
+        print(
+            f"  accuracy {s['accuracy_mean']:.4f} +- {s['accuracy_std']:.4f}, "
+            f"many-to-one {s['many_to_one']:.4f}"
+        )
+
+
+def _cmd_plot(a: argparse.Namespace) -> None:
+    import torch
+
+    from nld import checkpoint
+    from nld.data import load, load_spec
+    from training.analyze import analyze_run
+    from training.figures import write_figures
+
+    torch.set_num_threads(2)
+    model = checkpoint.load(a.run_dir)
+    data = load(a.data, dim=model.cfg.obs_dim) if a.data else None
+    analysis = labels = None
+    if model.cfg.has_energy:
+        spec = load_spec(a.spec) if a.spec else None
+        _, analysis, labels = analyze_run(model, data, spec=spec)
+    elif data is None:
+        raise NLDError("an NSDE baseline has no energy: give --data to draw its drift")
+    for path in write_figures(model, a.run_dir, a.out, data=data, analysis=analysis, labels=labels):
+        print(f"wrote {path}")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nld", description="Neural Langevin Dynamics")
     sub = p.add_subparsers(dest="command", required=True)
@@ -113,6 +165,23 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--spec", help="HMM spec whose stationary distribution is the occupancy truth")
     e.add_argument("--out", help="write the JSON here")
     e.set_defaults(fn=_cmd_evaluate)
+
+    an = sub.add_parser(
+        "analyze", help="minima, occupancies (a)-(d), saddles, rates and dwell times"
+    )
+    an.add_argument("run_dir")
+    an.add_argument("--data", help="a data set to encode (and score, if it has states)")
+    an.add_argument("--spec", help="HMM spec of the data: true occupancies and dwell times")
+    an.add_argument("--seed", type=int, default=0)
+    an.add_argument("--out", required=True, help="analysis.json")
+    an.set_defaults(fn=_cmd_analyze)
+
+    pl = sub.add_parser("plot", help="figures of the landscape, drift, segmentation, training")
+    pl.add_argument("run_dir")
+    pl.add_argument("--data", help="a data set to encode and segment")
+    pl.add_argument("--spec", help="HMM spec of the data")
+    pl.add_argument("--out", required=True, help="directory for the PNG files")
+    pl.set_defaults(fn=_cmd_plot)
     return p
 
 

@@ -12,5 +12,7 @@ from nld.analysis.occupancy import quadrature as quadrature
 from nld.analysis.occupancy import second_order as second_order
 from nld.analysis.occupancy import zeroth_order as zeroth_order
 from nld.analysis.segmentation import Matching as Matching
+from nld.analysis.segmentation import dwell_lengths as dwell_lengths
+from nld.analysis.segmentation import many_to_one as many_to_one
 from nld.analysis.segmentation import match_labels as match_labels
 from nld.analysis.segmentation import matched_l1 as matched_l1

@@ -7,9 +7,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from scipy.special import softmax
+from torch import Tensor
 
 from nld.analysis.energy import EnergyFn
 from nld.analysis.minima import Minimum, assign_basins
@@ -31,11 +34,13 @@ def quadrature(
     lo: np.ndarray,
     hi: np.ndarray,
     points_per_dim: int | None = None,
+    assign: Callable[[Tensor], np.ndarray] | None = None,
 ) -> np.ndarray:
     """(d) The mass of exp(-beta E) in each basin, by a grid over the box [lo, hi] (d <= 3).
 
-    Each grid point is assigned to its basin by gradient flow; the box must hold nearly all
-    the mass (widen it until the result stops changing).
+    Each grid point is assigned to its basin by gradient flow (or by `assign`, e.g. a
+    `BasinIndex`); the box must hold nearly all the mass (widen it until the result stops
+    changing).
     """
     d = len(lo)
     if d > 3:
@@ -46,6 +51,9 @@ def quadrature(
     with torch.no_grad():
         e = energy(grid).numpy()
     w = np.exp(-beta * (e - e.min()))
-    labels = assign_basins(energy, grid, minima)
-    mass = np.bincount(labels, weights=w, minlength=len(minima))
+    # Points of negligible weight need no basin: they cannot change the masses.
+    keep = w > 1e-12 * w.max()
+    pts = grid[torch.from_numpy(keep)]
+    labels = assign(pts) if assign is not None else assign_basins(energy, pts, minima)
+    mass = np.bincount(labels, weights=w[keep], minlength=len(minima))
     return mass / mass.sum()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -53,3 +54,24 @@ def matched_l1(occupancy: np.ndarray, truth: np.ndarray, mapping: dict[int, int]
         else:
             unmatched += w
     return float(np.abs(est - truth).sum() + unmatched)
+
+
+def many_to_one(pred: np.ndarray, states: np.ndarray) -> float:
+    """Accuracy when each predicted label stands for the true state it overlaps most: the
+    score for a segmentation with more (or fewer) labels than true states."""
+    n_pred, n_true = int(pred.max() + 1), int(states.max() + 1)
+    conf = np.zeros((n_pred, n_true), dtype=np.int64)
+    np.add.at(conf, (pred.ravel(), states.ravel()), 1)
+    return float(conf.max(axis=1).sum() / pred.size)
+
+
+def dwell_lengths(labels: np.ndarray, n_labels: int) -> list[np.ndarray]:
+    """Lengths of the runs of each label in sequences [N, T]; runs cut by a sequence's start
+    or end are left out (their length is unknown)."""
+    out: list[list[int]] = [[] for _ in range(n_labels)]
+    for seq in np.atleast_2d(labels):
+        change = np.flatnonzero(np.diff(seq)) + 1
+        bounds = np.concatenate([[0], change, [len(seq)]])
+        for a, b in pairwise(bounds[1:-1]):
+            out[int(seq[a])].append(int(b - a))
+    return [np.asarray(r, dtype=np.int64) for r in out]

@@ -7,7 +7,9 @@ from scipy import integrate, optimize
 
 from nld.analysis import (
     assign_basins,
+    dwell_lengths,
     find_minima,
+    many_to_one,
     match_labels,
     matched_l1,
     quadrature,
@@ -99,3 +101,13 @@ def test_matching_handles_permutations_and_extra_labels():
     assert matched_l1(
         np.array([0.3, 0.3, 0.3, 0.1]), np.array([1 / 3] * 3), m.mapping
     ) == pytest.approx(0.2)
+
+
+def test_many_to_one_and_dwell_lengths():
+    states = np.array([[0, 0, 1, 1, 1, 0, 0, 0, 1, 1]])
+    split = np.array([[0, 0, 1, 1, 2, 0, 0, 0, 1, 1]])  # state 1 split into labels 1 and 2
+    assert many_to_one(split, states) == 1.0
+    assert match_labels(split, states).accuracy_mean == pytest.approx(0.9)
+    runs = dwell_lengths(states, 2)
+    # the first and last runs are cut by the sequence's ends: only interior runs count
+    assert runs[0].tolist() == [3] and runs[1].tolist() == [3]

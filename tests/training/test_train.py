@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from nld import checkpoint
+from tests.training.conftest import easy_spec
 from training import trainer
+from training.analyze import analyze_run
 from training.config import load_config, presets
 from training.evaluate import evaluate
 from training.trainer import train
@@ -21,6 +23,19 @@ def test_smoke_preset_learns_two_states(tmp_path, easy_data):
     assert res["accuracy_mean"] > 0.9
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["iteration"] == 500 and rows[-1]["elbo"] > rows[0]["elbo"]
+
+    # The full analysis of the same model: its four occupancy estimates are independent
+    # computations on one energy and must agree; its basins segment the data.
+    out, _, labels = analyze_run(model, test_set, spec=easy_spec())
+    assert len(out["minima"]) == 2 and len(out["saddles"]) == 1
+    occ, err = out["occupancy"], out["occupancy_error"]["sampling"][0]
+    for name in ("sampling", "zeroth", "second", "quadrature"):
+        assert sum(occ[name]) == pytest.approx(1.0)
+    assert abs(occ["sampling"][0] - occ["quadrature"][0]) < 3 * err + 0.01
+    assert abs(occ["second"][0] - occ["quadrature"][0]) < 0.03
+    assert out["segmentation"]["accuracy_mean"] > 0.9
+    assert all(0 < t < 1e4 for t in out["dwell_times"])
+    assert labels is not None and labels.shape == test_set.states.shape
 
 
 def test_resume_continues_the_same_run(tmp_path, easy_data, monkeypatch):

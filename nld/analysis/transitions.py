@@ -1,0 +1,210 @@
+"""Transitions between minima: minimum energy paths, saddle points and Eyring-Kramers rates.
+
+Minimum energy paths come from the simplified string method (E, Ren and Vanden-Eijnden,
+J. Chem. Phys. 126, 164103, 2007): images on a path are moved down the gradient and then
+redistributed at equal arc length. The highest image is refined to the saddle point by a
+climbing-image iteration and Newton steps, and kept only when its Hessian has exactly one
+negative eigenvalue.
+
+Rates (transition state theory in the harmonic, high-barrier limit):
+
+    k_{m -> n} = mu_s / (2 pi) * sqrt(det H_m / |det H_s|) * exp(-beta (E_s - E_m))
+
+mu_s is the growth rate of the unstable direction of the prior dynamics linearised at the
+saddle: |lambda_s| / gamma for overdamped dynamics (the Eyring-Kramers formula), and the
+positive root of m mu^2 + gamma mu + lambda_s = 0 for underdamped dynamics (Kramers /
+Langer), lambda_s < 0 the Hessian's negative eigenvalue at the saddle.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from nld.analysis.energy import EnergyFn, hessian, value_and_grad
+from nld.analysis.minima import Minimum, assign_basins
+
+
+@dataclass(frozen=True)
+class Saddle:
+    """An index-1 saddle between minima `pair` (indices into the minima list)."""
+
+    pair: tuple[int, int]
+    position: np.ndarray  # [d]
+    energy: float
+    hessian_eigenvalues: np.ndarray  # [d], ascending; exactly one is negative
+    path: np.ndarray  # [n_images, d], the minimum energy path from pair[0] to pair[1]
+    path_energy: np.ndarray  # [n_images]
+
+    def barrier(self, minima: list[Minimum]) -> tuple[float, float]:
+        """E_s - E_m seen from each end of the path."""
+        return (
+            self.energy - minima[self.pair[0]].energy,
+            self.energy - minima[self.pair[1]].energy,
+        )
+
+
+def _reparametrise(path: Tensor) -> Tensor:
+    """Images of each path [s, n, d] moved to equal arc length (ends fixed)."""
+    seg = (path[:, 1:] - path[:, :-1]).norm(dim=-1)
+    arc = torch.cat([torch.zeros_like(seg[:, :1]), seg.cumsum(1)], dim=1)
+    total = arc[:, -1:].clamp(min=1e-12)
+    s = arc / total
+    target = torch.linspace(0, 1, path.shape[1], dtype=path.dtype).expand_as(s).contiguous()
+    idx = torch.searchsorted(s, target, right=True).clamp(1, path.shape[1] - 1)
+    s0, s1 = s.gather(1, idx - 1), s.gather(1, idx)
+    w = ((target - s0) / (s1 - s0).clamp(min=1e-12)).clamp(0, 1)[..., None]
+    i0 = (idx - 1)[..., None].expand(-1, -1, path.shape[2])
+    i1 = idx[..., None].expand(-1, -1, path.shape[2])
+    return (1 - w) * path.gather(1, i0) + w * path.gather(1, i1)
+
+
+def string_method(
+    energy: EnergyFn,
+    ends: Tensor,
+    *,
+    n_images: int = 33,
+    steps: int = 3000,
+    tol: float = 1e-7,
+) -> Tensor:
+    """Minimum energy paths between each pair of end points `ends` [s, 2, d] -> [s, n, d].
+
+    Starts from straight lines. The step size is set from the largest curvature met along
+    the initial paths, so the descent is stable for any scale of E.
+    """
+    a, b = ends[:, 0].double(), ends[:, 1].double()
+    t = torch.linspace(0, 1, n_images, dtype=torch.float64)[None, :, None]
+    path = a[:, None] + t * (b - a)[:, None]
+    s, n, d = path.shape
+    curv = hessian(energy, path.reshape(-1, d)).abs().sum(-1).amax()
+    dt = 0.5 / float(curv.clamp(min=1e-8))
+    for _ in range(steps):
+        _, g = value_and_grad(energy, path.reshape(-1, d))
+        g = g.reshape(s, n, d)
+        g[:, 0] = 0
+        g[:, -1] = 0
+        new = _reparametrise(path - dt * g)
+        moved = float((new - path).abs().max())
+        path = new
+        if moved < tol:
+            break
+    return path
+
+
+def refine_saddle(
+    energy: EnergyFn, x0: np.ndarray, tangent: np.ndarray, *, steps: int = 2000
+) -> np.ndarray:
+    """The saddle point near x0 (the highest image of a string, `tangent` the path direction).
+
+    Climbing-image iteration (descend along all directions but the unstable one, climb along
+    it, following the Hessian's lowest eigenvector) until the gradient is small, then Newton.
+    """
+    x = torch.tensor(x0, dtype=torch.float64)[None]
+    v = torch.tensor(tangent / np.linalg.norm(tangent), dtype=torch.float64)
+    h = hessian(energy, x)[0]
+    dt = 0.5 / float(torch.linalg.eigvalsh(h).abs().max().clamp(min=1e-8))
+    for i in range(steps):
+        _, g = value_and_grad(energy, x)
+        if i % 10 == 0:
+            h = hessian(energy, x)[0]
+            lam, vec = torch.linalg.eigh(h)
+            if lam[0] < 0:
+                v = vec[:, 0] * torch.sign(vec[:, 0] @ v)
+        step = g[0] - 2 * (g[0] @ v) * v
+        x = x - dt * step
+        if float(g.norm()) < 1e-6:
+            break
+    for _ in range(20):
+        _, g = value_and_grad(energy, x)
+        h = hessian(energy, x)[0]
+        dx = torch.linalg.lstsq(h, g[0]).solution
+        x = x - dx
+        if float(dx.norm()) < 1e-12:
+            break
+    return x[0].numpy()
+
+
+def find_saddles(
+    energy: EnergyFn,
+    minima: list[Minimum],
+    *,
+    n_images: int = 33,
+    steps: int = 3000,
+) -> list[Saddle]:
+    """Saddles between neighbouring minima: those whose minimum energy path stays in the
+    two basins it joins (a path through a third basin is two transitions, found separately)."""
+    k = len(minima)
+    if k < 2:
+        return []
+    pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
+    pos = torch.from_numpy(np.stack([m.position for m in minima]))
+    ends = torch.stack([torch.stack([pos[i], pos[j]]) for i, j in pairs])
+    paths = string_method(energy, ends, n_images=n_images, steps=steps)
+    labels = assign_basins(energy, paths, minima)
+    out = []
+    for (i, j), path, lab in zip(pairs, paths, labels, strict=True):
+        if not set(lab.tolist()) <= {i, j}:
+            continue
+        e, _ = value_and_grad(energy, path)
+        top = int(e[1:-1].argmax()) + 1
+        x = refine_saddle(energy, path[top].numpy(), (path[top + 1] - path[top - 1]).numpy())
+        xs = torch.from_numpy(x)[None]
+        eig = np.linalg.eigvalsh(hessian(energy, xs)[0].numpy())
+        if not (eig[0] < 0 < eig[1] if len(eig) > 1 else eig[0] < 0):
+            continue
+        es, _ = value_and_grad(energy, xs)
+        # Newton may converge to another critical point: keep the saddle only near its path.
+        if not min(np.linalg.norm(x - path.numpy(), axis=1)) < 0.25 * float(
+            (pos[i] - pos[j]).norm()
+        ):
+            continue
+        out.append(Saddle((i, j), x, float(es[0]), eig, path.numpy(), e.numpy()))
+    return out
+
+
+def unstable_rate(lam: float, *, gamma: float, mass: float | None = None) -> float:
+    """Growth rate mu of the unstable mode at a saddle with Hessian eigenvalue lam < 0:
+    overdamped (mass None) |lam| / gamma, underdamped the root of m mu^2 + gamma mu + lam."""
+    if lam >= 0:
+        raise ValueError("a saddle's unstable eigenvalue must be negative")
+    if mass is None:
+        return -lam / gamma
+    return (-gamma + math.sqrt(gamma**2 - 4 * mass * lam)) / (2 * mass)
+
+
+def rate_matrix(
+    minima: list[Minimum],
+    saddles: list[Saddle],
+    beta: float,
+    *,
+    gamma: float,
+    mass: float | None = None,
+) -> np.ndarray:
+    """Generator K [k, k] of the jump process between wells (model time units):
+    K[m, n] = rate m -> n summed over the saddles joining them, rows sum to zero."""
+    k = len(minima)
+    rates = np.zeros((k, k))
+    for s in saddles:
+        mu = unstable_rate(float(s.hessian_eigenvalues[0]), gamma=gamma, mass=mass)
+        log_det_s = float(np.sum(np.log(np.abs(s.hessian_eigenvalues))))
+        for m, n in (s.pair, s.pair[::-1]):
+            log_det_m = float(np.sum(np.log(minima[m].hessian_eigenvalues)))
+            rates[m, n] += (
+                mu
+                / (2 * math.pi)
+                * math.exp(0.5 * (log_det_m - log_det_s) - beta * (s.energy - minima[m].energy))
+            )
+    rates[np.diag_indices(k)] = -rates.sum(1)
+    return rates
+
+
+def dwell_times(rates: np.ndarray, dt: float = 1.0) -> np.ndarray:
+    """Mean time spent in each well before leaving it, in units of `dt` (a well without an
+    exit has an infinite dwell time)."""
+    out_rate = -np.diag(rates)
+    with np.errstate(divide="ignore"):
+        return np.where(out_rate > 0, 1.0 / (out_rate * dt), np.inf)

@@ -1,0 +1,186 @@
+"""The full landscape analysis of a trained model: minima, occupancies, saddles, rates.
+
+One function, `analyze`, that every consumer (the `nld analyze` command, reports, the
+service) calls once per model and then reads from. The latent points it is given (encoded
+data) seed the minima search and bound the quadrature box; without them, MALA samples of
+the model's own stationary density do both.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from nld.analysis import Minimum, find_minima, model_energy, quadrature, second_order, zeroth_order
+from nld.analysis.basins import BasinIndex
+from nld.analysis.sampling import mala, sampled_occupancy
+from nld.analysis.transitions import Saddle, dwell_times, find_saddles, rate_matrix
+from nld.errors import NLDError
+from nld.model import NLDModel
+
+# Below this barrier (in units of 1/beta) the harmonic estimates (c) and the rates are
+# outside their regime of validity, and the analysis says so.
+LOW_BARRIER = 2.0
+
+
+@dataclass
+class Analysis:
+    dynamics: str
+    beta: float
+    gamma: float
+    mass: float | None
+    dt: float  # model time between two observations
+    minima: list[Minimum]
+    occupancy: dict[str, list[float] | None]
+    occupancy_error: dict[str, list[float] | None]
+    saddles: list[Saddle]
+    rates: np.ndarray  # [k, k] per model time unit
+    dwell_steps: np.ndarray  # [k], in observation steps
+    warnings: list[str]
+    index: BasinIndex | None = field(repr=False)
+    seconds: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (positions are q only for underdamped models)."""
+
+        def finite(a: np.ndarray) -> list[float | None]:
+            return [float(v) if np.isfinite(v) else None for v in np.ravel(a)]
+
+        return {
+            "dynamics": self.dynamics,
+            "beta": self.beta,
+            "gamma": self.gamma,
+            "mass": self.mass,
+            "dt": self.dt,
+            "minima": [
+                {
+                    "position": m.position.tolist(),
+                    "energy": m.energy,
+                    "hessian_eigenvalues": m.hessian_eigenvalues.tolist(),
+                }
+                for m in self.minima
+            ],
+            "occupancy": self.occupancy,
+            "occupancy_error": self.occupancy_error,
+            "saddles": [
+                {
+                    "between": list(s.pair),
+                    "position": s.position.tolist(),
+                    "energy": s.energy,
+                    "hessian_eigenvalues": s.hessian_eigenvalues.tolist(),
+                    "barriers": list(s.barrier(self.minima)),
+                    "path": s.path.tolist(),
+                    "path_energy": s.path_energy.tolist(),
+                }
+                for s in self.saddles
+            ],
+            "rates": [finite(row) for row in self.rates],
+            "dwell_times": finite(self.dwell_steps),
+            "warnings": self.warnings,
+            "seconds": self.seconds,
+        }
+
+
+def _box(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The points' bounding box widened by its size on each side."""
+    lo, hi = points.min(0), points.max(0)
+    span = np.maximum(hi - lo, 1e-3)
+    return lo - span, hi + span
+
+
+def analyze(
+    model: NLDModel,
+    latents: Tensor | None = None,
+    *,
+    seed: int = 0,
+    n_chains: int = 256,
+    n_steps: int = 4000,
+    burn_in: int = 1000,
+    quadrature_max_dim: int = 3,
+) -> Analysis:
+    """Analyse the energy of `model`; `latents` [..., d] are encoded data points, if any."""
+    if not model.cfg.has_energy:
+        raise NLDError("this model has no energy (an NSDE baseline): nothing to analyse")
+    energy = model_energy(model)
+    prior = model.prior
+    beta = float(prior.beta().detach())
+    gamma = float(prior.gamma().detach())
+    mass = float(prior.mass().detach()) if model.cfg.dynamics == "underdamped" else None
+    d = model.cfg.latent_dim
+    seconds: dict[str, float] = {}
+    gen = torch.Generator().manual_seed(seed)
+
+    t0 = time.perf_counter()
+    if latents is not None and latents.numel():
+        flat = latents.detach().reshape(-1, d).double()
+        starts = flat[torch.randperm(len(flat), generator=gen)[:n_chains]]
+    else:
+        flat = None
+        starts = 2 * torch.randn(n_chains, d, generator=gen, dtype=torch.float64)
+    samples = mala(energy, beta, starts, n_steps=n_steps, burn_in=burn_in, seed=seed)
+    cloud = torch.from_numpy(samples.chains.reshape(-1, d))
+    seconds["sampling"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    seeds = cloud[torch.randperm(len(cloud), generator=gen)[:512]]
+    if flat is not None:
+        seeds = torch.cat([flat[torch.randperm(len(flat), generator=gen)[:512]], seeds])
+    minima = find_minima(energy, seeds, seed=seed)
+    seconds["minima"] = time.perf_counter() - t0
+    warnings: list[str] = []
+    if not minima:
+        raise NLDError("the energy has no local minimum in the region searched")
+
+    t0 = time.perf_counter()
+    near = cloud if flat is None else torch.cat([flat, cloud])
+    index = BasinIndex.around(energy, minima, near.numpy(), seed=seed)
+    labels = index.assign(samples.chains)
+    occ_a, err_a = sampled_occupancy(labels, len(minima))
+    seconds["basins"] = time.perf_counter() - t0
+
+    occ_d = None
+    if d <= quadrature_max_dim:
+        t0 = time.perf_counter()
+        lo, hi = _box(near.numpy())
+        occ_d = quadrature(energy, minima, beta, lo, hi, assign=index.assign).tolist()
+        seconds["quadrature"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    saddles = find_saddles(energy, minima)
+    rates = rate_matrix(minima, saddles, beta, gamma=gamma, mass=mass)
+    seconds["transitions"] = time.perf_counter() - t0
+
+    low = [s for s in saddles if beta * min(s.barrier(minima)) < LOW_BARRIER]
+    if low:
+        warnings.append(
+            f"{len(low)} barrier(s) below {LOW_BARRIER}/beta: the second-order occupancy (c) "
+            "and the Kramers rates are outside their high-barrier regime; prefer (a) or (d)"
+        )
+    if len(minima) > 1 and len({i for s in saddles for i in s.pair}) < len(minima):
+        warnings.append("some minima have no saddle to another: their dwell times are infinite")
+    return Analysis(
+        dynamics=model.cfg.dynamics,
+        beta=beta,
+        gamma=gamma,
+        mass=mass,
+        dt=model.cfg.dt,
+        minima=minima,
+        occupancy={
+            "sampling": occ_a.tolist(),
+            "zeroth": zeroth_order(minima, beta).tolist(),
+            "second": second_order(minima, beta).tolist(),
+            "quadrature": occ_d,
+        },
+        occupancy_error={"sampling": err_a.tolist()},
+        saddles=saddles,
+        rates=rates,
+        dwell_steps=dwell_times(rates, model.cfg.dt),
+        warnings=warnings,
+        index=index,
+        seconds={k: round(v, 3) for k, v in seconds.items()},
+    )

@@ -1,0 +1,100 @@
+"""Saddles, minimum energy paths and Eyring-Kramers rates against exact answers."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from nld.analysis import find_minima
+from nld.analysis.transitions import dwell_times, find_saddles, rate_matrix, unstable_rate
+from tests.analysis.potentials import double_well, three_fold, three_fold_radii
+
+
+def _minima(energy, d=2, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return find_minima(energy, 4 * torch.rand(300, d, generator=gen, dtype=torch.float64) - 2)
+
+
+def test_three_fold_saddles_are_exact():
+    ms = _minima(three_fold)
+    r_min, r_sad = three_fold_radii()
+    assert len(ms) == 3
+    for m in ms:
+        assert np.linalg.norm(m.position) == pytest.approx(r_min, abs=1e-6)
+    saddles = find_saddles(three_fold, ms)
+    assert len(saddles) == 3
+    assert sorted(s.pair for s in saddles) == [(0, 1), (0, 2), (1, 2)]
+    for s in saddles:
+        assert np.linalg.norm(s.position) == pytest.approx(r_sad, abs=1e-6)
+        angle = math.atan2(s.position[1], s.position[0]) % (2 * math.pi)
+        assert min(abs(angle - a) for a in (math.pi / 3, math.pi, 5 * math.pi / 3)) < 1e-6
+        assert s.hessian_eigenvalues[0] < 0 < s.hessian_eigenvalues[1]
+        # The path joins the two minima and peaks at the saddle.
+        np.testing.assert_allclose(s.path[0], ms[s.pair[0]].position, atol=1e-9)
+        np.testing.assert_allclose(s.path[-1], ms[s.pair[1]].position, atol=1e-9)
+        assert s.path_energy.max() <= s.energy + 1e-3
+
+
+def test_path_through_a_third_well_is_not_a_transition():
+    """Three wells on a line: the outer two are joined only through the middle one."""
+
+    def line(q):
+        x = q[..., 0]
+        return 4 * (x**2 - 1) ** 2 * x**2 + q[..., 1] ** 2
+
+    ms = _minima(line)
+    assert len(ms) == 3
+    saddles = find_saddles(line, ms)
+    outer = {i for i, m in enumerate(ms) if abs(m.position[0]) > 0.5}
+    assert len(saddles) == 2
+    assert all(set(s.pair) != outer for s in saddles)
+
+
+def test_double_well_rate_formula():
+    h, beta, gamma = 5.0, 1.0, 2.0
+    energy = double_well(h)
+    ms = _minima(energy)
+    saddles = find_saddles(energy, ms)
+    assert len(saddles) == 1
+    s = saddles[0]
+    np.testing.assert_allclose(s.position, [0, 0], atol=1e-7)
+    np.testing.assert_allclose(s.hessian_eigenvalues, [-4 * h, 2], rtol=1e-6)
+    assert s.barrier(ms) == pytest.approx((h, h), rel=1e-6)
+    k = rate_matrix(ms, saddles, beta, gamma=gamma)
+    expected = 4 * h / (2 * math.pi * gamma) * math.sqrt(8 * h / (4 * h)) * math.exp(-beta * h)
+    np.testing.assert_allclose(k, [[-expected, expected], [expected, -expected]], rtol=1e-6)
+    np.testing.assert_allclose(dwell_times(k, dt=0.1), 1 / (expected * 0.1), rtol=1e-9)
+
+
+def test_underdamped_unstable_rate():
+    # Large friction recovers the overdamped rate; it is the root of m mu^2 + gamma mu + lam.
+    assert unstable_rate(-2.0, gamma=1e4, mass=1.0) == pytest.approx(2e-4, rel=1e-3)
+    mu = unstable_rate(-3.0, gamma=0.7, mass=0.4)
+    assert 0.4 * mu**2 + 0.7 * mu - 3.0 == pytest.approx(0, abs=1e-12)
+    with pytest.raises(ValueError, match="negative"):
+        unstable_rate(1.0, gamma=1.0)
+
+
+def test_kramers_rate_matches_simulated_first_passage():
+    """Overdamped Langevin from the left minimum until it reaches the right one, 2000
+    particles; the censored exponential estimate of the rate against Eyring-Kramers at a
+    barrier of 4/beta (the formula's own error there is ~14%)."""
+    h, beta, gamma, dt, t_max = 4.0, 1.0, 1.0, 2e-3, 30.0
+    energy = double_well(h)
+    ms = _minima(energy)
+    k = rate_matrix(ms, find_saddles(energy, ms), beta, gamma=gamma)[0, 1]
+    rng = np.random.default_rng(0)
+    n = 2000
+    x = np.full(n, -1.0)
+    passed = np.full(n, np.nan)
+    noise = math.sqrt(2 * dt / (beta * gamma))
+    for i in range(int(t_max / dt)):
+        x = x - dt * 4 * h * x * (x**2 - 1) / gamma + noise * rng.standard_normal(n)
+        hit = (x >= 1.0) & np.isnan(passed)
+        passed[hit] = (i + 1) * dt
+    n_passed = int(np.sum(~np.isnan(passed)))
+    exposure = np.nansum(passed) + (n - n_passed) * t_max
+    k_sim = n_passed / exposure
+    assert n_passed > 500
+    assert abs(k / k_sim - 1) < 0.2, (k, k_sim)
