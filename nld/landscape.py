@@ -32,8 +32,8 @@ LOW_BARRIER = 2.0
 class Analysis:
     dynamics: str
     beta: float
-    gamma: float
-    mass: float | None
+    gamma: np.ndarray  # [d] (equal entries unless per-dimension)
+    mass: np.ndarray | None
     dt: float  # model time between two observations
     minima: list[Minimum]
     occupancy: dict[str, list[float] | None]
@@ -54,8 +54,8 @@ class Analysis:
         return {
             "dynamics": self.dynamics,
             "beta": self.beta,
-            "gamma": self.gamma,
-            "mass": self.mass,
+            "gamma": self.gamma.tolist(),
+            "mass": None if self.mass is None else self.mass.tolist(),
             "dt": self.dt,
             "minima": [
                 {
@@ -109,9 +109,13 @@ def analyze(
     energy = model_energy(model)
     prior = model.prior
     beta = float(prior.beta().detach())
-    gamma = float(prior.gamma().detach())
-    mass = float(prior.mass().detach()) if model.cfg.dynamics == "underdamped" else None
     d = model.cfg.latent_dim
+    gamma = np.broadcast_to(prior.gamma().detach().double().numpy(), (d,)).copy()
+    mass = (
+        np.broadcast_to(prior.mass().detach().double().numpy(), (d,)).copy()
+        if model.cfg.dynamics == "underdamped"
+        else None
+    )
     seconds: dict[str, float] = {}
     gen = torch.Generator().manual_seed(seed)
 

@@ -129,6 +129,23 @@ def _cmd_plot(a: argparse.Namespace) -> None:
         print(f"wrote {path}")
 
 
+def _cmd_import_dynvae(a: argparse.Namespace) -> None:
+    from nld import checkpoint
+    from nld.dynvae import convert
+
+    model = convert(a.model, a.settings)
+    checkpoint.save(
+        a.out,
+        model,
+        {"imported_from": {"model": str(a.model), "settings": str(a.settings)}, "finished": True},
+    )
+    cfg = model.cfg
+    print(
+        f"wrote {a.out}: {cfg.dynamics}, latent {cfg.latent_dim}, "
+        f"beta {float(model.prior.beta().detach()):.4f}"
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nld", description="Neural Langevin Dynamics")
     sub = p.add_subparsers(dest="command", required=True)
@@ -182,6 +199,12 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--spec", help="HMM spec of the data")
     pl.add_argument("--out", required=True, help="directory for the PNG files")
     pl.set_defaults(fn=_cmd_plot)
+
+    im = sub.add_parser("import-dynvae", help="convert a checkpoint of the paper's code")
+    im.add_argument("model", help="MODEL.pth (a state dict of tensors)")
+    im.add_argument("settings", help="SETTINGS.txt (read as text, never evaluated)")
+    im.add_argument("--out", required=True, help="run directory for the converted checkpoint")
+    im.set_defaults(fn=_cmd_import_dynvae)
     return p
 
 

@@ -29,9 +29,8 @@ def value_and_grad(energy: EnergyFn, q: Tensor) -> tuple[Tensor, Tensor]:
     """E(q) and grad E(q) for a batch q [n, d] (uses a closed form where the energy has one)."""
     fast = getattr(energy, "energy_and_grad", None)
     if fast is not None:
-        with torch.no_grad():
-            e, g = fast(q)
-        return e, g
+        e, g = fast(q, param_grad=False)
+        return e.detach(), g.detach()
     with torch.enable_grad():
         q = q.detach().requires_grad_(True)
         e = energy(q)

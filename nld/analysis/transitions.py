@@ -13,7 +13,8 @@ Rates (transition state theory in the harmonic, high-barrier limit):
 mu_s is the growth rate of the unstable direction of the prior dynamics linearised at the
 saddle: |lambda_s| / gamma for overdamped dynamics (the Eyring-Kramers formula), and the
 positive root of m mu^2 + gamma mu + lambda_s = 0 for underdamped dynamics (Kramers /
-Langer), lambda_s < 0 the Hessian's negative eigenvalue at the saddle.
+Langer), lambda_s < 0 the Hessian's negative eigenvalue at the saddle (with per-dimension
+gamma and m, the unstable eigenvalue of the linearised drift; see `unstable_rate`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Saddle:
     position: np.ndarray  # [d]
     energy: float
     hessian_eigenvalues: np.ndarray  # [d], ascending; exactly one is negative
+    hessian: np.ndarray  # [d, d]
     path: np.ndarray  # [n_images, d], the minimum energy path from pair[0] to pair[1]
     path_energy: np.ndarray  # [n_images]
 
@@ -153,7 +155,8 @@ def find_saddles(
         top = int(e[1:-1].argmax()) + 1
         x = refine_saddle(energy, path[top].numpy(), (path[top + 1] - path[top - 1]).numpy())
         xs = torch.from_numpy(x)[None]
-        eig = np.linalg.eigvalsh(hessian(energy, xs)[0].numpy())
+        hess = hessian(energy, xs)[0].numpy()
+        eig = np.linalg.eigvalsh(0.5 * (hess + hess.T))
         if not (eig[0] < 0 < eig[1] if len(eig) > 1 else eig[0] < 0):
             continue
         es, _ = value_and_grad(energy, xs)
@@ -162,18 +165,32 @@ def find_saddles(
             (pos[i] - pos[j]).norm()
         ):
             continue
-        out.append(Saddle((i, j), x, float(es[0]), eig, path.numpy(), e.numpy()))
+        out.append(Saddle((i, j), x, float(es[0]), eig, hess, path.numpy(), e.numpy()))
     return out
 
 
-def unstable_rate(lam: float, *, gamma: float, mass: float | None = None) -> float:
-    """Growth rate mu of the unstable mode at a saddle with Hessian eigenvalue lam < 0:
-    overdamped (mass None) |lam| / gamma, underdamped the root of m mu^2 + gamma mu + lam."""
-    if lam >= 0:
-        raise ValueError("a saddle's unstable eigenvalue must be negative")
+def unstable_rate(
+    hessian: np.ndarray, *, gamma: float | np.ndarray, mass: float | np.ndarray | None = None
+) -> float:
+    """Growth rate mu of the unstable mode of the prior dynamics linearised at a saddle with
+    Hessian H [d, d]; gamma and m are scalars or one value per dimension.
+
+    Overdamped (mass None): the positive eigenvalue of -Gamma^-1 H, i.e. |lambda_s| / gamma.
+    Underdamped: the positive eigenvalue of [[0, M^-1], [-H, -Gamma M^-1]], which for scalars
+    is the root of m mu^2 + gamma mu + lambda_s = 0.
+    """
+    h = np.atleast_2d(np.asarray(hessian, dtype=np.float64))
+    d = h.shape[0]
+    g = np.broadcast_to(np.asarray(gamma, dtype=np.float64), (d,))
     if mass is None:
-        return -lam / gamma
-    return (-gamma + math.sqrt(gamma**2 - 4 * mass * lam)) / (2 * mass)
+        a = -h / g[:, None]
+    else:
+        m = np.broadcast_to(np.asarray(mass, dtype=np.float64), (d,))
+        a = np.block([[np.zeros((d, d)), np.diag(1 / m)], [-h, -np.diag(g / m)]])
+    mu = np.linalg.eigvals(a).real.max()
+    if mu <= 0:
+        raise ValueError("not a saddle: the linearised dynamics has no unstable direction")
+    return float(mu)
 
 
 def rate_matrix(
@@ -181,15 +198,15 @@ def rate_matrix(
     saddles: list[Saddle],
     beta: float,
     *,
-    gamma: float,
-    mass: float | None = None,
+    gamma: float | np.ndarray,
+    mass: float | np.ndarray | None = None,
 ) -> np.ndarray:
     """Generator K [k, k] of the jump process between wells (model time units):
     K[m, n] = rate m -> n summed over the saddles joining them, rows sum to zero."""
     k = len(minima)
     rates = np.zeros((k, k))
     for s in saddles:
-        mu = unstable_rate(float(s.hessian_eigenvalues[0]), gamma=gamma, mass=mass)
+        mu = unstable_rate(s.hessian, gamma=gamma, mass=mass)
         log_det_s = float(np.sum(np.log(np.abs(s.hessian_eigenvalues))))
         for m, n in (s.pair, s.pair[::-1]):
             log_det_m = float(np.sum(np.log(minima[m].hessian_eigenvalues)))

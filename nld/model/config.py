@@ -15,6 +15,12 @@ class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     dynamics: Dynamics = "overdamped"
+    architecture: Literal["nld", "dynvae"] = Field(
+        "nld",
+        description="dynvae: the paper's own networks, for imported checkpoints (residual "
+        "energy; GRU on raw x with x appended to the context; no readout head, labels from the "
+        "noise-free posterior path)",
+    )
     obs_dim: int = Field(gt=0, description="D, the dimension of one observation")
     latent_dim: int = Field(2, gt=0, le=16, description="d; underdamped state is 2d (q, p)")
     embed_hidden: list[int] = Field(
@@ -34,10 +40,11 @@ class ModelConfig(BaseModel):
         description="labels are basins of r(c_t), a head trained to predict the posterior "
         "position this many steps later (see NLDModel.readout_mismatch)",
     )
-    posterior: Literal["free", "residual"] = Field(
+    posterior: Literal["free", "residual", "additive"] = Field(
         "free",
         description="free: the posterior drift of the noisy components is its own bounded network "
-        "f(y, c); residual: prior drift + g u(y, c), the paper's form (see NLDModel.advance)",
+        "f(y, c); residual: prior drift + g u(y, c) with u bounded; additive: prior drift + an "
+        "unbounded network, the paper's code (see NLDModel.advance)",
     )
     control_hidden: list[int] = Field(default_factory=lambda: [64])
     control_bound: float = Field(
@@ -55,6 +62,9 @@ class ModelConfig(BaseModel):
     learn_gamma: bool = False
     mass: float = Field(1.0, gt=0, description="underdamped mass (initial value if learned)")
     learn_mass: bool = False
+    per_dim_friction: bool = Field(
+        False, description="one gamma and one mass per latent dimension (imported models)"
+    )
     confinement: float = Field(
         0.05,
         gt=0,
@@ -65,12 +75,19 @@ class ModelConfig(BaseModel):
     def _check(self) -> ModelConfig:
         if self.dynamics != "underdamped" and self.learn_mass:
             raise ValueError("learn_mass applies to underdamped dynamics only")
+        if self.architecture == "dynvae" and self.dynamics == "nsde":
+            raise ValueError("the dynvae architecture is an energy model: use over/underdamped")
         return self
 
     @property
     def state_dim(self) -> int:
         """Dimension of the SDE state: d, or 2d (position and momentum) when underdamped."""
         return 2 * self.latent_dim if self.dynamics == "underdamped" else self.latent_dim
+
+    @property
+    def context_out(self) -> int:
+        """Width of the context the posterior sees (dynvae appends x to it)."""
+        return self.context_dim + (self.obs_dim if self.architecture == "dynvae" else 0)
 
     @property
     def has_energy(self) -> bool:

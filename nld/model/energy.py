@@ -73,3 +73,39 @@ class MLPEnergy(nn.Module):
 
     def grad(self, q: Tensor, *, param_grad: bool = True) -> Tensor:
         return self.energy_and_grad(q, param_grad=param_grad)[1]
+
+
+class ResidualEnergy(nn.Module):
+    """The paper's energy network (for imported checkpoints):
+
+        h = W2 celu(W1 q);  h += V2_k tanh(V1_k [h, q]) for k = 1..4;
+        E(q) = U2 celu(U1 h) + softplus(c) |q|^2
+
+    Its gradient comes from autograd (it is analysed, not trained, here).
+    """
+
+    def __init__(self, dim: int, width: int = 96, features: int = 16, blocks: int = 4) -> None:
+        super().__init__()
+        self.in_block = nn.Sequential(nn.Linear(dim, width), nn.CELU(), nn.Linear(width, features))
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.Linear(features + dim, width), nn.Tanh(), nn.Linear(width, features))
+            for _ in range(blocks)
+        )
+        self.out_block = nn.Sequential(nn.Linear(features, width), nn.CELU(), nn.Linear(width, 1))
+        self._quadratic_term = nn.Parameter(torch.tensor(0.0))
+
+    def forward(self, q: Tensor) -> Tensor:
+        h = self.in_block(q)
+        for block in self.blocks:
+            h = h + block(torch.cat([h, q], dim=-1))
+        return self.out_block(h).squeeze(-1) + F.softplus(self._quadratic_term) * (q * q).sum(-1)
+
+    def energy_and_grad(self, q: Tensor, *, param_grad: bool = True) -> tuple[Tensor, Tensor]:
+        with torch.enable_grad():
+            qq = q if q.requires_grad else q.detach().requires_grad_(True)
+            e = self(qq)
+            (g,) = torch.autograd.grad(e.sum(), qq, create_graph=param_grad or q.requires_grad)
+        return e, g
+
+    def grad(self, q: Tensor, *, param_grad: bool = True) -> Tensor:
+        return self.energy_and_grad(q, param_grad=param_grad)[1]

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from nld.model.config import ModelConfig
-from nld.model.energy import MLPEnergy
+from nld.model.energy import MLPEnergy, ResidualEnergy
 from nld.model.layers import mlp
 
 
@@ -25,11 +25,12 @@ def _inv_softplus(x: float) -> float:
 
 
 class PositiveScalar(nn.Module):
-    """softplus(raw): learned when `learn`, else a fixed buffer."""
+    """softplus(raw): learned when `learn`, else a fixed buffer; a scalar, or one value per
+    latent dimension when `shape` is given."""
 
-    def __init__(self, value: float, learn: bool) -> None:
+    def __init__(self, value: float, learn: bool, shape: tuple[int, ...] = ()) -> None:
         super().__init__()
-        raw = torch.tensor(_inv_softplus(value))
+        raw = torch.full(shape, _inv_softplus(value))
         if learn:
             self.raw = nn.Parameter(raw)
         else:
@@ -44,15 +45,20 @@ class Prior(nn.Module):
         super().__init__()
         self.dynamics = cfg.dynamics
         self.latent_dim = cfg.latent_dim
-        self.energy: MLPEnergy | None = None
+        self.energy: MLPEnergy | ResidualEnergy | None = None
         self.drift_net: nn.Sequential | None = None
         if cfg.has_energy:
-            self.energy = MLPEnergy(
-                cfg.latent_dim, cfg.energy_hidden, cfg.energy_activation, cfg.confinement
+            self.energy = (
+                ResidualEnergy(cfg.latent_dim)
+                if cfg.architecture == "dynvae"
+                else MLPEnergy(
+                    cfg.latent_dim, cfg.energy_hidden, cfg.energy_activation, cfg.confinement
+                )
             )
+            shape = (cfg.latent_dim,) if cfg.per_dim_friction else ()
             self.beta = PositiveScalar(cfg.beta, cfg.learn_beta)
-            self.gamma = PositiveScalar(cfg.gamma, cfg.learn_gamma)
-            self.mass = PositiveScalar(cfg.mass, cfg.learn_mass)
+            self.gamma = PositiveScalar(cfg.gamma, cfg.learn_gamma, shape)
+            self.mass = PositiveScalar(cfg.mass, cfg.learn_mass, shape)
         else:
             self.drift_net = mlp([cfg.latent_dim, *cfg.drift_hidden, cfg.latent_dim])
             self.raw_sigma = nn.Parameter(torch.full((cfg.latent_dim,), _inv_softplus(0.5)))

@@ -93,13 +93,13 @@ class NLDModel(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        s, d, c = cfg.state_dim, cfg.latent_dim, cfg.context_dim
+        s, d, c = cfg.state_dim, cfg.latent_dim, cfg.context_out
         self.register_buffer("x_mean", torch.zeros(cfg.obs_dim))
         self.register_buffer("x_std", torch.ones(cfg.obs_dim))
         self.embed = mlp([cfg.obs_dim, *cfg.embed_hidden], act=nn.Softplus, final_act=True)
         embed_dim = cfg.embed_hidden[-1] if cfg.embed_hidden else cfg.obs_dim
         self.gru = nn.GRU(embed_dim, cfg.gru_hidden, batch_first=True)
-        self.context = nn.Linear(cfg.gru_hidden, c)
+        self.context = nn.Linear(cfg.gru_hidden, cfg.context_dim)
         self.qy0 = nn.Linear(c, 2 * s)
         self.py0_mean = nn.Parameter(torch.zeros(s))
         self.py0_logstd = nn.Parameter(torch.zeros(s))
@@ -108,7 +108,8 @@ class NLDModel(nn.Module):
         assert isinstance(last, nn.Linear)
         nn.init.zeros_(last.weight)  # start from f = 0 (free) or the prior (residual)
         nn.init.zeros_(last.bias)
-        self.readout = mlp([c, cfg.decoder_hidden, d])
+        # The paper's models have no readout head: their labels come from the posterior path.
+        self.readout = None if cfg.architecture == "dynvae" else mlp([c, cfg.decoder_hidden, d])
         self.decoder = Decoder(cfg)
         self.prior = Prior(cfg)
 
@@ -119,6 +120,8 @@ class NLDModel(nn.Module):
     def encode(self, x: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Contexts [B, T, C] of standardised x [B, T, D], and the GRU state after the last step."""
         out, h_last = self.gru(self.embed(x), h)
+        if self.cfg.architecture == "dynvae":
+            return torch.cat([self.context(out), x], dim=-1), h_last
         return self.context(out), h_last
 
     # -- posterior ---------------------------------------------------------------------
@@ -133,9 +136,13 @@ class NLDModel(nn.Module):
         return y0, kl0
 
     def control_at(self, y: Tensor, c: Tensor) -> Tensor:
-        """The network output, tanh-bounded: f(y, c) when free, u(y, c) when residual."""
+        """The network output: f(y, c) when free, u(y, c) when residual (both tanh-bounded),
+        f - h when additive."""
+        out = self.control(torch.cat([y, c], dim=-1))
+        if self.cfg.posterior == "additive":
+            return out
         bound = self.cfg.control_bound
-        return bound * torch.tanh(self.control(torch.cat([y, c], dim=-1)) / bound)
+        return bound * torch.tanh(out / bound)
 
     def advance(
         self,
@@ -166,6 +173,8 @@ class NLDModel(nn.Module):
             out = self.control_at(y, c)
             if self.cfg.posterior == "free":
                 f, u = out, (out - h) / g
+            elif self.cfg.posterior == "additive":
+                f, u = h + out, out / g
             else:
                 f, u = h + g * out, out
             kl = kl + 0.5 * (u * u).sum(-1) * dt
@@ -234,13 +243,23 @@ class NLDModel(nn.Module):
         lag = self.cfg.readout_lag
         t_len = path.y.shape[1]
         q = self.prior.position(path.y.detach())
-        if t_len <= lag:
+        if t_len <= lag or self.readout is None:
             return q.new_zeros(q.shape[0])
         pred = self.readout(path.context[:, : t_len - lag].detach())
         return ((pred - q[:, lag:]) ** 2).sum(-1).sum(-1)
 
     def readout_position(self, x: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """r(c_t) for raw observations x [B, T, D] (continuing GRU state h), and the new h."""
+        """r(c_t) for raw observations x [B, T, D] (continuing GRU state h), and the new h.
+
+        A model without a readout head (imported from the paper's code) gives the position of
+        its noise-free posterior path instead, from the start of x only (no continuation).
+        """
+        if self.readout is None:
+            if h is not None:
+                raise ValueError("this model labels by its posterior path: it cannot continue h")
+            path = self.posterior(x, sample=False)
+            _, h_last = self.encode(self.standardise(x))
+            return self.prior.position(path.y), h_last
         ctx, h_last = self.encode(self.standardise(x), h)
         return self.readout(ctx), h_last
 

@@ -69,11 +69,17 @@ def test_double_well_rate_formula():
 
 def test_underdamped_unstable_rate():
     # Large friction recovers the overdamped rate; it is the root of m mu^2 + gamma mu + lam.
-    assert unstable_rate(-2.0, gamma=1e4, mass=1.0) == pytest.approx(2e-4, rel=1e-3)
-    mu = unstable_rate(-3.0, gamma=0.7, mass=0.4)
+    assert unstable_rate(np.array([[-2.0]]), gamma=1e4, mass=1.0) == pytest.approx(2e-4, rel=1e-3)
+    mu = unstable_rate(np.array([[-3.0]]), gamma=0.7, mass=0.4)
     assert 0.4 * mu**2 + 0.7 * mu - 3.0 == pytest.approx(0, abs=1e-12)
-    with pytest.raises(ValueError, match="negative"):
-        unstable_rate(1.0, gamma=1.0)
+    # Per-dimension friction: only the unstable direction's gamma matters for a diagonal H.
+    h = np.diag([-3.0, 5.0])
+    assert unstable_rate(h, gamma=np.array([2.0, 9.0])) == pytest.approx(1.5)
+    assert unstable_rate(h, gamma=np.array([0.7, 9.0]), mass=np.array([0.4, 3.0])) == (
+        pytest.approx(mu)
+    )
+    with pytest.raises(ValueError, match="not a saddle"):
+        unstable_rate(np.eye(2), gamma=1.0)
 
 
 def test_kramers_rate_matches_simulated_first_passage():
