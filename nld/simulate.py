@@ -1,0 +1,40 @@
+"""Trajectories of a model's prior SDE (Euler-Maruyama, the same step as training)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from nld.model import NLDModel
+from nld.model.sde import step
+
+
+@torch.no_grad()
+def simulate_prior(
+    model: NLDModel,
+    n_paths: int,
+    n_steps: int,
+    dt: float,
+    *,
+    seed: int = 0,
+    start: np.ndarray | None = None,
+) -> np.ndarray:
+    """Positions [n_paths, n_steps + 1, d] of the prior from `start` [d] or [n_paths, d]
+    (positions; momenta start at 0), or from draws of the prior's initial distribution."""
+    cfg, prior = model.cfg, model.prior
+    gen = torch.Generator().manual_seed(seed)
+    s, d = cfg.state_dim, cfg.latent_dim
+    if start is None:
+        eps = torch.randn(n_paths, s, generator=gen)
+        y = model.py0_mean + torch.exp(model.py0_logstd) * eps
+    else:
+        q0 = torch.as_tensor(start, dtype=torch.float32).expand(n_paths, d)
+        y = torch.cat([q0, torch.zeros(n_paths, s - d)], dim=-1) if s > d else q0.clone()
+    out = torch.empty(n_paths, n_steps + 1, d)
+    out[:, 0] = y[:, :d]
+    sqrt_dt = dt**0.5
+    for k in range(n_steps):
+        dw = torch.randn(n_paths, d, generator=gen) * sqrt_dt
+        y = step(prior, y, dt, drift=prior.noise_drift(y, shape_grad=False), dw=dw)
+        out[:, k + 1] = y[:, :d]
+    return out.numpy()

@@ -1,0 +1,35 @@
+"""Service settings: every one can be set by an environment variable NLD_<NAME>."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NLD_", extra="forbid")
+
+    models_dir: Path = Field(
+        ROOT / "models", description="one checkpoint directory per model; its name is the model's"
+    )
+    default_model: str | None = Field(
+        None, description="model used when a request names none (default: the first by name)"
+    )
+    api_key: SecretStr | None = Field(
+        None, description="if set, every endpoint but /healthz, /readyz needs X-API-Key"
+    )
+    session_ttl_seconds: float = Field(600.0, gt=0, description="idle sessions expire after this")
+    max_sessions: int = Field(10_000, gt=0, description="open sessions; beyond, 429")
+    max_body_bytes: int = Field(1_000_000, gt=0, description="larger request bodies get 413")
+    max_observations: int = Field(10_000, gt=0, description="observations per stream chunk")
+    max_grid_points: int = Field(250_000, gt=0, description="points of one energy grid")
+    max_sample_paths: int = Field(1_000, gt=0)
+    max_sample_steps: int = Field(5_000, gt=0)
+    max_sample_values: int = Field(2_000_000, gt=0, description="paths x (steps + 1) x d")
+    analysis_chains: int = Field(256, gt=0, description="MALA chains of the occupancy (a)")
+    analysis_steps: int = Field(4_000, gt=0, description="MALA steps of the occupancy (a)")
+    threads: int = Field(2, gt=0, description="torch threads of the process")

@@ -1,0 +1,90 @@
+"""Models loaded from a directory, each with its landscape analysed once at load.
+
+A model's version is the first 16 hex digits of the SHA-256 of its weights file: sessions
+remember it, and a landscape is computed once per version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nld import checkpoint
+from nld.errors import NLDError
+from nld.landscape import Analysis, analyze
+from nld.model import NLDModel
+
+log = logging.getLogger("nld.service")
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    version: str
+    model: NLDModel
+    analysis: Analysis | None  # None for an NSDE baseline (no energy)
+    meta: dict[str, Any]
+    card: str | None  # MODEL_CARD.md, if the directory has one
+    load_seconds: float
+
+    @property
+    def streams(self) -> bool:
+        """Whether chunks can continue a stream (a readout head on the GRU context)."""
+        return self.model.readout is not None and self.analysis is not None
+
+
+@dataclass
+class Registry:
+    models: dict[str, LoadedModel] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # name -> why it did not load
+    default: str | None = None
+    ready: bool = False
+
+
+def version_of(run_dir: Path) -> str:
+    h = hashlib.sha256()
+    with (run_dir / checkpoint.WEIGHTS).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def load_model(run_dir: Path, *, chains: int, steps: int) -> LoadedModel:
+    t0 = time.perf_counter()
+    model = checkpoint.load(run_dir)
+    _, meta = checkpoint.read_config(run_dir)
+    analysis = None
+    if model.cfg.has_energy:
+        analysis = analyze(model, None, n_chains=chains, n_steps=steps, burn_in=steps // 4)
+    card = run_dir / "MODEL_CARD.md"
+    return LoadedModel(
+        name=run_dir.name,
+        version=version_of(run_dir),
+        model=model,
+        analysis=analysis,
+        meta=meta,
+        card=card.read_text() if card.is_file() else None,
+        load_seconds=time.perf_counter() - t0,
+    )
+
+
+def load_all(models_dir: Path, *, chains: int, steps: int) -> Registry:
+    """Every checkpoint directory under `models_dir`; one that fails is reported, not fatal."""
+    reg = Registry()
+    if not models_dir.is_dir():
+        reg.failed["*"] = f"{models_dir}: no such models directory"
+        return reg
+    for run_dir in sorted(p for p in models_dir.iterdir() if p.is_dir()):
+        if not (run_dir / checkpoint.CONFIG).exists():
+            continue
+        try:
+            reg.models[run_dir.name] = load_model(run_dir, chains=chains, steps=steps)
+            log.info("loaded model %s", run_dir.name)
+        except (NLDError, ValueError, OSError) as e:
+            reg.failed[run_dir.name] = str(e)
+            log.error("model %s not loaded: %s", run_dir.name, e)
+    return reg
