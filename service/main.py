@@ -17,7 +17,6 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from service.config import Settings
-from service.limits import BodyLimit
 from service.metrics import Metrics
 from service.registry import Registry, load_all
 from service.routes import health, landscape, models, sample, segment
@@ -79,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "learned energy, the landscape's minima, occupancies and transitions, prior samples.",
         version="0.1.0",
         lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,  # 413 as the body arrives, before parsing
     )
     app.add_exception_handler(RequestValidationError, _invalid)
     app.state.settings = settings
@@ -86,7 +86,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessions = MemorySessionStore(settings.session_ttl_seconds, settings.max_sessions)
     app.state.metrics = Metrics()
     app.middleware("http")(app.state.metrics.middleware)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     for r in (health.router, models.router, segment.router, landscape.router, sample.router):
         app.include_router(r)
     return app

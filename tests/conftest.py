@@ -3,6 +3,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.fixtures import easy_data, smoke_run  # noqa: F401 (shared fixtures)
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 

@@ -116,8 +116,7 @@ def test_train_segment_evaluate(tmp_path, capsys, easy_data_cli):
 @pytest.fixture
 def easy_data_cli(tmp_path):
     from nld.data import sample, save
-
-    from .training.conftest import easy_spec
+    from tests.fixtures import easy_spec
 
     spec = easy_spec()
     save(tmp_path / "train.npz", sample(spec, 20, 40, seed=0))

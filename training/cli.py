@@ -146,6 +146,12 @@ def _cmd_import_dynvae(a: argparse.Namespace) -> None:
     )
 
 
+def _cmd_serve(a: argparse.Namespace) -> None:
+    from service.cli import serve
+
+    serve(a.models, a.host, a.port, a.workers)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nld", description="Neural Langevin Dynamics")
     sub = p.add_subparsers(dest="command", required=True)
@@ -205,6 +211,13 @@ def _parser() -> argparse.ArgumentParser:
     im.add_argument("settings", help="SETTINGS.txt (read as text, never evaluated)")
     im.add_argument("--out", required=True, help="run directory for the converted checkpoint")
     im.set_defaults(fn=_cmd_import_dynvae)
+
+    sv = sub.add_parser("serve", help="run the model service (FastAPI on uvicorn)")
+    sv.add_argument("--models", help="directory of checkpoint directories (default: models/)")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--workers", type=int, default=1)
+    sv.set_defaults(fn=_cmd_serve)
     return p
 
 

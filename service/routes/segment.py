@@ -126,7 +126,10 @@ async def _apply(
             raise HTTPException(
                 409, f"session {session.id} expects seq {session.seq + 1}, got {body.seq}"
             )
-    x = np.asarray(body.observations, dtype=np.float32)
+    with np.errstate(over="ignore"):
+        x = np.asarray(body.observations, dtype=np.float32)
+    if not np.isfinite(x).all():
+        raise HTTPException(422, "observation values must fit in float32 (|x| < 3.4e38)")
     try:
         labels, z, energy, h = await run_in_threadpool(label_chunk, lm, x, session.h)
     except NonFiniteOutput as e:

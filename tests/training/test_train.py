@@ -1,11 +1,10 @@
 import json
-import time
 
 import pytest
 import torch
 
 from nld import checkpoint
-from tests.training.conftest import easy_spec
+from tests.fixtures import easy_spec
 from training import trainer
 from training.analyze import analyze_run
 from training.config import load_config, presets
@@ -13,15 +12,15 @@ from training.evaluate import evaluate
 from training.trainer import train
 
 
-def test_smoke_preset_learns_two_states(tmp_path, easy_data):
-    train_set, test_set = easy_data
-    start = time.perf_counter()
-    model = train(load_config("smoke"), train_set, tmp_path, progress_bar=False)
-    assert time.perf_counter() - start < 60
+def test_smoke_preset_learns_two_states(smoke_run, easy_data):
+    run, seconds = smoke_run
+    _, test_set = easy_data
+    assert seconds < 60
+    model = checkpoint.load(run)
     res = evaluate(model, test_set)
     assert res["n_minima"] == 2
     assert res["accuracy_mean"] > 0.9
-    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["iteration"] == 500 and rows[-1]["elbo"] > rows[0]["elbo"]
 
     # The full analysis of the same model: its four occupancy estimates are independent

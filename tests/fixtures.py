@@ -20,3 +20,21 @@ def easy_spec(dim: int = 4, stay: float = 0.95) -> HMMSpec:
 def easy_data():
     spec = easy_spec()
     return sample(spec, 200, 100, seed=0), sample(spec, 50, 200, seed=1)
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory, easy_data):
+    """A `smoke` model trained once on the easy two-state data: (run_dir, seconds)."""
+    import time
+
+    import torch
+
+    from training.config import load_config
+    from training.trainer import train
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    run = tmp_path_factory.mktemp("smoke") / "easy"
+    start = time.perf_counter()
+    train(load_config("smoke"), easy_data[0], run, progress_bar=False)
+    return run, time.perf_counter() - start
