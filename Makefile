@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo clean
+.PHONY: install test lint demo serve clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,6 +22,10 @@ lint: $(STAMP)
 
 test: lint
 	OMP_NUM_THREADS=1 $(BIN)/pytest
+
+# The service on 127.0.0.1:8000 with the shipped models (models/); Ctrl-C stops it.
+serve: $(STAMP)
+	$(BIN)/nld serve --models models --host 127.0.0.1 --port 8000
 
 # Generate exp1, train the default exp1 preset, evaluate it on the test split.
 # Re-running it continues (or reuses) the run instead of starting over.

@@ -85,3 +85,58 @@ def analyze_run(
             ]
     out["segmentation"] = seg
     return out, res, labels
+
+
+def model_card(name: str, res: dict[str, Any], command: str, meta: dict[str, Any]) -> str:
+    """A model card in Markdown from `analyze_run`'s output, the checkpoint's training record
+    and the command that measured it."""
+    train = meta.get("train", {}).get("train", {})
+    data = meta.get("data", {})
+    lines = [
+        f"# {name}",
+        "",
+        f"{res['dynamics']} NLD model, beta {res['beta']:.4f}, {len(res['minima'])} minima.",
+        "",
+        f"Trained with the preset `{meta.get('preset', '?')}` (seed {train.get('seed', '?')}, "
+        f"{meta.get('iteration', '?')} iterations, {meta.get('train_seconds', '?')} s on "
+        f"{train.get('threads', '?')} thread(s), {meta.get('rollbacks', '?')} rollbacks) on "
+        f"{data.get('n_sequences', '?')} sequences of {data.get('length', '?')} x "
+        f"{data.get('dim', '?')}.",
+        "",
+        "Measured by:",
+        "",
+        "```bash",
+        command,
+        "```",
+        "",
+        "| minimum | position | E | (a) sampling | (b) zeroth | (c) second | (d) quadrature |"
+        " dwell (steps) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    occ = res["occupancy"]
+    for i, m in enumerate(res["minima"]):
+        pos = ", ".join(f"{v:.3f}" for v in m["position"])
+        est = " | ".join("-" if occ[k] is None else f"{occ[k][i]:.3f}" for k in occ)
+        dwell = res["dwell_times"][i]
+        lines.append(
+            f"| {i} | ({pos}) | {m['energy']:.3f} | {est} | "
+            f"{'inf' if dwell is None else f'{dwell:.1f}'} |"
+        )
+    seg = res.get("segmentation", {})
+    if "accuracy_mean" in seg:
+        lines += [
+            "",
+            f"Segmentation of the {seg['n_sequences']} test sequences (length {seg['length']}): "
+            f"accuracy {seg['accuracy_mean']:.4f} +- {seg['accuracy_std']:.4f} (best one-to-one "
+            f"matching), many-to-one {seg['many_to_one']:.4f}.",
+            "",
+            "Occupancy l1 to the truth "
+            + ", ".join(f"{k} {v:.3f}" for k, v in seg["occupancy_l1"].items() if v is not None)
+            + f" (truth {', '.join(f'{v:.3f}' for v in seg['occupancy_truth'])}).",
+        ]
+        if "dwell_times_truth" in seg:
+            truth = ", ".join("-" if v is None else f"{v:.1f}" for v in seg["dwell_times_truth"])
+            lines.append(f"True mean dwell times of the matched states: {truth} steps.")
+    if res["warnings"]:
+        lines += ["", *[f"Warning: {w}" for w in res["warnings"]]]
+    return "\n".join(lines) + "\n"

@@ -91,6 +91,13 @@ def _cmd_analyze(a: argparse.Namespace) -> None:
     spec = load_spec(a.spec) if a.spec else None
     res, _, _ = analyze_run(model, data, spec=spec, seed=a.seed)
     write_json(a.out, res)
+    if a.card:
+        from nld.io import write_bytes
+        from training.analyze import model_card
+
+        command = "nld " + " ".join(a.argv)
+        card = model_card(Path(a.run_dir).name, res, command, checkpoint.read_config(a.run_dir)[1])
+        write_bytes(a.card, card.encode())
     occ = res["occupancy"]
     print(f"{len(res['minima'])} minima, beta {res['beta']:.3f}; wrote {a.out}")
     for i, m in enumerate(res["minima"]):
@@ -197,6 +204,7 @@ def _parser() -> argparse.ArgumentParser:
     an.add_argument("--spec", help="HMM spec of the data: true occupancies and dwell times")
     an.add_argument("--seed", type=int, default=0)
     an.add_argument("--out", required=True, help="analysis.json")
+    an.add_argument("--card", help="also write a Markdown model card here")
     an.set_defaults(fn=_cmd_analyze)
 
     pl = sub.add_parser("plot", help="figures of the landscape, drift, segmentation, training")
@@ -222,7 +230,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
+    args.argv = argv
     fn: Callable[[argparse.Namespace], None] = args.fn
     try:
         fn(args)
