@@ -19,11 +19,16 @@ class NonFiniteOutput(ValueError):
 def label_chunk(
     lm: LoadedModel, x: np.ndarray, h: Tensor | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Tensor]:
-    """Labels [T], positions [T, d], energies [T] for observations x [T, D] that continue
-    the stream whose GRU state is h; and the new state."""
+    """Labels [..., T], positions [..., T, d], energies [..., T] for observations x [T, D]
+    (one stream) or [B, T, D] (B streams stepped together, h [1, B, H]) that continue the
+    streams whose GRU state is h; and the new state."""
     assert lm.analysis is not None and lm.analysis.index is not None
-    r, h_new = lm.model.readout_position(torch.from_numpy(x).float()[None], h)
-    z = r[0].double().numpy()
+    batched = x.ndim == 3
+    xt = torch.from_numpy(x).float()
+    r, h_new = lm.model.readout_position(xt if batched else xt[None], h)
+    z = r.double().numpy()
+    if not batched:
+        z = z[0]
     energy = energy_on(lm.analysis.index.energy, z)
     if not (np.isfinite(z).all() and np.isfinite(energy).all()):
         raise NonFiniteOutput(

@@ -153,6 +153,23 @@ def _cmd_import_dynvae(a: argparse.Namespace) -> None:
     )
 
 
+def _cmd_report(a: argparse.Namespace) -> None:
+    import torch
+
+    from training.report import run_report
+
+    torch.set_num_threads(2)
+    path = run_report(
+        a.experiment,
+        a.seeds,
+        a.out,
+        runs=a.runs,
+        first_seed=a.first_seed,
+        dynamics=tuple(a.dynamics),
+    )
+    print(f"wrote {path}")
+
+
 def _cmd_serve(a: argparse.Namespace) -> None:
     from service.cli import serve
 
@@ -219,6 +236,20 @@ def _parser() -> argparse.ArgumentParser:
     im.add_argument("settings", help="SETTINGS.txt (read as text, never evaluated)")
     im.add_argument("--out", required=True, help="run directory for the converted checkpoint")
     im.set_defaults(fn=_cmd_import_dynvae)
+
+    rp = sub.add_parser("report", help="the paper's tables for our models (trains missing runs)")
+    rp.add_argument("--experiment", type=int, choices=[1, 2], required=True)
+    rp.add_argument("--seeds", type=int, default=5, help="how many seeds per model")
+    rp.add_argument("--first-seed", type=int, default=0)
+    rp.add_argument(
+        "--dynamics",
+        nargs="+",
+        choices=["overdamped", "underdamped"],
+        default=["overdamped", "underdamped"],
+    )
+    rp.add_argument("--runs", default="runs/bench", help="where runs are reused or trained")
+    rp.add_argument("--out", required=True, help="directory for report.md and its figures")
+    rp.set_defaults(fn=_cmd_report)
 
     sv = sub.add_parser("serve", help="run the model service (FastAPI on uvicorn)")
     sv.add_argument("--models", help="directory of checkpoint directories (default: models/)")

@@ -1,0 +1,99 @@
+"""Streaming throughput in process: the service's labelling path against the bare GRU.
+
+    python bench/streaming.py [--model models/exp2-underdamped] [--batches 1 16 256]
+
+For B sessions stepped together one observation at a time (T steps), it times
+- the floor: the model's GRU alone on the same batch, one step per call;
+- the service path: `service.streaming.label_chunk` (standardise, embedding MLP, GRU,
+  context, readout head, basin lookup by the BasinIndex, energy), one step per call;
+- basin assignment by gradient flow for the same points (what the hot path must not do).
+Medians of 5 repeats, one thread; a row per batch size goes to bench/results/streaming.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "streaming.jsonl"
+
+
+def _median_seconds(fn, repeats: int = 5) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def measure(lm, b: int, steps: int) -> dict:  # type: ignore[no-untyped-def]
+    from nld.analysis import assign_basins
+    from service.streaming import label_chunk
+
+    model = lm.model
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((b, steps, model.cfg.obs_dim)).astype(np.float32)
+    # The GRU's own input (the embedding MLP's output width).
+    xg = torch.randn(b, steps, model.gru.input_size)
+
+    @torch.no_grad()
+    def floor() -> None:
+        h = None
+        for t in range(steps):
+            _, h = model.gru(xg[:, t : t + 1], h)
+
+    def service_path() -> None:
+        h = None
+        for t in range(steps):
+            _, _, _, h = label_chunk(lm, x[:, t : t + 1], h)
+
+    t_floor = _median_seconds(floor)
+    t_service = _median_seconds(service_path)
+    _, z, _, _ = label_chunk(lm, x[:, :1], None)
+    pts = torch.from_numpy(z.reshape(-1, z.shape[-1]))
+    index = lm.analysis.index
+    t_flow = _median_seconds(lambda: assign_basins(index.energy, pts, lm.analysis.minima), 3)
+    t_lookup = _median_seconds(lambda: index.assign(pts.numpy()), 3)
+    events = b * steps
+    return {
+        "batch": b,
+        "steps": steps,
+        "threads": 1,
+        "floor_us_per_event": 1e6 * t_floor / events,
+        "service_us_per_event": 1e6 * t_service / events,
+        "service_events_per_second": events / t_service,
+        "ratio_to_floor": t_service / t_floor,
+        "flow_us_per_point": 1e6 * t_flow / len(pts),
+        "lookup_us_per_point": 1e6 * t_lookup / len(pts),
+    }
+
+
+def main() -> None:
+    from service.registry import load_model
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--model", default=str(ROOT / "models" / "exp2-underdamped"))
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 16, 256])
+    p.add_argument("--steps", type=int, default=100)
+    a = p.parse_args()
+    torch.set_num_threads(1)
+    lm = load_model(Path(a.model), chains=128, steps=2000)
+    for b in a.batches:
+        row = measure(lm, b, a.steps)
+        row["model"] = Path(a.model).name
+        print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()}))
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        with RESULTS.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,258 @@
+"""`nld report`: the paper's tables for our models, regenerated from runs anyone can repeat.
+
+For one experiment it trains (or reuses) `seeds` runs of the overdamped and the underdamped
+preset, analyses each on the test split, fits the hmmlearn baseline, computes the Bayes
+limits with the true parameters, and writes DIR/report.md (tables with mean +- sample std
+over seeds, the paper's numbers beside ours) with figures of seed 0 embedded.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from nld import checkpoint
+from nld.data import Dataset, HMMSpec, generate_splits, load, load_spec, save
+from nld.data.limits import bayes_limits, forward_backward
+from nld.io import write_bytes, write_json
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "benchmarks"
+ESTIMATES = ("sampling", "zeroth", "second", "quadrature")
+
+# The paper's Tables 1-6 (best five of its runs; "-" where it reports nothing).
+PAPER: dict[int, dict[str, dict[str, Any]]] = {
+    1: {
+        "overdamped": {
+            "accuracy": "92.6 +- 1.6",
+            "sampling": ".047",
+            "zeroth": ".051",
+            "second": ".040",
+        },
+        "underdamped": {
+            "accuracy": "82.2 +- 3.6",
+            "sampling": ".072",
+            "zeroth": ".041",
+            "second": ".021",
+        },
+    },
+    2: {
+        "overdamped": {},
+        "underdamped": {
+            "accuracy": "85.3 +- 4.2",
+            "sampling": ".23",
+            "zeroth": ".24",
+            "second": ".22",
+        },
+    },
+}
+
+
+def _data(experiment: int, out: Path) -> tuple[Dataset, Dataset]:
+    """The pinned benchmark splits when ../shared is there, else fresh draws of the spec."""
+    name = f"exp{experiment}"
+    if (SHARED / f"{name}-train.npz").exists():
+        return load(SHARED / f"{name}-train.npz"), load(SHARED / f"{name}-test.npz")
+    splits = generate_splits(load_spec(name))
+    for split, ds in splits.items():
+        save(out / "data" / f"{split}.npz", ds)
+    return splits["train"], splits["test"]
+
+
+def _fmt(values: list[float], digits: int = 3, scale: float = 1.0) -> str:
+    vals = [v * scale for v in values if v is not None and np.isfinite(v)]
+    if not vals:
+        return "-"
+    if len(vals) == 1:
+        return f"{vals[0]:.{digits}f}"
+    return f"{statistics.mean(vals):.{digits}f} +- {statistics.stdev(vals):.{digits}f}"
+
+
+def _hmm(train: Dataset, test: Dataset, k: int, truth: np.ndarray) -> dict[str, float] | None:
+    try:
+        from hmmlearn.hmm import GaussianHMM
+    except ImportError:
+        return None
+    from nld.analysis import match_labels, matched_l1
+
+    hmm = GaussianHMM(n_components=k, covariance_type="full", n_iter=100, random_state=0)
+    hmm.fit(train.x.reshape(-1, train.dim), [train.length] * train.n_sequences)
+    # Online labels: the forward filter of the fitted HMM (our own filter, its parameters).
+    fitted = HMMSpec(
+        name="hmmlearn",
+        transition_matrix=hmm.transmat_.tolist(),
+        initial_distribution=hmm.startprob_.tolist(),
+        means=hmm.means_.tolist(),
+        covariances=hmm.covars_.tolist(),
+        splits={},
+    )
+    pred = forward_backward(fitted, test.x)[0].argmax(-1)
+    assert test.states is not None
+    match = match_labels(pred, test.states, k)
+    occ = hmm.get_stationary_distribution()
+    return {"accuracy": match.accuracy_mean, "l1": matched_l1(occ, truth, match.mapping)}
+
+
+def run_report(
+    experiment: int,
+    seeds: int,
+    out: str | Path,
+    *,
+    runs: str | Path = ROOT / "runs" / "bench",
+    first_seed: int = 0,
+    dynamics: tuple[str, ...] = ("overdamped", "underdamped"),
+    train_fn: Callable[..., Any] | None = None,
+) -> Path:
+    from training.analyze import analyze_run
+    from training.config import load_config
+    from training.figures import write_figures
+    from training.trainer import train
+
+    train_fn = train_fn or train
+    out, runs = Path(out), Path(runs)
+    spec = load_spec(f"exp{experiment}")
+    train_set, test_set = _data(experiment, out)
+    assert test_set.states is not None
+    truth = spec.stationary()
+    rows: dict[str, list[dict[str, Any]]] = {}
+    jobs = [(dyn, s) for dyn in dynamics for s in range(first_seed, first_seed + seeds)]
+    bar = tqdm(jobs, desc=f"report exp{experiment}", unit="run")
+    for dyn, seed in bar:
+        preset = f"exp{experiment}-{dyn}"
+        run_dir = runs / f"{preset}-s{seed}"
+        done = (run_dir / checkpoint.CONFIG).exists() and checkpoint.read_config(run_dir)[1].get(
+            "finished"
+        )
+        if not done:
+            bar.set_postfix_str(f"training {preset} seed {seed}")
+            cfg = load_config(preset)
+            cfg.train.seed = seed
+            train_fn(
+                cfg,
+                train_set,
+                run_dir,
+                resume=(run_dir / "trainer.safetensors").exists(),
+                progress_bar=False,
+            )
+        bar.set_postfix_str(f"analysing {preset} seed {seed}")
+        model = checkpoint.load(run_dir)
+        t0 = time.perf_counter()
+        res, analysis, labels = analyze_run(model, test_set, spec=spec, seed=seed)
+        res["analysis_seconds"] = time.perf_counter() - t0
+        res["run"] = str(run_dir)
+        write_json(out / "analyses" / f"{preset}-s{seed}.json", res)
+        rows.setdefault(dyn, []).append(res)
+        if seed == first_seed:
+            write_figures(
+                model,
+                run_dir,
+                out / "figures" / preset,
+                data=test_set,
+                analysis=analysis,
+                labels=labels,
+            )
+    bar.close()
+    print("fitting the hmmlearn baseline and the Bayes limits ...")
+    hmm = _hmm(train_set, test_set, spec.n_states, truth)
+    limits = bayes_limits(spec, test_set.x, test_set.states)
+    text = _markdown(experiment, jobs, rows, truth, hmm, limits)
+    write_bytes(out / "report.md", text.encode())
+    return out / "report.md"
+
+
+def _markdown(
+    experiment: int,
+    jobs: list[tuple[str, int]],
+    rows: dict[str, list[dict[str, Any]]],
+    truth: np.ndarray,
+    hmm: dict[str, float] | None,
+    limits: dict[str, float],
+) -> str:
+    paper = PAPER[experiment]
+    seeds = sorted({s for _, s in jobs})
+    lines = [
+        f"# Experiment {experiment}: NLD against the paper, seeds {seeds}",
+        "",
+        "Mean +- sample std (ddof 1) over seeds. Occupancy: l1 distance to the true stationary "
+        f"distribution ({', '.join(f'{v:.3f}' for v in truth)}) after matching basins to states "
+        "by the segmentation. Regenerate with `nld report --experiment "
+        f"{experiment} --seeds {len(seeds)} --first-seed {seeds[0]} --out DIR`.",
+        "",
+        "## Occupancy l1 error (the paper's Tables 1 and 4)",
+        "",
+        "| model | (a) sampling | (b) zeroth | (c) second | (d) quadrature "
+        "| paper (a) / (b) / (c) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for dyn, rs in rows.items():
+        l1 = {k: [r["segmentation"]["occupancy_l1"][k] for r in rs] for k in ESTIMATES}
+        p = paper.get(dyn, {})
+        ref = " / ".join(p.get(k, "-") for k in ("sampling", "zeroth", "second"))
+        lines.append(f"| {dyn} | " + " | ".join(_fmt(l1[k]) for k in ESTIMATES) + f" | {ref} |")
+    if hmm:
+        lines.append(f"| hmmlearn GaussianHMM | | | | | stationary distribution: {hmm['l1']:.3f} |")
+    lines += [
+        "",
+        "## Occupancies, coordinates sorted ascending (the paper's Tables 2 and 5)",
+        "",
+        "| model | estimate | coordinates |",
+        "|---|---|---|",
+    ]
+    for dyn, rs in rows.items():
+        for k in ESTIMATES:
+            vecs = [sorted(r["occupancy"][k]) for r in rs if r["occupancy"][k] is not None]
+            if not vecs or len({len(v) for v in vecs}) != 1:
+                continue
+            coords = ", ".join(_fmt([v[i] for v in vecs]) for i in range(len(vecs[0])))
+            lines.append(f"| {dyn} | {k} | {coords} |")
+    lines.append(f"| truth | | {', '.join(f'{v:.3f}' for v in sorted(truth))} |")
+    lines += [
+        "",
+        "## Segmentation accuracy, online (the paper's Tables 3 and 6)",
+        "",
+        "| model | accuracy % | minima | Kramers dwell / true dwell | analysis s | paper |",
+        "|---|---|---|---|---|---|",
+    ]
+    for dyn, rs in rows.items():
+        acc = [r["segmentation"]["accuracy_mean"] for r in rs]
+        n_min = ", ".join(str(len(r["minima"])) for r in rs)
+        ratios = [
+            d / t
+            for r in rs
+            for d, t in zip(
+                r["dwell_times"], r["segmentation"].get("dwell_times_truth", []), strict=False
+            )
+            if d is not None and t is not None
+        ]
+        secs = [r["analysis_seconds"] for r in rs]
+        lines.append(
+            f"| {dyn} | {_fmt(acc, 1, 100)} | {n_min} | {_fmt(ratios, 2)} | {_fmt(secs, 1)} | "
+            f"{paper.get(dyn, {}).get('accuracy', '-')} |"
+        )
+    if hmm:
+        lines.append(f"| hmmlearn GaussianHMM | {100 * hmm['accuracy']:.1f} | | | | |")
+    lines.append(
+        "| Bayes limits (true parameters) | per step "
+        f"{100 * limits['per_step_accuracy_mean']:.1f}, online filter "
+        f"{100 * limits['online_filter_accuracy_mean']:.1f}, offline smoother "
+        f"{100 * limits['offline_smoother_accuracy_mean']:.1f} | | | | |"
+    )
+    lines += ["", f"## Figures (seed {seeds[0]})", ""]
+    for dyn in rows:
+        preset = f"exp{experiment}-{dyn}"
+        for name in ("landscape", "segmentation", "paths"):
+            lines.append(f"![{preset} {name}](figures/{preset}/{name}.png)")
+        lines.append("")
+    lines += ["## Per run", "", "```json"]
+    lines += [
+        json.dumps({"run": r["run"], "warnings": r["warnings"]}) for rs in rows.values() for r in rs
+    ]
+    lines.append("```")
+    return "\n".join(lines) + "\n"
