@@ -7,7 +7,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from nld.analysis.grid import energy_on
 from service.registry import LoadedModel
 
 
@@ -15,7 +14,7 @@ class NonFiniteOutput(ValueError):
     pass
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def label_chunk(
     lm: LoadedModel, x: np.ndarray, h: Tensor | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Tensor]:
@@ -23,16 +22,20 @@ def label_chunk(
     (one stream) or [B, T, D] (B streams stepped together, h [1, B, H]) that continue the
     streams whose GRU state is h; and the new state."""
     assert lm.analysis is not None and lm.analysis.index is not None
+    energy_fn = lm.model.prior.energy
+    assert energy_fn is not None
     batched = x.ndim == 3
-    xt = torch.from_numpy(x).float()
+    xt = torch.from_numpy(x)
     r, h_new = lm.model.readout_position(xt if batched else xt[None], h)
-    z = r.double().numpy()
     if not batched:
-        z = z[0]
-    energy = energy_on(lm.analysis.index.energy, z)
-    if not (np.isfinite(z).all() and np.isfinite(energy).all()):
+        r = r[0]
+    # The model's own float32 energy: one small forward, no copy to float64 per event.
+    e = energy_fn(r)
+    if not (torch.isfinite(r).all() and torch.isfinite(e).all()):
         raise NonFiniteOutput(
             "the model produced non-finite values for these observations "
             "(are they on the scale of its training data?)"
         )
-    return lm.analysis.index.assign(z), z, energy, h_new
+    z = r.numpy().astype(np.float64)
+    labels = lm.analysis.index.assign(z, exact=False)
+    return labels, z, e.numpy().astype(np.float64), h_new

@@ -68,8 +68,13 @@ class BasinIndex:
             ref = pick + 0.1 * span * rng.standard_normal(pick.shape)
         return cls(energy, minima, ref)
 
-    def assign(self, points: Tensor | np.ndarray) -> np.ndarray:
-        """Basin index of each point [..., d] -> [...] (int64)."""
+    def assign(self, points: Tensor | np.ndarray, *, exact: bool = True) -> np.ndarray:
+        """Basin index of each point [..., d] -> [...] (int64).
+
+        `exact=False` is the bounded-time path for serving: a point whose neighbours disagree
+        (within about one reference spacing of a basin boundary) takes their majority vote
+        instead of a gradient flow; only points outside the reference set still flow.
+        """
         arr = np.asarray(points, dtype=np.float64)
         flat = arr.reshape(-1, arr.shape[-1])
         if len(self.minima) == 1:
@@ -78,7 +83,12 @@ class BasinIndex:
         dist, idx = dist.reshape(len(flat), -1), idx.reshape(len(flat), -1)
         votes = self.labels_[idx]
         out = votes[:, 0].copy()
-        unsure = (votes != votes[:, :1]).any(1) | (dist[:, -1] > self.radius_)
+        outside = dist[:, -1] > self.radius_
+        split = (votes != votes[:, :1]).any(1)
+        if not exact and split.any():
+            counts = np.stack([(votes[split] == i).sum(1) for i in range(len(self.minima))], 1)
+            out[split] = counts.argmax(1)
+        unsure = outside | split if exact else outside
         if unsure.any():
             out[unsure] = assign_basins(self.energy, torch.from_numpy(flat[unsure]), self.minima)
         return out.reshape(arr.shape[:-1])
