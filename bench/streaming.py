@@ -38,9 +38,8 @@ def _median_seconds(fn, repeats: int = 5) -> float:
 
 def measure(lm, b: int, steps: int) -> dict:  # type: ignore[no-untyped-def]
     from nld.analysis import assign_basins
-    from service.streaming import label_chunk
-
     from nld.data import load_spec, sample
+    from service.streaming import label_chunk
 
     model = lm.model
     spec = load_spec("exp2")

@@ -1,4 +1,7 @@
-"""Typed dependencies: settings, the model registry, sessions, the API key."""
+"""Typed dependencies: settings, the model registry, sessions, the API key.
+
+All are `async def`: FastAPI runs a sync dependency in a worker thread, a hop that cost
+more than the whole labelling of one observation."""
 
 from __future__ import annotations
 
@@ -13,18 +16,18 @@ from service.registry import LoadedModel, Registry
 from service.sessions import MemorySessionStore
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_registry(request: Request) -> Registry:
+async def get_registry(request: Request) -> Registry:
     reg: Registry = request.app.state.registry
     if not reg.ready:
         raise HTTPException(503, "models are still loading")
     return reg
 
 
-def get_store(request: Request) -> MemorySessionStore:
+async def get_store(request: Request) -> MemorySessionStore:
     return request.app.state.sessions
 
 
@@ -35,7 +38,7 @@ StoreDep = Annotated[MemorySessionStore, Depends(get_store)]
 _key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
-def require_api_key(settings: SettingsDep, key: str | None = Security(_key_header)) -> None:
+async def require_api_key(settings: SettingsDep, key: str | None = Security(_key_header)) -> None:
     expected = settings.api_key
     if expected is None:
         return

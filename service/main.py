@@ -47,6 +47,16 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": _finite(errors)}, status_code=422)
 
 
+class _Instrument:
+    """`Metrics.middleware` in the class form `add_middleware` takes."""
+
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.wrapped = metrics.middleware(app)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.wrapped(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -85,7 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.registry = Registry()  # not ready until the lifespan has loaded the models
     app.state.sessions = MemorySessionStore(settings.session_ttl_seconds, settings.max_sessions)
     app.state.metrics = Metrics()
-    app.middleware("http")(app.state.metrics.middleware)
+    app.add_middleware(_Instrument, metrics=app.state.metrics)
     for r in (health.router, models.router, segment.router, landscape.router, sample.router):
         app.include_router(r)
     return app

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class Metrics:
@@ -31,13 +29,28 @@ class Metrics:
             "nld_stream_events", "observations labelled by /segment/stream", registry=self.registry
         )
 
-    async def middleware(
-        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        t0 = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        self.latency.labels(path).observe(time.perf_counter() - t0)
-        self.requests.labels(request.method, path, str(response.status_code)).inc()
-        return response
+    def middleware(self, app: ASGIApp) -> ASGIApp:
+        """A pure ASGI middleware counting requests and timing them by route template."""
+
+        async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            t0 = time.perf_counter()
+            status = 500
+
+            async def send_status(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            try:
+                await app(scope, receive, send_status)
+            finally:
+                route = scope.get("route")
+                path = getattr(route, "path", "unmatched")
+                self.latency.labels(path).observe(time.perf_counter() - t0)
+                self.requests.labels(scope["method"], path, str(status)).inc()
+
+        return wrapped

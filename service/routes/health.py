@@ -12,12 +12,12 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
 @router.get("/readyz", responses={503: {"model": Problem, "description": "not ready"}})
-def readyz(request: Request) -> JSONResponse:
+async def readyz(request: Request) -> JSONResponse:
     reg = request.app.state.registry
     body = {
         "ready": bool(reg.ready and reg.models),
@@ -28,7 +28,7 @@ def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", response_class=Response)
-def metrics(request: Request) -> Response:
+async def metrics(request: Request) -> Response:
     m = request.app.state.metrics
     store = request.app.state.sessions
     m.sessions.set(len(store))

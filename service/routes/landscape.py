@@ -38,7 +38,7 @@ DESCRIPTIONS = {
 
 
 @router.get("/minima", responses=ERRORS)
-def minima(reg: RegistryDep, model: str | None = None) -> MinimaResponse:
+async def minima(reg: RegistryDep, model: str | None = None) -> MinimaResponse:
     lm = resolve_energy_model(reg, model)
     a = lm.analysis
     assert a is not None
@@ -60,7 +60,7 @@ def minima(reg: RegistryDep, model: str | None = None) -> MinimaResponse:
 
 
 @router.get("/occupancy", responses=ERRORS)
-def occupancy(
+async def occupancy(
     reg: RegistryDep, model: str | None = None, method: OccupancyMethod = "quadrature"
 ) -> OccupancyResponse:
     lm = resolve_energy_model(reg, model)
@@ -84,7 +84,7 @@ def occupancy(
 
 
 @router.get("/transitions", responses=ERRORS)
-def transitions(reg: RegistryDep, model: str | None = None) -> TransitionsResponse:
+async def transitions(reg: RegistryDep, model: str | None = None) -> TransitionsResponse:
     lm = resolve_energy_model(reg, model)
     a = lm.analysis
     assert a is not None

@@ -29,7 +29,7 @@ def _summary(lm: LoadedModel) -> ModelSummary:
 
 
 @router.get("", responses=ERRORS)
-def list_models(reg: RegistryDep) -> ModelsResponse:
+async def list_models(reg: RegistryDep) -> ModelsResponse:
     return ModelsResponse(
         default=reg.default,
         models=[_summary(lm) for lm in reg.models.values()],
@@ -40,7 +40,7 @@ def list_models(reg: RegistryDep) -> ModelsResponse:
 @router.get(
     "/{name}", responses={**ERRORS, 404: {"model": Problem, "description": "no such model"}}
 )
-def get_model(name: str, reg: RegistryDep) -> ModelDetail:
+async def get_model(name: str, reg: RegistryDep) -> ModelDetail:
     lm = resolve_model(reg, name)
     return ModelDetail(
         **_summary(lm).model_dump(),
