@@ -156,6 +156,36 @@ class _Base:
         self.backoff = backoff
 
     @staticmethod
+    def _box_body(
+        lo: Sequence[float], hi: Sequence[float], resolution: int, model: str | None
+    ) -> dict[str, Any]:
+        grid = {"kind": "box", "lo": list(lo), "hi": list(hi), "resolution": resolution}
+        return {"model": model, "grid": grid}
+
+    @staticmethod
+    def _plane_body(resolution: int, margin: float, model: str | None) -> dict[str, Any]:
+        return {
+            "model": model,
+            "grid": {"kind": "plane", "resolution": resolution, "margin": margin},
+        }
+
+    @staticmethod
+    def _sample_body(
+        n_paths: int,
+        n_steps: int,
+        dt: float,
+        seed: int,
+        start: Sequence[float] | None,
+        model: str | None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"n_paths": n_paths, "n_steps": n_steps, "dt": dt, "seed": seed}
+        if start is not None:
+            body["start"] = list(start)
+        if model is not None:
+            body["model"] = model
+        return body
+
+    @staticmethod
     def _stream_body(
         observations: Sequence[Observation],
         session_id: str | None,
@@ -261,14 +291,14 @@ class NLDClient(_Base):
         resolution: int = 64,
         model: str | None = None,
     ) -> EnergyResponse:
-        grid = {"kind": "box", "lo": list(lo), "hi": list(hi), "resolution": resolution}
-        return self._post(EnergyResponse, "/landscape/energy", {"model": model, "grid": grid})
+        body = self._box_body(lo, hi, resolution, model)
+        return self._post(EnergyResponse, "/landscape/energy", body)
 
     def energy_plane(
         self, resolution: int = 64, margin: float = 0.5, model: str | None = None
     ) -> EnergyResponse:
-        grid = {"kind": "plane", "resolution": resolution, "margin": margin}
-        return self._post(EnergyResponse, "/landscape/energy", {"model": model, "grid": grid})
+        body = self._plane_body(resolution, margin, model)
+        return self._post(EnergyResponse, "/landscape/energy", body)
 
     def sample(
         self,
@@ -279,11 +309,7 @@ class NLDClient(_Base):
         start: Sequence[float] | None = None,
         model: str | None = None,
     ) -> SampleResponse:
-        body: dict[str, Any] = {"n_paths": n_paths, "n_steps": n_steps, "dt": dt, "seed": seed}
-        if start is not None:
-            body["start"] = list(start)
-        if model is not None:
-            body["model"] = model
+        body = self._sample_body(n_paths, n_steps, dt, seed, start, model)
         return self._post(SampleResponse, "/sample", body)
 
     # -- streaming --------------------------------------------------------------------------
@@ -414,14 +440,14 @@ class AsyncNLDClient(_Base):
         resolution: int = 64,
         model: str | None = None,
     ) -> EnergyResponse:
-        grid = {"kind": "box", "lo": list(lo), "hi": list(hi), "resolution": resolution}
-        return await self._post(EnergyResponse, "/landscape/energy", {"model": model, "grid": grid})
+        body = self._box_body(lo, hi, resolution, model)
+        return await self._post(EnergyResponse, "/landscape/energy", body)
 
     async def energy_plane(
         self, resolution: int = 64, margin: float = 0.5, model: str | None = None
     ) -> EnergyResponse:
-        grid = {"kind": "plane", "resolution": resolution, "margin": margin}
-        return await self._post(EnergyResponse, "/landscape/energy", {"model": model, "grid": grid})
+        body = self._plane_body(resolution, margin, model)
+        return await self._post(EnergyResponse, "/landscape/energy", body)
 
     async def sample(
         self,
@@ -432,11 +458,7 @@ class AsyncNLDClient(_Base):
         start: Sequence[float] | None = None,
         model: str | None = None,
     ) -> SampleResponse:
-        body: dict[str, Any] = {"n_paths": n_paths, "n_steps": n_steps, "dt": dt, "seed": seed}
-        if start is not None:
-            body["start"] = list(start)
-        if model is not None:
-            body["model"] = model
+        body = self._sample_body(n_paths, n_steps, dt, seed, start, model)
         return await self._post(SampleResponse, "/sample", body)
 
     async def segment_chunk(

@@ -24,8 +24,11 @@ class TrainSettings(BaseModel):
     lr: float = Field(3e-3, gt=0)
     lr_final: float = Field(3e-4, gt=0, description="cosine decay ends here")
     weight_decay: float = Field(0.0, ge=0)
-    kl_warmup: int = Field(300, ge=0, description="iterations to anneal the KL weight to 1")
+    kl_warmup: int = Field(300, ge=0, description="iterations to anneal the KL weight to kl_final")
     kl_start: float = Field(0.1, ge=0, le=1)
+    kl_final: float = Field(
+        1.0, gt=0, le=1, description="KL weight after the warm-up (1: the true ELBO)"
+    )
     prior_steps: int = Field(
         4, ge=1, description="optimizer steps on the prior's drift per iteration (free posterior)"
     )

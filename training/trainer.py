@@ -51,8 +51,9 @@ def _lr(t: TrainSettings, it: int) -> float:
 
 def _kl_weight(t: TrainSettings, it: int) -> float:
     if t.kl_warmup == 0:
-        return 1.0
-    return min(1.0, t.kl_start + (1 - t.kl_start) * it / t.kl_warmup)
+        return t.kl_final
+    start = min(t.kl_start, t.kl_final)
+    return min(t.kl_final, start + (t.kl_final - start) * it / t.kl_warmup)
 
 
 def _batch(x: Tensor, size: int, window: int | None, gen: torch.Generator) -> Tensor:
