@@ -25,3 +25,13 @@ def test_bad_configs_name_the_problem(tmp_path, text, message):
 def test_unknown_preset():
     with pytest.raises(ConfigError, match="available"):
         load_config("nope")
+
+
+def test_kl_weight_ramps_to_kl_final():
+    from training.config import load_config
+    from training.trainer import _kl_weight
+
+    t = load_config("smoke").train
+    assert _kl_weight(t, 0) == t.kl_start and _kl_weight(t, 10**6) == 1.0
+    t.kl_final = 0.5
+    assert _kl_weight(t, t.kl_warmup // 2) < 0.5 and _kl_weight(t, 10**6) == 0.5
