@@ -18,7 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,50 +94,31 @@ def run_preset(preset: str, seed: int, threads: int) -> None:
 
 
 def run_hmm(experiment: str, seed: int) -> None:
-    from hmmlearn.hmm import GaussianHMM
-
-    from nld.analysis import match_labels, matched_l1
     from nld.data import load, load_spec
+    from training.report import hmm_baseline
 
-    train_set = load(SHARED / f"{experiment}-train.npz")
-    test_set = load(SHARED / f"{experiment}-test.npz")
     spec = load_spec(experiment)
-    k = spec.n_states
-    t0 = time.perf_counter()
-    hmm = GaussianHMM(n_components=k, covariance_type="full", n_iter=100, random_state=seed)
-    hmm.fit(train_set.x.reshape(-1, train_set.dim), [train_set.length] * train_set.n_sequences)
-    fit_s = time.perf_counter() - t0
-    # Online labels: argmax of the forward filter, p(s_t | x_{<=t}).
-    pred = np.stack([_filter_argmax(hmm, seq) for seq in test_set.x])
-    assert test_set.states is not None
-    match = match_labels(pred, test_set.states, k)
-    occ = hmm.get_stationary_distribution()
+    res = hmm_baseline(
+        load(SHARED / f"{experiment}-train.npz"),
+        load(SHARED / f"{experiment}-test.npz"),
+        spec.n_states,
+        spec.stationary(),
+        seed,
+    )
+    if res is None:
+        sys.exit("the HMM baseline needs hmmlearn: pip install -e '.[bench]'")
     _append(
         {
             "kind": "hmm",
             "preset": f"{experiment}-hmm",
             "seed": seed,
-            "train_seconds": round(fit_s, 1),
-            "n_minima": k,
-            "accuracy_mean": match.accuracy_mean,
-            "accuracy_std": match.accuracy_std,
-            "occupancy_l1": matched_l1(occ, spec.stationary(), match.mapping),
+            "train_seconds": round(res["fit_seconds"], 1),
+            "n_minima": spec.n_states,
+            "accuracy_mean": res["accuracy_mean"],
+            "accuracy_std": res["accuracy_std"],
+            "occupancy_l1": res["occupancy_l1"],
         }
     )
-
-
-def _filter_argmax(hmm, seq: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
-    from scipy.special import logsumexp
-
-    ll = hmm._compute_log_likelihood(seq)
-    logp = np.log(hmm.transmat_)
-    a = np.log(hmm.startprob_) + ll[0]
-    out = [a.argmax()]
-    for t in range(1, len(seq)):
-        a = logsumexp(a[:, None] + logp, axis=0) + ll[t]
-        a -= logsumexp(a)
-        out.append(a.argmax())
-    return np.array(out)
 
 
 def table() -> str:

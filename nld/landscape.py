@@ -28,6 +28,11 @@ from nld.model import NLDModel
 LOW_BARRIER = 2.0
 
 
+def finite_or_none(a: np.ndarray) -> list[float | None]:
+    """Values as a JSON list, with None where a value is not finite (an infinite dwell)."""
+    return [float(v) if np.isfinite(v) else None for v in np.ravel(a)]
+
+
 @dataclass
 class Analysis:
     dynamics: str
@@ -47,9 +52,6 @@ class Analysis:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (positions are q only for underdamped models)."""
-
-        def finite(a: np.ndarray) -> list[float | None]:
-            return [float(v) if np.isfinite(v) else None for v in np.ravel(a)]
 
         return {
             "dynamics": self.dynamics,
@@ -79,8 +81,8 @@ class Analysis:
                 }
                 for s in self.saddles
             ],
-            "rates": [finite(row) for row in self.rates],
-            "dwell_times": finite(self.dwell_steps),
+            "rates": [finite_or_none(row) for row in self.rates],
+            "dwell_times": finite_or_none(self.dwell_steps),
             "warnings": self.warnings,
             "seconds": self.seconds,
         }

@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 
@@ -40,7 +41,12 @@ def _cmd_train(a: argparse.Namespace) -> None:
     print(f"wrote {a.out}")
 
 
-def _load_run(run_dir: str, data_path: str) -> tuple[NLDModel, Dataset]:
+@overload
+def _load_run(run_dir: str, data_path: str) -> tuple[NLDModel, Dataset]: ...
+@overload
+def _load_run(run_dir: str, data_path: str | None) -> tuple[NLDModel, Dataset | None]: ...
+def _load_run(run_dir: str, data_path: str | None) -> tuple[NLDModel, Dataset | None]:
+    """The checkpoint, and the data set checked against its D (None without a path)."""
     import torch
 
     from nld import checkpoint
@@ -48,7 +54,7 @@ def _load_run(run_dir: str, data_path: str) -> tuple[NLDModel, Dataset]:
 
     torch.set_num_threads(2)
     model = checkpoint.load(run_dir)
-    return model, load(data_path, dim=model.cfg.obs_dim)
+    return model, None if data_path is None else load(data_path, dim=model.cfg.obs_dim)
 
 
 def _cmd_segment(a: argparse.Namespace) -> None:
@@ -78,16 +84,12 @@ def _cmd_evaluate(a: argparse.Namespace) -> None:
 
 
 def _cmd_analyze(a: argparse.Namespace) -> None:
-    import torch
-
     from nld import checkpoint
-    from nld.data import load, load_spec
+    from nld.data import load_spec
     from nld.io import write_json
     from training.analyze import analyze_run
 
-    torch.set_num_threads(2)
-    model = checkpoint.load(a.run_dir)
-    data = load(a.data, dim=model.cfg.obs_dim) if a.data else None
+    model, data = _load_run(a.run_dir, a.data)
     spec = load_spec(a.spec) if a.spec else None
     res, _, _ = analyze_run(model, data, spec=spec, seed=a.seed)
     write_json(a.out, res)
@@ -116,16 +118,11 @@ def _cmd_analyze(a: argparse.Namespace) -> None:
 
 
 def _cmd_plot(a: argparse.Namespace) -> None:
-    import torch
-
-    from nld import checkpoint
-    from nld.data import load, load_spec
+    from nld.data import load_spec
     from training.analyze import analyze_run
     from training.figures import write_figures
 
-    torch.set_num_threads(2)
-    model = checkpoint.load(a.run_dir)
-    data = load(a.data, dim=model.cfg.obs_dim) if a.data else None
+    model, data = _load_run(a.run_dir, a.data)
     analysis = labels = None
     if model.cfg.has_energy:
         spec = load_spec(a.spec) if a.spec else None

@@ -17,6 +17,7 @@ from scipy.spatial import cKDTree
 from torch import Tensor
 
 from nld.analysis.energy import EnergyFn
+from nld.analysis.grid import grid_points
 from nld.analysis.minima import Minimum, assign_basins
 
 
@@ -59,9 +60,7 @@ class BasinIndex:
         span = np.maximum(hi - lo, 1e-6)
         lo, hi = lo - 0.5 * span, hi + 0.5 * span
         if d <= 3:
-            n = round(n_reference ** (1 / d))
-            axes = [np.linspace(a, b, n) for a, b in zip(lo, hi, strict=True)]
-            ref = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, d)
+            ref = grid_points(lo, hi, round(n_reference ** (1 / d)))[1].reshape(-1, d)
         else:
             rng = np.random.default_rng(seed)
             pick = flat[rng.integers(len(flat), size=n_reference)]

@@ -63,11 +63,19 @@ def energy_on(energy: EnergyFn, points: np.ndarray, chunk: int = 65536) -> np.nd
     return e.numpy().reshape(points.shape[:-1])
 
 
+def grid_points(
+    lo: np.ndarray, hi: np.ndarray, n: int | list[int]
+) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """The axes of an axis-aligned grid over [lo, hi] with n points per axis, and its
+    points [n_1, ..., n_k, d]."""
+    counts = [n] * len(lo) if isinstance(n, int) else list(n)
+    axes = tuple(np.linspace(float(a), float(b), c) for a, b, c in zip(lo, hi, counts, strict=True))
+    return axes, np.stack(np.meshgrid(*axes, indexing="ij"), -1)
+
+
 def box_grid(energy: EnergyFn, lo: np.ndarray, hi: np.ndarray, n: int | list[int]) -> Grid:
     """E on an axis-aligned grid over [lo, hi] with n points per axis."""
-    counts = [n] * len(lo) if isinstance(n, int) else list(n)
-    axes = tuple(np.linspace(a, b, c) for a, b, c in zip(lo, hi, counts, strict=True))
-    pts = np.stack(np.meshgrid(*axes, indexing="ij"), -1)
+    axes, pts = grid_points(lo, hi, n)
     return Grid(axes, pts, energy_on(energy, pts))
 
 

@@ -15,6 +15,7 @@ from scipy.special import softmax
 from torch import Tensor
 
 from nld.analysis.energy import EnergyFn
+from nld.analysis.grid import box_grid
 from nld.analysis.minima import Minimum, assign_basins
 
 
@@ -46,14 +47,12 @@ def quadrature(
     if d > 3:
         raise ValueError("quadrature is for latent dimension <= 3")
     n = points_per_dim or {1: 2000, 2: 200, 3: 48}[d]
-    axes = [np.linspace(float(a), float(b), n) for a, b in zip(lo, hi, strict=True)]
-    grid = torch.from_numpy(np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, d)).double()
-    with torch.no_grad():
-        e = energy(grid).numpy()
+    grid = box_grid(energy, lo, hi, n)
+    e = grid.energy.ravel()
     w = np.exp(-beta * (e - e.min()))
     # Points of negligible weight need no basin: they cannot change the masses.
     keep = w > 1e-12 * w.max()
-    pts = grid[torch.from_numpy(keep)]
+    pts = torch.from_numpy(grid.points.reshape(-1, d)[keep])
     labels = assign(pts) if assign is not None else assign_basins(energy, pts, minima)
     mass = np.bincount(labels, weights=w[keep], minlength=len(minima))
     return mass / mass.sum()

@@ -7,6 +7,7 @@ import numpy as np
 from fastapi import APIRouter, HTTPException
 
 from nld.analysis.grid import box_grid, plane_grid, plane_through
+from nld.landscape import finite_or_none
 from service.deps import AUTH, RegistryDep, SettingsDep, resolve_energy_model
 from service.schemas import (
     EnergyRequest,
@@ -88,7 +89,6 @@ async def transitions(reg: RegistryDep, model: str | None = None) -> Transitions
     lm = resolve_energy_model(reg, model)
     a = lm.analysis
     assert a is not None
-    summary = a.to_dict()
     return TransitionsResponse(
         model=lm.name,
         version=lm.version,
@@ -102,8 +102,8 @@ async def transitions(reg: RegistryDep, model: str | None = None) -> Transitions
             )
             for s in a.saddles
         ],
-        rates=summary["rates"],
-        dwell_times=summary["dwell_times"],
+        rates=[finite_or_none(row) for row in a.rates],
+        dwell_times=finite_or_none(a.dwell_steps),
         warnings=a.warnings,
     )
 
