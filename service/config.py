@@ -33,3 +33,20 @@ class Settings(BaseSettings):
     analysis_chains: int = Field(256, gt=0, description="MALA chains of the occupancy (a)")
     analysis_steps: int = Field(4_000, gt=0, description="MALA steps of the occupancy (a)")
     threads: int = Field(2, gt=0, description="torch threads of the process")
+    session_store: str = Field(
+        "memory",
+        pattern=r"^(memory|rediss?://.+|unix://.+)$",
+        description="`memory` (one worker) or a Redis URL shared by workers and replicas",
+    )
+    session_key_prefix: str = Field(
+        "nld:", min_length=1, description="prefix of the Redis keys (to share one Redis)"
+    )
+    store_timeout_seconds: float = Field(
+        2.0, gt=0, description="a Redis call slower than this answers 503"
+    )
+    drain_seconds: float = Field(
+        3.0, ge=0, description="after SIGTERM, /readyz answers 503 this long before shutdown"
+    )
+    reload_poll_seconds: float = Field(
+        2.0, gt=0, description="how often a worker checks the store for a model reload"
+    )

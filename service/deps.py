@@ -13,7 +13,7 @@ from fastapi.security import APIKeyHeader
 
 from service.config import Settings
 from service.registry import LoadedModel, Registry
-from service.sessions import MemorySessionStore
+from service.sessions import SessionStore
 
 
 async def get_settings(request: Request) -> Settings:
@@ -27,13 +27,13 @@ async def get_registry(request: Request) -> Registry:
     return reg
 
 
-async def get_store(request: Request) -> MemorySessionStore:
+async def get_store(request: Request) -> SessionStore:
     return request.app.state.sessions
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
-StoreDep = Annotated[MemorySessionStore, Depends(get_store)]
+StoreDep = Annotated[SessionStore, Depends(get_store)]
 
 _key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 

@@ -72,19 +72,74 @@ def load_model(run_dir: Path, *, chains: int, steps: int) -> LoadedModel:
     )
 
 
+def _model_dirs(models_dir: Path) -> list[Path]:
+    return sorted(
+        p for p in models_dir.iterdir() if p.is_dir() and (p / checkpoint.CONFIG).exists()
+    )
+
+
+def _try_load(run_dir: Path, chains: int, steps: int) -> LoadedModel | str:
+    """The loaded model, or why it could not be loaded."""
+    try:
+        lm = load_model(run_dir, chains=chains, steps=steps)
+    except (NLDError, ValueError, OSError) as e:
+        log.error("model %s not loaded: %s", run_dir.name, e)
+        return str(e)
+    log.info("loaded model %s version %s", run_dir.name, lm.version)
+    return lm
+
+
 def load_all(models_dir: Path, *, chains: int, steps: int) -> Registry:
     """Every checkpoint directory under `models_dir`; one that fails is reported, not fatal."""
     reg = Registry()
     if not models_dir.is_dir():
         reg.failed["*"] = f"{models_dir}: no such models directory"
         return reg
-    for run_dir in sorted(p for p in models_dir.iterdir() if p.is_dir()):
-        if not (run_dir / checkpoint.CONFIG).exists():
-            continue
-        try:
-            reg.models[run_dir.name] = load_model(run_dir, chains=chains, steps=steps)
-            log.info("loaded model %s", run_dir.name)
-        except (NLDError, ValueError, OSError) as e:
-            reg.failed[run_dir.name] = str(e)
-            log.error("model %s not loaded: %s", run_dir.name, e)
+    for run_dir in _model_dirs(models_dir):
+        got = _try_load(run_dir, chains, steps)
+        if isinstance(got, str):
+            reg.failed[run_dir.name] = got
+        else:
+            reg.models[run_dir.name] = got
     return reg
+
+
+@dataclass
+class ReloadReport:
+    loaded: dict[str, str] = field(default_factory=dict)  # name -> new version
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # name -> why (old version kept)
+
+
+def reload_all(reg: Registry, models_dir: Path, *, chains: int, steps: int) -> ReloadReport:
+    """Bring `reg` up to date with `models_dir`, in place, one model at a time: a changed
+    model that loads replaces the old one, one that fails leaves the old one serving."""
+    report = ReloadReport()
+    if not models_dir.is_dir():
+        report.failed["*"] = f"{models_dir}: no such models directory (nothing changed)"
+        return report
+    dirs = {p.name: p for p in _model_dirs(models_dir)}
+    models = dict(reg.models)  # swapped in whole at the end: readers never see a half-update
+    for name in sorted(set(models) - set(dirs)):
+        del models[name]
+        report.removed.append(name)
+    for name, run_dir in dirs.items():
+        old = models.get(name)
+        try:
+            unchanged = old is not None and version_of(run_dir) == old.version
+        except OSError:
+            unchanged = False
+        if unchanged:
+            report.unchanged.append(name)
+            continue
+        got = _try_load(run_dir, chains, steps)
+        if isinstance(got, str):
+            kept = f"; still serving version {old.version}" if old else ""
+            report.failed[name] = got + kept
+        else:
+            models[name] = got
+            report.loaded[name] = got.version
+    reg.models = models
+    reg.failed = dict(report.failed)
+    return report

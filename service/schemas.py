@@ -168,3 +168,11 @@ class ModelsResponse(BaseModel):
     default: str | None
     models: list[ModelSummary]
     failed: dict[str, str]
+
+
+class ReloadOut(BaseModel):
+    ok: bool
+    loaded: dict[str, str] = Field(description="models (re)loaded: name -> new version")
+    unchanged: list[str]
+    removed: list[str]
+    failed: dict[str, str] = Field(description="models that failed: the old version serves")

@@ -1,9 +1,13 @@
-"""Streaming sessions held in this process: the GRU state of one stream, its position in the
-stream, and the last answer (for safe retries).
+"""Streaming sessions: the GRU state of one stream, its position in the stream and the last
+answer (for safe retries), behind one interface with two backends.
 
-A session is created by its first chunk, advanced by one chunk at a time under its own
-lock, closed by `end` or DELETE, and expires after `ttl` seconds idle. The clock is
-injectable so tests can move time.
+- `MemorySessionStore`: this process only (one worker); an injectable clock for tests.
+- `RedisSessionStore` (service.redis_sessions): shared by workers and replicas.
+
+A session's state is a value: a chunk reads it, computes the next state and commits it with
+a compare-and-set on `seq`, so two workers can never both advance one session; the loser
+re-reads. Within a process, `KeyedLocks` queues the requests of one session so they do not
+compute in vain.
 """
 
 from __future__ import annotations
@@ -12,11 +16,12 @@ import asyncio
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Protocol
 
-from torch import Tensor
+import numpy as np
 
 
 class SessionError(Exception):
@@ -37,77 +42,157 @@ class TooManySessions(SessionError):
         self.retry_after = retry_after
 
 
-@dataclass
-class Session:
+class StoreUnavailable(Exception):
+    """The session store cannot be reached (streaming answers 503)."""
+
+
+@dataclass(frozen=True)
+class SessionState:
     id: str
     model: str
     version: str
-    last_seen: float
-    h: Tensor | None = None  # GRU hidden state after the last observation
     t: int = 0  # time index of the next observation
     seq: int = -1  # number of the last chunk applied
-    last_response: dict[str, Any] | None = None
-    closed: bool = False
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    h: np.ndarray | None = None  # float32 GRU hidden state after the last observation
+    digest: str | None = None  # of the last chunk's observations
+    response: bytes | None = None  # JSON of the last answer
+
+
+class SessionStore(Protocol):
+    kind: str
+
+    async def create(self, model: str, version: str) -> SessionState: ...
+
+    async def get(self, sid: str) -> SessionState: ...
+
+    async def commit(self, prev_seq: int, state: SessionState) -> bool:
+        """Store `state` if the stored session is still at `prev_seq`; False if another
+        request advanced it first. Raises SessionNotFound if it was closed or expired."""
+        ...
+
+    async def touch(self, sid: str) -> None: ...
+
+    async def close(self, sid: str) -> None: ...
+
+    async def count(self) -> int: ...
+
+    async def evictions(self) -> int: ...
+
+    async def generation(self) -> int:
+        """A counter of model reloads, shared by the processes using the store."""
+        ...
+
+    async def bump_generation(self) -> int: ...
+
+    async def ping(self) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 class MemorySessionStore:
+    kind = "memory"
+
     def __init__(
         self, ttl: float, max_sessions: int, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.ttl = ttl
         self.max_sessions = max_sessions
         self.clock = clock
-        self._sessions: OrderedDict[str, Session] = OrderedDict()  # oldest last_seen first
+        self._sessions: OrderedDict[str, tuple[SessionState, float]] = OrderedDict()
         self._expired: OrderedDict[str, None] = OrderedDict()  # recently expired ids
-        self.evictions = 0
+        self._evictions = 0
+        self._generation = 0
 
-    def __len__(self) -> int:
-        self.sweep()
-        return len(self._sessions)
-
-    def sweep(self) -> None:
-        """Drop the sessions idle for longer than the TTL."""
+    def _sweep(self) -> None:
+        """Drop the sessions idle for longer than the TTL (oldest last_seen first)."""
         now = self.clock()
         while self._sessions:
-            sid, s = next(iter(self._sessions.items()))
-            if now - s.last_seen <= self.ttl:
+            sid, (_, seen) = next(iter(self._sessions.items()))
+            if now - seen <= self.ttl:
                 break
             del self._sessions[sid]
-            s.closed = True
             self._expired[sid] = None
-            self.evictions += 1
+            self._evictions += 1
             while len(self._expired) > 100_000:
                 self._expired.popitem(last=False)
 
-    def create(self, model: str, version: str) -> Session:
-        self.sweep()
-        if len(self._sessions) >= self.max_sessions:
-            oldest = next(iter(self._sessions.values()))
-            wait = max(1, int(self.ttl - (self.clock() - oldest.last_seen)) + 1)
-            raise TooManySessions(wait)
-        sid = secrets.token_urlsafe(16)
-        s = Session(sid, model, version, last_seen=self.clock())
-        self._sessions[sid] = s
-        return s
+    def _put(self, state: SessionState) -> None:
+        self._sessions[state.id] = (state, self.clock())
+        self._sessions.move_to_end(state.id)
 
-    def get(self, sid: str) -> Session:
-        self.sweep()
-        s = self._sessions.get(sid)
-        if s is None:
+    async def create(self, model: str, version: str) -> SessionState:
+        self._sweep()
+        if len(self._sessions) >= self.max_sessions:
+            _, seen = next(iter(self._sessions.values()))
+            raise TooManySessions(max(1, int(self.ttl - (self.clock() - seen)) + 1))
+        state = SessionState(secrets.token_urlsafe(16), model, version)
+        self._put(state)
+        return state
+
+    async def get(self, sid: str) -> SessionState:
+        self._sweep()
+        entry = self._sessions.get(sid)
+        if entry is None:
             if sid in self._expired:
                 raise SessionExpired(f"session {sid} expired after {self.ttl:g} s idle")
             raise SessionNotFound(f"no session {sid}")
-        return s
+        return entry[0]
 
-    def touch(self, s: Session) -> None:
-        s.last_seen = self.clock()
-        if s.id in self._sessions:
-            self._sessions.move_to_end(s.id)
+    async def commit(self, prev_seq: int, state: SessionState) -> bool:
+        current = await self.get(state.id)
+        if current.seq != prev_seq:
+            return False
+        self._put(state)
+        return True
 
-    def close(self, sid: str) -> None:
-        s = self._sessions.pop(sid, None)
-        if s is None:
-            self.get(sid)  # raises the right error for an unknown or expired id
-        else:
-            s.closed = True
+    async def touch(self, sid: str) -> None:
+        self._put(await self.get(sid))
+
+    async def close(self, sid: str) -> None:
+        await self.get(sid)  # raises the right error for an unknown or expired id
+        del self._sessions[sid]
+
+    async def count(self) -> int:
+        self._sweep()
+        return len(self._sessions)
+
+    async def evictions(self) -> int:
+        self._sweep()
+        return self._evictions
+
+    async def generation(self) -> int:
+        return self._generation
+
+    async def bump_generation(self) -> int:
+        self._generation += 1
+        return self._generation
+
+    async def ping(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+class KeyedLocks:
+    """One asyncio lock per key, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)

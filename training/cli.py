@@ -170,7 +170,14 @@ def _cmd_report(a: argparse.Namespace) -> None:
 def _cmd_serve(a: argparse.Namespace) -> None:
     from service.cli import serve
 
-    serve(a.models, a.host, a.port, a.workers)
+    serve(
+        a.models,
+        a.host,
+        a.port,
+        a.workers,
+        limit_concurrency=a.limit_concurrency,
+        graceful_seconds=a.graceful_seconds,
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -252,7 +259,18 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--models", help="directory of checkpoint directories (default: models/)")
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8000)
-    sv.add_argument("--workers", type=int, default=1)
+    sv.add_argument(
+        "--workers", type=int, default=1, help="processes (> 1 needs NLD_SESSION_STORE=redis://)"
+    )
+    sv.add_argument(
+        "--limit-concurrency", type=int, help="connections per worker beyond which 503 answers"
+    )
+    sv.add_argument(
+        "--graceful-seconds",
+        type=float,
+        default=10.0,
+        help="after the drain, how long requests in flight may take before exit",
+    )
     sv.set_defaults(fn=_cmd_serve)
     return p
 

@@ -7,17 +7,26 @@ repeat of the last chunk returns its cached answer without advancing (a safe ret
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-import json
+import random
+from dataclasses import replace
 
 import numpy as np
+import torch
 from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from service.deps import AUTH, RegistryDep, SettingsDep, StoreDep, resolve_model
 from service.registry import LoadedModel
 from service.schemas import Problem, StepResult, StreamRequest, StreamResponse
-from service.sessions import Session, SessionError, SessionExpired, TooManySessions
+from service.sessions import (
+    KeyedLocks,
+    SessionError,
+    SessionExpired,
+    SessionState,
+    TooManySessions,
+)
 from service.streaming import NonFiniteOutput, label_chunk
 
 router = APIRouter(tags=["segment"], dependencies=AUTH)
@@ -26,18 +35,8 @@ INLINE_CHUNK = 8  # chunks up to this many observations are labelled on the even
 COMMON: dict[int | str, dict] = {
     401: {"model": Problem, "description": "missing or wrong API key"},
     404: {"model": Problem, "description": "no such model, or no such (or an expired) session"},
-    503: {"model": Problem, "description": "models still loading"},
+    503: {"model": Problem, "description": "models still loading, or the session store down"},
 }
-
-
-def _session_error(e: SessionError) -> HTTPException:
-    return HTTPException(
-        404, str(e) + (": open a new one" if isinstance(e, SessionExpired) else "")
-    )
-
-
-def _digest(observations: list[list[float]]) -> str:
-    return hashlib.sha256(json.dumps(observations).encode()).hexdigest()
 
 
 @router.post(
@@ -63,101 +62,137 @@ async def segment_stream(
             f"{len(body.observations)} observations in one chunk: over the cap "
             f"max_observations = {settings.max_observations}",
         )
+    with np.errstate(over="ignore"):
+        x = np.asarray(body.observations, dtype=np.float32)
+    if not np.isfinite(x).all():
+        raise HTTPException(422, "observation values must fit in float32 (|x| < 3.4e38)")
+    digest = hashlib.sha256(x.tobytes()).hexdigest()
     if body.session_id is None:
         lm = resolve_model(reg, body.model)
-        _check(lm, body)
+        _check(lm, x)
         if body.seq not in (None, 0):
             raise HTTPException(409, f"a new session starts at seq 0, not {body.seq}")
         try:
-            session = store.create(lm.name, lm.version)
+            session = await store.create(lm.name, lm.version)
         except TooManySessions as e:
             raise HTTPException(429, str(e), headers={"Retry-After": str(e.retry_after)}) from None
-    else:
-        try:
-            session = store.get(body.session_id)
-        except SessionError as e:
-            raise _session_error(e) from None
-        if body.model is not None and body.model != session.model:
-            raise HTTPException(409, f"session {session.id} streams model {session.model!r}")
-        lm_now = reg.models.get(session.model)
-        if lm_now is None or lm_now.version != session.version:
-            raise HTTPException(
-                409,
-                f"model {session.model!r} changed since this session started "
-                f"(version {session.version}): open a new session",
-            )
-        lm = lm_now
-        _check(lm, body)
-    async with session.lock:
-        response = await _apply(session, lm, body, store, request)
-    return response
+        response, _ = await _advance(session, lm, x, digest, body, store, request)
+        return response
+    locks: KeyedLocks = request.app.state.session_locks
+    async with locks.hold(body.session_id):
+        # Another worker may advance the session between our read and our write: then the
+        # compare-and-set fails and we read again (a repeat of our seq is then a retry).
+        for _ in range(CAS_ATTEMPTS):
+            try:
+                session = await store.get(body.session_id)
+            except SessionError as e:
+                raise _session_error(e) from None
+            lm = _session_model(reg, session, body)
+            _check(lm, x)
+            if body.seq is not None:
+                if body.seq == session.seq and session.response is not None:
+                    if session.digest != digest:
+                        raise HTTPException(
+                            409, f"seq {body.seq} was already applied with other observations"
+                        )
+                    await store.touch(session.id)
+                    return StreamResponse.model_validate_json(session.response)
+                if body.seq != session.seq + 1:
+                    raise HTTPException(
+                        409, f"session {session.id} expects seq {session.seq + 1}, got {body.seq}"
+                    )
+            response, committed = await _advance(session, lm, x, digest, body, store, request)
+            if committed:
+                return response
+            await asyncio.sleep(random.uniform(0, 0.002))  # de-synchronise the racers
+    raise HTTPException(409, f"session {body.session_id} is being advanced by other requests")
 
 
-def _check(lm: LoadedModel, body: StreamRequest) -> None:
+CAS_ATTEMPTS = 10
+
+
+def _session_error(e: SessionError) -> HTTPException:
+    return HTTPException(
+        404, str(e) + (": open a new one" if isinstance(e, SessionExpired) else "")
+    )
+
+
+def _session_model(reg: RegistryDep, session: SessionState, body: StreamRequest) -> LoadedModel:
+    if body.model is not None and body.model != session.model:
+        raise HTTPException(409, f"session {session.id} streams model {session.model!r}")
+    lm = reg.models.get(session.model)
+    if lm is None or lm.version != session.version:
+        raise HTTPException(
+            409,
+            f"model {session.model!r} changed since this session started "
+            f"(version {session.version}): open a new session",
+        )
+    return lm
+
+
+def _check(lm: LoadedModel, x: np.ndarray) -> None:
     if not lm.streams:
         raise HTTPException(
             422,
             f"model {lm.name!r} cannot stream: it has no energy or no readout head "
             "(imported and NSDE models are for the landscape endpoints)",
         )
-    dim = len(body.observations[0])
-    if dim != lm.model.cfg.obs_dim:
+    if x.shape[1] != lm.model.cfg.obs_dim:
         raise HTTPException(
             422,
-            f"observations have dimension {dim}; model {lm.name!r} expects {lm.model.cfg.obs_dim}",
+            f"observations have dimension {x.shape[1]}; "
+            f"model {lm.name!r} expects {lm.model.cfg.obs_dim}",
         )
 
 
-async def _apply(
-    session: Session, lm: LoadedModel, body: StreamRequest, store: StoreDep, request: Request
-) -> StreamResponse:
-    if session.closed:  # closed or expired while this request waited for the lock
-        raise HTTPException(404, f"session {session.id} was closed")
-    digest = _digest(body.observations)
-    if body.seq is not None:
-        cached = session.last_response
-        if body.seq == session.seq and cached is not None:
-            if cached["digest"] != digest:
-                raise HTTPException(
-                    409, f"seq {body.seq} was already applied with other observations"
-                )
-            store.touch(session)
-            return StreamResponse.model_validate(cached["response"])
-        if body.seq != session.seq + 1:
-            raise HTTPException(
-                409, f"session {session.id} expects seq {session.seq + 1}, got {body.seq}"
-            )
-    with np.errstate(over="ignore"):
-        x = np.asarray(body.observations, dtype=np.float32)
-    if not np.isfinite(x).all():
-        raise HTTPException(422, "observation values must fit in float32 (|x| < 3.4e38)")
+async def _advance(
+    session: SessionState,
+    lm: LoadedModel,
+    x: np.ndarray,
+    digest: str,
+    body: StreamRequest,
+    store: StoreDep,
+    request: Request,
+) -> tuple[StreamResponse, bool]:
+    """Label the chunk from the session's state and commit the next state; False if another
+    request committed first (nothing was changed)."""
+    h0 = torch.from_numpy(session.h) if session.h is not None else None
     try:
         if len(x) <= INLINE_CHUNK:
             # Sub-millisecond: a thread hop would cost more than it frees the event loop.
-            labels, z, energy, h = label_chunk(lm, x, session.h)
+            labels, z, energy, h = label_chunk(lm, x, h0)
         else:
-            labels, z, energy, h = await run_in_threadpool(label_chunk, lm, x, session.h)
+            labels, z, energy, h = await run_in_threadpool(label_chunk, lm, x, h0)
     except NonFiniteOutput as e:
         raise HTTPException(422, str(e)) from None
-    t0 = session.t
-    session.h, session.t, session.seq = h, t0 + len(x), session.seq + 1
     response = StreamResponse(
         session_id=session.id,
-        seq=session.seq,
+        seq=session.seq + 1,
         model=lm.name,
         version=lm.version,
         closed=body.end,
         results=[
-            StepResult(t=t0 + i, label=int(lab), z=zi.tolist(), energy=float(e))
+            StepResult(t=session.t + i, label=int(lab), z=zi.tolist(), energy=float(e))
             for i, (lab, zi, e) in enumerate(zip(labels, z, energy, strict=True))
         ],
     )
-    session.last_response = {"digest": digest, "response": response.model_dump()}
-    store.touch(session)
+    new = replace(
+        session,
+        h=h.numpy(),
+        t=session.t + len(x),
+        seq=session.seq + 1,
+        digest=digest,
+        response=response.model_dump_json().encode(),
+    )
+    try:
+        if not await store.commit(session.seq, new):
+            return response, False
+        if body.end:
+            await store.close(session.id)
+    except SessionError as e:  # closed or expired while this chunk was labelled
+        raise _session_error(e) from None
     request.app.state.metrics.events.inc(len(x))
-    if body.end:
-        store.close(session.id)
-    return response
+    return response, True
 
 
 @router.delete(
@@ -165,14 +200,10 @@ async def _apply(
     status_code=204,
     responses=COMMON,
 )
-async def close_session(session_id: str, store: StoreDep) -> Response:
-    try:
-        session = store.get(session_id)
-    except SessionError as e:
-        raise _session_error(e) from None
-    async with session.lock:
+async def close_session(session_id: str, request: Request, store: StoreDep) -> Response:
+    async with request.app.state.session_locks.hold(session_id):
         try:
-            store.close(session_id)
+            await store.close(session_id)
         except SessionError as e:
             raise _session_error(e) from None
     return Response(status_code=204)

@@ -1,3 +1,5 @@
+import os
+import secrets
 import shutil
 
 import numpy as np
@@ -30,3 +32,30 @@ def client(models_dir):
 def stream(easy_data):
     """One test sequence [T, D] as lists."""
     return easy_data[1].x[0, :60].astype(np.float64).tolist()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The machine's Redis (CI starts one); tests use a real server, never a fake."""
+    import redis
+
+    url = os.environ.get("NLD_TEST_REDIS", "redis://127.0.0.1:6379/0")
+    try:
+        redis.Redis.from_url(url, socket_timeout=2).ping()
+    except redis.RedisError as e:
+        pytest.fail(f"the tests need a Redis server at {url} ({e}): start one")
+    return url
+
+
+@pytest.fixture
+def key_prefix(redis_url):
+    """Redis keys of one test, deleted after it."""
+    import redis
+
+    prefix = f"nldtest:{secrets.token_hex(6)}:"
+    yield prefix
+    r = redis.Redis.from_url(redis_url)
+    keys = list(r.scan_iter(f"{prefix}*"))
+    if keys:
+        r.delete(*keys)
+    r.close()

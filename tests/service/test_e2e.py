@@ -1,67 +1,17 @@
 """The service as a real uvicorn process on a loopback port, driven by the client."""
 
-import os
-import socket
-import subprocess
-import sys
-import time
-
 import pytest
 
-from service.client import NLDClient, NotFound, TransportError, Unavailable
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from service.client import NLDClient, NotFound
+from tests.service.servers import free_port, running_server, uvicorn_command
 
 
 @pytest.fixture(scope="module")
 def server(models_dir):
-    port = _free_port()
-    env = {
-        **os.environ,
-        "NLD_MODELS_DIR": str(models_dir),
-        "NLD_ANALYSIS_CHAINS": "64",
-        "NLD_ANALYSIS_STEPS": "1000",
-        "NLD_THREADS": "1",
-    }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "service.main:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    client = NLDClient(url, retries=0)
-    deadline = time.monotonic() + 120
-    try:
-        while True:
-            try:
-                if client.readyz().get("ready"):
-                    break
-            except (TransportError, Unavailable):
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read().decode() if proc.stdout else ""
-                pytest.fail(f"uvicorn did not become ready:\n{out[-2000:]}")
-            time.sleep(0.25)
+    with running_server(uvicorn_command(port), {"NLD_MODELS_DIR": str(models_dir)}, url):
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        client.close()
 
 
 def test_stream_through_a_real_server(server, client, stream):

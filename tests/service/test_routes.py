@@ -12,7 +12,7 @@ from tests.service.conftest import make_settings
 def test_health_and_readiness(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     r = client.get("/readyz")
-    assert r.status_code == 200 and r.json()["models"] == ["easy"]
+    assert r.status_code == 200 and list(r.json()["models"]) == ["easy"]
 
 
 def test_not_ready_before_loading(models_dir):
@@ -31,7 +31,7 @@ def test_a_bad_model_is_reported_not_fatal(tmp_path, models_dir):
     (tmp_path / "broken" / "config.json").write_text("{not json")
     with TestClient(create_app(make_settings(tmp_path))) as c:
         body = c.get("/readyz").json()
-        assert body["models"] == ["easy"] and "not valid JSON" in body["failed"]["broken"]
+        assert list(body["models"]) == ["easy"] and "not valid JSON" in body["failed"]["broken"]
 
 
 def test_models(client):

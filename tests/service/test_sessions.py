@@ -1,10 +1,12 @@
 """The session state machine: chunking invariance, seq, retries, concurrency, TTL, cap."""
 
 import asyncio
+import secrets
 from itertools import pairwise
 
 import httpx
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,6 +14,24 @@ from hypothesis import strategies as st
 from service.main import create_app
 from service.sessions import MemorySessionStore
 from tests.service.conftest import make_settings
+
+
+@pytest.fixture(scope="module", params=["memory", "redis"])
+def client(request, models_dir):
+    """The session state machine holds with either store."""
+    if request.param == "memory":
+        settings = make_settings(models_dir)
+    else:
+        url = request.getfixturevalue("redis_url")
+        prefix = f"nldtest:{secrets.token_hex(6)}:"
+        settings = make_settings(models_dir, session_store=url, session_key_prefix=prefix)
+    with TestClient(create_app(settings)) as c:
+        yield c
+    if request.param == "redis":
+        r = redis.Redis.from_url(url)
+        for key in r.scan_iter(f"{prefix}*"):
+            r.delete(key)
+        r.close()
 
 
 def _labels(results):

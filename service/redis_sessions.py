@@ -1,0 +1,212 @@
+"""Sessions in Redis, shared by every worker and replica (`NLD_SESSION_STORE=redis://...`).
+
+One hash per session holds the model, version, `t`, `seq`, the GRU state as raw float32
+bytes with its shape, and the last answer; Redis expires it after the TTL. A sorted set of
+session ids by last use enforces the cap, and a short-lived tombstone per id tells an
+expired session from an unknown one. Creating and committing are Lua scripts, so the
+check of `seq` and the write are one atomic step. Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from service.sessions import (
+    SessionExpired,
+    SessionNotFound,
+    SessionState,
+    StoreUnavailable,
+    TooManySessions,
+)
+
+T = TypeVar("T")
+Arg = bytes | str | int | float
+
+# KEYS: index, session, tombstone, evictions. ARGV: now, ttl s, cap, sid, model, version,
+# tombstone ttl s. Returns {1, 0} when created, {0, last use of the oldest} when full.
+CREATE = """
+local gone = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
+if gone > 0 then redis.call('INCRBY', KEYS[4], gone) end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {0, oldest[2]}
+end
+redis.call('HSET', KEYS[2], 'model', ARGV[5], 'version', ARGV[6], 't', '0', 'seq', '-1')
+redis.call('PEXPIRE', KEYS[2], math.floor(tonumber(ARGV[2]) * 1000))
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+redis.call('SET', KEYS[3], '1', 'EX', ARGV[7])
+return {1, '0'}
+"""
+
+# KEYS: session, index. ARGV: expected seq, seq, t, h, h shape, digest, response, ttl ms,
+# now, sid. Returns 1 when stored, 0 when another request advanced the session, -1 if gone.
+COMMIT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('HGET', KEYS[1], 'seq') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'seq', ARGV[2], 't', ARGV[3], 'h', ARGV[4], 'hshape', ARGV[5],
+           'digest', ARGV[6], 'response', ARGV[7])
+redis.call('PEXPIRE', KEYS[1], ARGV[8])
+redis.call('ZADD', KEYS[2], ARGV[9], ARGV[10])
+return 1
+"""
+
+TOMBSTONE_SECONDS = 86_400
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class RedisSessionStore:
+    kind = "redis"
+
+    def __init__(
+        self,
+        url: str,
+        ttl: float,
+        max_sessions: int,
+        *,
+        timeout: float = 2.0,
+        prefix: str = "nld:",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.url = redacted(url)
+        self.ttl = ttl
+        self.max_sessions = max_sessions
+        self.prefix = prefix
+        self.clock = clock
+        self.redis = aioredis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=False
+        )
+        self._create = self.redis.register_script(CREATE)
+        self._commit = self.redis.register_script(COMMIT)
+
+    def _key(self, kind: str, sid: str = "") -> str:
+        return f"{self.prefix}{kind}:{sid}" if sid else f"{self.prefix}{kind}"
+
+    async def _call(self, op: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await op()
+        except ResponseError:
+            raise  # a bug of ours (a script error), not an outage
+        except (RedisError, OSError) as e:
+            raise StoreUnavailable(f"session store {self.url} is unreachable ({e})") from None
+
+    async def create(self, model: str, version: str) -> SessionState:
+        sid = secrets.token_urlsafe(16)
+        now = self.clock()
+        keys = [
+            self._key("sessions"),
+            self._key("session", sid),
+            self._key("tomb", sid),
+            self._key("evictions"),
+        ]
+        args: list[Arg] = [now, self.ttl, self.max_sessions, sid, model, version, TOMBSTONE_SECONDS]
+        created, oldest = await self._call(lambda: self._create(keys=keys, args=args))
+        if not created:
+            raise TooManySessions(max(1, int(self.ttl - (now - float(oldest))) + 1))
+        return SessionState(sid, model, version)
+
+    async def get(self, sid: str) -> SessionState:
+        async def read() -> list[Any]:
+            async with self.redis.pipeline(transaction=False) as p:
+                p.hgetall(self._key("session", sid))
+                p.exists(self._key("tomb", sid))
+                return await p.execute()
+
+        fields, tomb = await self._call(read)
+        if not fields:
+            if tomb:
+                raise SessionExpired(f"session {sid} expired after {self.ttl:g} s idle")
+            raise SessionNotFound(f"no session {sid}")
+        f = {k.decode(): v for k, v in fields.items()}
+        h = None
+        if f.get("h"):
+            shape = tuple(int(n) for n in f["hshape"].decode().split(","))
+            h = np.frombuffer(f["h"], dtype=np.float32).reshape(shape).copy()
+        return SessionState(
+            id=sid,
+            model=f["model"].decode(),
+            version=f["version"].decode(),
+            t=int(f["t"]),
+            seq=int(f["seq"]),
+            h=h,
+            digest=f["digest"].decode() if f.get("digest") else None,
+            response=f.get("response") or None,
+        )
+
+    async def commit(self, prev_seq: int, state: SessionState) -> bool:
+        h = np.ascontiguousarray(state.h, dtype=np.float32) if state.h is not None else None
+        keys = [self._key("session", state.id), self._key("sessions")]
+        args: list[Arg] = [
+            str(prev_seq),
+            str(state.seq),
+            str(state.t),
+            h.tobytes() if h is not None else b"",
+            ",".join(map(str, h.shape)) if h is not None else "",
+            state.digest or "",
+            state.response or b"",
+            int(self.ttl * 1000),
+            self.clock(),
+            state.id,
+        ]
+        done = await self._call(lambda: self._commit(keys=keys, args=args))
+        if done == -1:
+            await self.get(state.id)  # raises expired or not found
+            raise SessionNotFound(f"no session {state.id}")
+        return bool(done)
+
+    async def touch(self, sid: str) -> None:
+        async def run() -> None:
+            async with self.redis.pipeline(transaction=False) as p:
+                p.pexpire(self._key("session", sid), int(self.ttl * 1000))
+                p.zadd(self._key("sessions"), {sid: self.clock()})
+                await p.execute()
+
+        await self._call(run)
+
+    async def close(self, sid: str) -> None:
+        async def run() -> list[Any]:
+            async with self.redis.pipeline(transaction=True) as p:
+                p.delete(self._key("session", sid))
+                p.zrem(self._key("sessions"), sid)
+                p.delete(self._key("tomb", sid))
+                return await p.execute()
+
+        await self.get(sid)  # raises the right error for an unknown or expired id
+        await self._call(run)
+
+    async def count(self) -> int:
+        now = self.clock()
+        key = self._key("sessions")
+        return int(await self._call(lambda: self.redis.zcount(key, now - self.ttl, "+inf")))
+
+    async def evictions(self) -> int:
+        value = await self._call(lambda: self.redis.get(self._key("evictions")))
+        return int(value or 0)
+
+    async def generation(self) -> int:
+        value = await self._call(lambda: self.redis.get(self._key("generation")))
+        return int(value or 0)
+
+    async def bump_generation(self) -> int:
+        return int(await self._call(lambda: self.redis.incr(self._key("generation"))))
+
+    async def ping(self) -> None:
+        await self._call(self.redis.ping)
+
+    async def aclose(self) -> None:
+        await self.redis.aclose()
