@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,3 +50,9 @@ class Settings(BaseSettings):
     reload_poll_seconds: float = Field(
         2.0, gt=0, description="how often a worker checks the store for a model reload"
     )
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _empty_key_is_none(cls, v: object) -> object:
+        """`NLD_API_KEY=` (as compose passes an unset variable) means no key."""
+        return None if v == "" else v

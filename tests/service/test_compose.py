@@ -1,0 +1,108 @@
+"""docker-compose.yml: it parses as we mean it, and the api command it runs works here
+(docker does not run on these machines) with two workers against the local Redis,
+through a killed worker and a SIGTERM."""
+
+import os
+import re
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from service.client import NLDClient
+from tests.service.servers import free_port, running_server
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def compose():
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def _seconds(text: str) -> float:
+    return float(text.rstrip("s"))
+
+
+def test_compose_file(compose):
+    services = compose["services"]
+    assert set(services) == {"api", "redis", "prometheus"}
+    api, redis = services["api"], services["redis"]
+    assert api["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert services["prometheus"]["depends_on"]["api"]["condition"] == "service_healthy"
+    assert "/readyz" in " ".join(api["healthcheck"]["test"])
+    assert redis["healthcheck"]["test"][-2:] == ["redis-cli", "ping"]
+    for service in services.values():
+        assert all(str(p).startswith("127.0.0.1:") for p in service.get("ports", []))
+    cmd = api["command"]
+    assert int(cmd[cmd.index("--workers") + 1]) > 1 and "--limit-concurrency" in cmd
+    drain = float(api["environment"]["NLD_DRAIN_SECONDS"])
+    graceful = float(cmd[cmd.index("--graceful-seconds") + 1])
+    assert _seconds(api["stop_grace_period"]) > drain + graceful
+    assert api["environment"]["NLD_SESSION_STORE"].startswith("redis://redis:")
+    prometheus = (ROOT / "deploy" / "prometheus.yml").read_text()
+    assert "api:8000" in prometheus
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "USER nld" in dockerfile and "torch==2.13.0" in dockerfile
+
+
+def _interpolate(value: str) -> str:
+    """Compose's `${VAR:-default}` with the environment of this test (VAR unset here)."""
+    return re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: os.environ.get(m[1]) or m[2], value)
+
+
+def _workers(pid: int) -> list[int]:
+    """uvicorn's worker processes (not multiprocessing's resource tracker)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+def test_the_compose_api_command_here(compose, models_dir, redis_url, key_prefix, stream):
+    """The api service's command and environment, with the host names, paths and port of
+    this machine: two workers sharing the local Redis."""
+    api = compose["services"]["api"]
+    port = free_port()
+    here = {"/models": str(models_dir), "0.0.0.0": "127.0.0.1", "8000": str(port)}
+    command = [here.get(a, a) for a in api["command"]]
+    command[0] = str(Path(sys.executable).with_name(command[0]))  # nld of this environment
+    env = {k: _interpolate(str(v)) for k, v in api["environment"].items()}
+    env["NLD_SESSION_STORE"] = redis_url
+    env["NLD_SESSION_KEY_PREFIX"] = key_prefix
+    url = f"http://127.0.0.1:{port}"
+    # A new connection per request, so requests spread over both workers.
+    fresh = httpx.Client(base_url=url, limits=httpx.Limits(max_keepalive_connections=0))
+    with running_server(command, env, url) as proc, NLDClient(url, client=fresh) as nld:
+        whole = [(r.t, r.label) for r in nld.stream_segment(stream, chunk_size=len(stream))]
+        workers = _workers(proc.pid)
+        assert len(workers) == 2
+        got = []
+        stream_iter = nld.stream_segment(stream, chunk_size=3)
+        for i, r in enumerate(stream_iter):
+            got.append((r.t, r.label))
+            if i == 20:  # a worker dies mid-stream: the session goes on in the other
+                os.kill(workers[0], signal.SIGKILL)
+        assert got == whole
+
+        # SIGTERM: readiness turns 503 while a request in flight still finishes, then exit.
+        slow: dict[str, int] = {}
+
+        def sample() -> None:
+            body = {"n_paths": 200, "n_steps": 3000, "dt": 0.01, "seed": 0}
+            slow["status"] = httpx.post(f"{url}/sample", json=body, timeout=60).status_code
+
+        t = threading.Thread(target=sample)
+        t.start()
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while httpx.get(f"{url}/readyz", timeout=5).status_code != 503:
+            assert time.monotonic() < deadline, "readiness never turned 503"
+            time.sleep(0.1)
+        t.join(timeout=60)
+        assert slow.get("status") == 200
+        assert proc.wait(timeout=60) == 0
