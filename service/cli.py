@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
+from contextlib import suppress
 from pathlib import Path
 
 from pydantic import ValidationError
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from nld.errors import ConfigError
+
+
+class NoDelayHTTP(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
+    """uvicorn's HTTP protocol with Nagle off on every connection.
+
+    With several workers uvicorn shares a listening socket made with proto 0, and asyncio
+    only sets TCP_NODELAY on sockets whose proto is TCP: responses written in two parts
+    then waited for the client's delayed ACK, 40 ms a request (measured: 48 ms median
+    per request against 4 ms with one worker)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            with suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)
 
 
 def serve(
@@ -46,5 +66,6 @@ def serve(
         port=port,
         workers=workers,
         limit_concurrency=limit_concurrency,
+        http=NoDelayHTTP,
         timeout_graceful_shutdown=int(graceful_seconds),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -36,6 +38,7 @@ async def readyz(request: Request) -> JSONResponse:
         "models": {name: lm.version for name, lm in sorted(reg.models.items())},
         "failed": reg.failed,
         "sessions": sessions,
+        "pid": os.getpid(),  # which worker answered
     }
     return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
