@@ -31,7 +31,7 @@ CASES = [
 ]
 
 
-def run(case: int, threads: int) -> dict:
+def run(case: int, threads: int, overrides: dict[str, object]) -> dict:
     from nld.data import bayes_limits, sample
     from nld.data.hmm import random_spec
     from training.config import load_config
@@ -46,13 +46,21 @@ def run(case: int, threads: int) -> dict:
     limits = bayes_limits(spec, test_set.x, test_set.states)
     cfg = load_config("default")
     cfg.train.threads = threads
-    out = ROOT / "runs" / "unseen" / f"case{case}"
+    for key, value in overrides.items():
+        section, name = key.split(".")
+        if section == "model":
+            cfg.model[name] = value
+        else:
+            setattr(cfg.train, name, value)
+    variant = ",".join(f"{k}={v}" for k, v in sorted(overrides.items())) or "default"
+    out = ROOT / "runs" / "unseen" / f"case{case}" / variant
     t0 = time.perf_counter()
     model = train(cfg, train_set, out, progress_bar=False)
     train_s = time.perf_counter() - t0
     res = evaluate(model, test_set, true_occupancy=spec.stationary())
     return {
         "case": case,
+        "variant": variant,
         "states": k,
         "dim": dim,
         "dwell": dwell,
@@ -70,13 +78,14 @@ def run(case: int, threads: int) -> dict:
 def table() -> str:
     rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line]
     lines = [
-        "| case | states | D | dwell | length | n_minima | accuracy | online filter limit "
-        "| per-step limit | train s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| case | variant | states | D | dwell | length | n_minima | accuracy "
+        "| online filter limit | per-step limit | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in sorted(rows, key=lambda r: r["case"]):
+    for r in sorted(rows, key=lambda r: (r["case"], r.get("variant", "default"))):
         lines.append(
-            f"| {r['case']} | {r['states']} | {r['dim']} | {r['dwell']} | {r['length']} "
+            f"| {r['case']} | {r.get('variant', 'default')} | {r['states']} | {r['dim']} "
+            f"| {r['dwell']} | {r['length']} "
             f"| {r['n_minima']} | {100 * r['accuracy_mean']:.1f}% "
             f"| {100 * r['online_filter_limit']:.1f}% | {100 * r['per_step_limit']:.1f}% "
             f"| {r['train_seconds']:.0f} |"
@@ -91,19 +100,29 @@ def main() -> int:
     p.add_argument("--cases", type=int, nargs="+", default=list(range(len(CASES))))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--table", action="store_true", help="print the results as a table")
+    p.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="SECTION.KEY=JSON",
+        help="a variant of the preset, e.g. model.substeps=4 train.kl_final=0.5",
+    )
     a = p.parse_args()
+    overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in a.set)}
+    variant = ",".join(f"{k}={v}" for k, v in sorted(overrides.items())) or "default"
     if a.table:
         print(table())
         return 0
     done = set()
     if RESULTS.exists():
-        done = {json.loads(line)["case"] for line in RESULTS.read_text().splitlines() if line}
+        rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line]
+        done = {r["case"] for r in rows if r.get("variant", "default") == variant}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     for case in a.cases:
         if case in done:
-            print(f"skip case {case}: already in {RESULTS}")
+            print(f"skip case {case} ({variant}): already in {RESULTS}")
             continue
-        row = run(case, a.threads)
+        row = run(case, a.threads, overrides)
         with RESULTS.open("a") as f:
             f.write(json.dumps(row) + "\n")
         print(json.dumps(row))

@@ -76,7 +76,9 @@ async def segment_stream(
             session = await store.create(lm.name, lm.version)
         except TooManySessions as e:
             raise HTTPException(429, str(e), headers={"Retry-After": str(e.retry_after)}) from None
-        response, _ = await _advance(session, lm, x, digest, body, store, request)
+        response, committed = await _advance(session, lm, x, digest, body, store, request)
+        if not committed:  # nobody else knows the new id: only a bug could get here
+            raise HTTPException(409, f"session {session.id} was changed while it opened")
         return response
     locks: KeyedLocks = request.app.state.session_locks
     async with locks.hold(body.session_id):

@@ -106,3 +106,15 @@ def test_the_compose_api_command_here(compose, models_dir, redis_url, key_prefix
         t.join(timeout=60)
         assert slow.get("status") == 200
         assert proc.wait(timeout=60) == 0
+
+
+def test_several_workers_need_a_shared_store(models_dir, monkeypatch, capsys):
+    from training.cli import main
+
+    monkeypatch.delenv("NLD_SESSION_STORE", raising=False)
+    monkeypatch.setenv("NLD_MODELS_DIR", str(models_dir))  # restored after: serve() sets it
+    assert main(["serve", "--models", str(models_dir), "--workers", "2"]) == 2
+    assert "NLD_SESSION_STORE=redis://" in capsys.readouterr().err
+    monkeypatch.setenv("NLD_SESSION_STORE", "postgres://nope")
+    assert main(["serve", "--models", str(models_dir)]) == 2
+    assert "session_store" in capsys.readouterr().err

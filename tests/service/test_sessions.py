@@ -128,6 +128,7 @@ def test_concurrent_chunks_never_interleave(models_dir, stream):
         pairs.sort(key=lambda p: p[0]["seq"])
         replies = [r for r, _ in pairs]
         whole = _one_pass(client, stream[:1] + [o for _, ch in pairs for o in ch])
+    assert len(app.state.session_locks) == 0  # the per-session locks are dropped after use
     assert [r["seq"] for r in replies] == list(range(1, 11))
     got = first["results"] + [x for r in replies for x in r["results"]]
     assert [x["t"] for x in got] == list(range(41))
