@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from contextlib import suppress
+import tempfile
+from contextlib import ExitStack, suppress
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -59,13 +60,18 @@ def serve(
             "sessions are held in process memory: run one worker, or share them between "
             "workers with NLD_SESSION_STORE=redis://HOST:6379/0"
         )
-    uvicorn.run(
-        "service.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        limit_concurrency=limit_concurrency,
-        http=NoDelayHTTP,
-        timeout_graceful_shutdown=int(graceful_seconds),
-    )
+    with ExitStack() as stack:
+        if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # Metrics of all workers in one scrape: each writes its values here.
+            metrics_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="nld-metrics-"))
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        uvicorn.run(
+            "service.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            limit_concurrency=limit_concurrency,
+            http=NoDelayHTTP,
+            timeout_graceful_shutdown=int(graceful_seconds),
+        )

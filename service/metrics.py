@@ -1,10 +1,16 @@
-"""Prometheus metrics of one app (a registry per app, so tests can build many)."""
+"""Prometheus metrics of one app (a registry per app, so tests can build many).
+
+With several workers (`nld serve --workers N` sets PROMETHEUS_MULTIPROC_DIR), every worker
+writes its values to that directory and /metrics sums them over the workers, so a scrape
+that lands on any worker sees the whole service."""
 
 from __future__ import annotations
 
+import os
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -21,13 +27,30 @@ class Metrics:
             buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10),
             registry=self.registry,
         )
-        self.sessions = Gauge("nld_open_sessions", "open stream sessions", registry=self.registry)
+        # Both are read from the (shared) session store: the latest reading is the value.
+        self.sessions = Gauge(
+            "nld_open_sessions",
+            "open stream sessions",
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
+        )
         self.evictions = Gauge(
-            "nld_session_evictions", "sessions expired (TTL) so far", registry=self.registry
+            "nld_session_evictions",
+            "sessions expired (TTL) so far",
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
         )
         self.events = Counter(
             "nld_stream_events", "observations labelled by /segment/stream", registry=self.registry
         )
+
+    def exposition(self) -> bytes:
+        """The text format of every metric, summed over the workers when there are several."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            merged = CollectorRegistry()
+            MultiProcessCollector(merged)
+            return generate_latest(merged)
+        return generate_latest(self.registry)
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
         """A pure ASGI middleware counting requests and timing them by route template."""

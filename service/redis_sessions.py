@@ -1,10 +1,10 @@
 """Sessions in Redis, shared by every worker and replica (`NLD_SESSION_STORE=redis://...`).
 
 One hash per session holds the model, version, `t`, `seq`, the GRU state as raw float32
-bytes with its shape, and the last answer; Redis expires it after the TTL. A sorted set of
-session ids by last use enforces the cap, and a short-lived tombstone per id tells an
-expired session from an unknown one. Creating and committing are Lua scripts, so the
-check of `seq` and the write are one atomic step. Nothing is pickled.
+bytes with its shape, the last answer and the last-seen time; Redis expires it after the
+TTL. A sorted set of session ids by last use enforces the cap, and a short-lived tombstone
+per id tells an expired session from an unknown one. Creating, committing and touching are
+Lua scripts, so the check of `seq` and the write are one atomic step. Nothing is pickled.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
   local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
   return {0, oldest[2]}
 end
-redis.call('HSET', KEYS[2], 'model', ARGV[5], 'version', ARGV[6], 't', '0', 'seq', '-1')
+redis.call('HSET', KEYS[2], 'model', ARGV[5], 'version', ARGV[6], 't', '0', 'seq', '-1',
+           'seen', ARGV[1])
 redis.call('PEXPIRE', KEYS[2], math.floor(tonumber(ARGV[2]) * 1000))
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
 redis.call('SET', KEYS[3], '1', 'EX', ARGV[7])
@@ -52,9 +53,18 @@ COMMIT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('HGET', KEYS[1], 'seq') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'seq', ARGV[2], 't', ARGV[3], 'h', ARGV[4], 'hshape', ARGV[5],
-           'digest', ARGV[6], 'response', ARGV[7])
+           'digest', ARGV[6], 'response', ARGV[7], 'seen', ARGV[9])
 redis.call('PEXPIRE', KEYS[1], ARGV[8])
 redis.call('ZADD', KEYS[2], ARGV[9], ARGV[10])
+return 1
+"""
+
+# KEYS: session, index. ARGV: ttl ms, now, sid. Never recreates an expired session.
+TOUCH = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], 'seen', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 return 1
 """
 
@@ -93,6 +103,7 @@ class RedisSessionStore:
         )
         self._create = self.redis.register_script(CREATE)
         self._commit = self.redis.register_script(COMMIT)
+        self._touch = self.redis.register_script(TOUCH)
 
     def _key(self, kind: str, sid: str = "") -> str:
         return f"{self.prefix}{kind}:{sid}" if sid else f"{self.prefix}{kind}"
@@ -170,13 +181,9 @@ class RedisSessionStore:
         return bool(done)
 
     async def touch(self, sid: str) -> None:
-        async def run() -> None:
-            async with self.redis.pipeline(transaction=False) as p:
-                p.pexpire(self._key("session", sid), int(self.ttl * 1000))
-                p.zadd(self._key("sessions"), {sid: self.clock()})
-                await p.execute()
-
-        await self._call(run)
+        keys = [self._key("session", sid), self._key("sessions")]
+        args: list[Arg] = [int(self.ttl * 1000), self.clock(), sid]
+        await self._call(lambda: self._touch(keys=keys, args=args))
 
     async def close(self, sid: str) -> None:
         async def run() -> list[Any]:

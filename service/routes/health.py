@@ -6,7 +6,7 @@ import os
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from service.schemas import Problem
 from service.sessions import StoreUnavailable
@@ -52,4 +52,4 @@ async def metrics(request: Request) -> Response:
         m.evictions.set(await store.evictions())
     except StoreUnavailable:
         pass  # the gauges keep their last values; the store's outage shows on /readyz
-    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(m.exposition(), media_type=CONTENT_TYPE_LATEST)

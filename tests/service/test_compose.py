@@ -87,6 +87,11 @@ def test_the_compose_api_command_here(compose, models_dir, redis_url, key_prefix
             if i == 20:  # a worker dies mid-stream: the session goes on in the other
                 os.kill(workers[0], signal.SIGKILL)
         assert got == whole
+        # Whichever worker a scrape lands on, it counts the events of all (the killed included).
+        for _ in range(4):
+            text = httpx.get(f"{url}/metrics").text
+            (events,) = [ln for ln in text.splitlines() if ln.startswith("nld_stream_events_total")]
+            assert float(events.split()[-1]) == 2 * len(stream)
 
         # SIGTERM: readiness turns 503 while a request in flight still finishes, then exit.
         slow: dict[str, int] = {}
