@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+from contextlib import suppress
 from dataclasses import replace
 
 import numpy as np
@@ -76,7 +77,12 @@ async def segment_stream(
             session = await store.create(lm.name, lm.version)
         except TooManySessions as e:
             raise HTTPException(429, str(e), headers={"Retry-After": str(e.retry_after)}) from None
-        response, committed = await _advance(session, lm, x, digest, body, store, request)
+        try:
+            response, committed = await _advance(session, lm, x, digest, body, store, request)
+        except HTTPException:
+            with suppress(SessionError):  # its first chunk was refused: no session is left
+                await store.close(session.id)
+            raise
         if not committed:  # nobody else knows the new id: only a bug could get here
             raise HTTPException(409, f"session {session.id} was changed while it opened")
         return response

@@ -160,3 +160,18 @@ def test_ttl_expiry_and_cap(models_dir, stream):
         assert r.status_code == 404 and "expired" in r.json()["detail"]
         assert c.post("/segment/stream", json={"observations": stream[:2]}).status_code == 200
         assert "nld_session_evictions 1.0" in c.get("/metrics").text
+
+
+def test_a_refused_first_chunk_leaves_no_session(models_dir, stream, monkeypatch):
+    from service.routes import segment
+    from service.streaming import NonFiniteOutput
+
+    def refuse(*args, **kwargs):
+        raise NonFiniteOutput("the model produced non-finite values")
+
+    app = create_app(make_settings(models_dir))
+    with TestClient(app) as c:
+        monkeypatch.setattr(segment, "label_chunk", refuse)
+        r = c.post("/segment/stream", json={"observations": stream[:2]})
+        assert r.status_code == 422 and "non-finite" in r.json()["detail"]
+        assert asyncio.run(app.state.sessions.count()) == 0
