@@ -31,7 +31,7 @@ CASES = [
 ]
 
 
-def run(case: int, threads: int, overrides: dict[str, object]) -> dict:
+def run(case: int, threads: int, overrides: dict[str, object], variant: str) -> dict:
     from nld.data import bayes_limits, sample
     from nld.data.hmm import random_spec
     from training.config import load_config
@@ -52,7 +52,6 @@ def run(case: int, threads: int, overrides: dict[str, object]) -> dict:
             cfg.model[name] = value
         else:
             setattr(cfg.train, name, value)
-    variant = ",".join(f"{k}={v}" for k, v in sorted(overrides.items())) or "default"
     out = ROOT / "runs" / "unseen" / f"case{case}" / variant
     t0 = time.perf_counter()
     model = train(cfg, train_set, out, progress_bar=False)
@@ -107,9 +106,10 @@ def main() -> int:
         metavar="SECTION.KEY=JSON",
         help="a variant of the preset, e.g. model.substeps=4 train.kl_final=0.5",
     )
+    p.add_argument("--tag", help="name of this variant in the results (default: the --set list)")
     a = p.parse_args()
     overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in a.set)}
-    variant = ",".join(f"{k}={v}" for k, v in sorted(overrides.items())) or "default"
+    variant = a.tag or ",".join(f"{k}={v}" for k, v in sorted(overrides.items())) or "default"
     if a.table:
         print(table())
         return 0
@@ -122,7 +122,7 @@ def main() -> int:
         if case in done:
             print(f"skip case {case} ({variant}): already in {RESULTS}")
             continue
-        row = run(case, a.threads, overrides)
+        row = run(case, a.threads, overrides, variant)
         with RESULTS.open("a") as f:
             f.write(json.dumps(row) + "\n")
         print(json.dumps(row))

@@ -29,6 +29,15 @@ class TrainSettings(BaseModel):
     kl_final: float = Field(
         1.0, gt=0, le=1, description="KL weight after the warm-up (1: the true ELBO)"
     )
+    rescue_kl: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="if training ends with a single energy minimum while the readout positions "
+        "form several clusters (training.rescue), continue rescue_iterations more iterations at "
+        "this KL weight",
+    )
+    rescue_iterations: int = Field(750, gt=0)
     prior_steps: int = Field(
         4, ge=1, description="optimizer steps on the prior's drift per iteration (free posterior)"
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from nld.data import Dataset
 from nld.errors import NLDError
 from nld.model import NLDModel
 from training.config import TrainConfig, TrainSettings
+from training.rescue import single_well
 from training.state import FILE as STATE_FILE
 from training.state import Optimizers, Progress, load_state, save_state
 
@@ -223,7 +225,23 @@ def train(
         raise
     bar.close()
     save(final=True)
-    return model.eval()
+    model.eval()
+    if t.rescue_kl is not None and t.kl_final != t.rescue_kl:
+        why = single_well(model, data)
+        if why is not None:
+            more = t.model_copy(
+                update={
+                    "iterations": t.iterations + t.rescue_iterations,
+                    "kl_final": t.rescue_kl,
+                }
+            )
+            tqdm.write(
+                f"{why}: {t.rescue_iterations} more iterations at KL weight {t.rescue_kl}",
+                file=sys.stderr,
+            )
+            rescued = cfg.model_copy(update={"train": more})
+            return train(rescued, data, out, resume=True, progress_bar=progress_bar)
+    return model
 
 
 def _truncate_metrics(path: Path, iteration: int) -> None:
