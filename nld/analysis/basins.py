@@ -29,7 +29,10 @@ class BasinIndex:
         reference: Tensor | np.ndarray,
         *,
         k: int = 8,
+        grid: tuple[np.ndarray, np.ndarray, tuple[int, ...]] | None = None,
     ) -> None:
+        """`grid` = (lo, step, shape) when `reference` is the regular grid of those points in
+        'ij' order: then `assign(exact=False)` finds a point's nearest node by arithmetic."""
         if not minima:
             raise ValueError("no minima to assign basins to")
         ref = np.asarray(reference, dtype=np.float64).reshape(-1, minima[0].position.shape[0])
@@ -37,6 +40,7 @@ class BasinIndex:
         self.minima = minima
         self.k = min(k, len(ref))
         self.labels_ = assign_basins(energy, torch.from_numpy(ref), minima)
+        self.grid_ = grid
         self.tree_ = cKDTree(ref)
         dist, _ = self.tree_.query(ref, k=min(2, len(ref)))
         # A point farther than this from every reference point is outside the index.
@@ -60,24 +64,28 @@ class BasinIndex:
         span = np.maximum(hi - lo, 1e-6)
         lo, hi = lo - 0.5 * span, hi + 0.5 * span
         if d <= 3:
-            ref = grid_points(lo, hi, round(n_reference ** (1 / d)))[1].reshape(-1, d)
-        else:
-            rng = np.random.default_rng(seed)
-            pick = flat[rng.integers(len(flat), size=n_reference)]
-            ref = pick + 0.1 * span * rng.standard_normal(pick.shape)
+            n = max(2, round(n_reference ** (1 / d)))
+            ref = grid_points(lo, hi, n)[1].reshape(-1, d)
+            return cls(energy, minima, ref, grid=(lo, (hi - lo) / (n - 1), (n,) * d))
+        rng = np.random.default_rng(seed)
+        pick = flat[rng.integers(len(flat), size=n_reference)]
+        ref = pick + 0.1 * span * rng.standard_normal(pick.shape)
         return cls(energy, minima, ref)
 
     def assign(self, points: Tensor | np.ndarray, *, exact: bool = True) -> np.ndarray:
         """Basin index of each point [..., d] -> [...] (int64).
 
-        `exact=False` is the bounded-time path for serving: a point whose neighbours disagree
-        (within about one reference spacing of a basin boundary) takes their majority vote
-        instead of a gradient flow; only points outside the reference set still flow.
+        `exact=False` is the bounded-time path for serving: on a grid index a point takes the
+        label of its nearest node; otherwise a point whose neighbours disagree (within about
+        one reference spacing of a basin boundary) takes their majority vote instead of a
+        gradient flow. Only points outside the reference set still flow.
         """
         arr = np.asarray(points, dtype=np.float64)
         flat = arr.reshape(-1, arr.shape[-1])
         if len(self.minima) == 1:
             return np.zeros(arr.shape[:-1], dtype=np.int64)
+        if not exact and self.grid_ is not None:
+            return self._nearest_node(flat).reshape(arr.shape[:-1])
         dist, idx = self.tree_.query(flat, k=self.k)
         dist, idx = dist.reshape(len(flat), -1), idx.reshape(len(flat), -1)
         votes = self.labels_[idx]
@@ -91,3 +99,16 @@ class BasinIndex:
         if unsure.any():
             out[unsure] = assign_basins(self.energy, torch.from_numpy(flat[unsure]), self.minima)
         return out.reshape(arr.shape[:-1])
+
+    def _nearest_node(self, flat: np.ndarray) -> np.ndarray:
+        """The label of each point's nearest grid node (a few array operations: no tree);
+        points beyond the grid flow."""
+        assert self.grid_ is not None
+        lo, step, shape = self.grid_
+        node = np.rint((flat - lo) / step).astype(np.int64)
+        outside = ((node < 0) | (node >= np.asarray(shape))).any(1)
+        node = np.clip(node, 0, np.asarray(shape) - 1)
+        out = self.labels_[np.ravel_multi_index(tuple(node.T), shape)]
+        if outside.any():
+            out[outside] = assign_basins(self.energy, torch.from_numpy(flat[outside]), self.minima)
+        return out

@@ -58,3 +58,7 @@ def test_basin_index_agrees_with_flow():
     # The bounded-time path (majority vote near boundaries) disagrees only there.
     fast = index.assign(pts, exact=False)
     assert (fast == assign_basins(three_fold, pts, ms)).mean() > 0.98
+    far = torch.tensor([[9.0, 0.5], [-0.3, -8.0]], dtype=torch.float64)  # beyond the grid
+    np.testing.assert_array_equal(
+        index.assign(far, exact=False), assign_basins(three_fold, far, ms)
+    )
