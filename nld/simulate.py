@@ -41,18 +41,20 @@ def simulate_prior(
         return out.numpy()
     # Energy priors, written out so that a step costs little beyond its grad E: the same
     # Euler-Maruyama (semi-implicit for underdamped) step as `nld.model.sde.step`.
-    g = prior.diffusion()
+    kick = noise.mul_(prior.diffusion())  # g dW for every step at once
     gamma = prior.gamma()
     if cfg.dynamics == "overdamped":
-        q = y
+        q, rate = y.clone(), dt / gamma
         for k in range(n_steps):
-            q = q - energy.grad(q, param_grad=False) * (dt / gamma) + g * noise[k]
+            q.sub_(energy.grad(q, param_grad=False).mul_(rate)).add_(kick[k])
             out[:, k + 1] = q
         return out.numpy()
     mass = prior.mass()
-    q, p = y[:, :d], y[:, d:]
+    q, p = y[:, :d].clone(), y[:, d:].clone()
+    decay, velocity = 1 - gamma * dt / mass, dt / mass
     for k in range(n_steps):
-        p = p + (-energy.grad(q, param_grad=False) - gamma * p / mass) * dt + g * noise[k]
-        q = q + p / mass * dt
+        # p <- p - (grad E + gamma p / m) dt + g dW;  q <- q + p / m dt  (in place)
+        p.mul_(decay).sub_(energy.grad(q, param_grad=False), alpha=dt).add_(kick[k])
+        q.addcmul_(p, velocity)
         out[:, k + 1] = q
     return out.numpy()
