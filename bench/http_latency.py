@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,15 +18,10 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from record import append_row, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "http_latency.jsonl"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def _session(
@@ -88,7 +81,7 @@ def main() -> None:
         "chunk as soon as the last is answered (closed loop: latency = queueing)",
     )
     a = p.parse_args()
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "NLD_MODELS_DIR": a.models, "NLD_THREADS": "1"}
     proc = subprocess.Popen(
         [
@@ -131,12 +124,7 @@ def main() -> None:
                 "interval_s": a.interval,
                 "workers": 1,
             }
-            print(
-                json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()})
-            )
-            RESULTS.parent.mkdir(parents=True, exist_ok=True)
-            with RESULTS.open("a") as f:
-                f.write(json.dumps(row) + "\n")
+            append_row(RESULTS, row)
     finally:
         proc.terminate()
         proc.wait(timeout=30)

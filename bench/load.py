@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +24,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import torch
+from record import append_row, free_port
 
 from nld.data import hmm
 from service.registry import load_model
@@ -33,12 +32,6 @@ from service.streaming import label_chunk
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "load.jsonl"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def _session(
@@ -96,7 +89,7 @@ def main() -> None:
     lm = load_model(model_dir, chains=256, steps=4000)
     reference = [label_chunk(lm, x, None)[0].tolist() for x in data]
 
-    port = _free_port()
+    port = free_port()
     prefix = f"nldload:{secrets.token_hex(4)}:"
     env = {
         **os.environ,
@@ -153,10 +146,7 @@ def main() -> None:
         "events_per_second": a.sessions * a.events / wall,
         "seconds": wall,
     }
-    print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()}))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with RESULTS.open("a") as f:
-        f.write(json.dumps(row) + "\n")
+    append_row(RESULTS, row)
 
 
 if __name__ == "__main__":

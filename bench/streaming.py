@@ -15,13 +15,13 @@ Medians of 5 repeats, one thread; a row per batch size goes to bench/results/str
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from record import append_row
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "streaming.jsonl"
@@ -98,10 +98,7 @@ def main() -> None:
     for b in a.batches:
         row = measure(lm, b, a.steps)
         row["model"] = Path(a.model).name
-        print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()}))
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        with RESULTS.open("a") as f:
-            f.write(json.dumps(row) + "\n")
+        append_row(RESULTS, row)
 
 
 if __name__ == "__main__":
