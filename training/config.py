@@ -34,7 +34,7 @@ class TrainSettings(BaseModel):
         gt=0,
         le=1,
         description="if training ends with a single energy minimum while the readout positions "
-        "form several clusters (training.rescue), continue rescue_iterations more iterations at "
+        "are multimodal (training.rescue), continue rescue_iterations more iterations at "
         "this KL weight",
     )
     rescue_iterations: int = Field(750, gt=0)

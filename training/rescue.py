@@ -12,18 +12,17 @@ import torch
 from scipy.stats import gaussian_kde
 from sklearn.mixture import GaussianMixture
 
-from nld.analysis import find_minima, model_energy
 from nld.data import Dataset
+from nld.inference import find_landscape, readout_path
 from nld.model import NLDModel
 
 DIP = 0.5  # a valley below this fraction of the lower mode's density makes two modes
 
 
-@torch.no_grad()
 def readout_points(model: NLDModel, data: Dataset, n: int = 4000, seed: int = 0) -> np.ndarray:
     """Up to `n` readout positions r(c_t) of the data, drawn at random, [n, d]."""
-    x = torch.from_numpy(data.x[: max(1, min(len(data.x), 4 * n // data.length + 1))])
-    r = model.readout_position(x)[0].reshape(-1, model.cfg.latent_dim).double().numpy()
+    x = data.x[: max(1, min(len(data.x), 4 * n // data.length + 1))]
+    r = readout_path(model, x).reshape(-1, model.cfg.latent_dim).double().numpy()
     rng = np.random.default_rng(seed)
     return r[rng.permutation(len(r))[:n]]
 
@@ -51,7 +50,7 @@ def single_well(model: NLDModel, data: Dataset) -> str | None:
     if model.readout is None or not model.cfg.has_energy:
         return None
     points = readout_points(model, data)
-    minima = find_minima(model_energy(model), torch.from_numpy(points[:512]))
+    minima = find_landscape(model, torch.from_numpy(points)).minima
     if len(minima) != 1:
         return None
     ratio = valley_ratio(points)
