@@ -32,6 +32,7 @@ from service.streaming import NonFiniteOutput, label_chunk
 
 router = APIRouter(tags=["segment"], dependencies=AUTH)
 INLINE_CHUNK = 8  # chunks up to this many observations are labelled on the event loop
+CAS_ATTEMPTS = 10  # reads of a session that other requests keep advancing, before a 409
 
 COMMON: dict[int | str, dict] = {
     401: {"model": Problem, "description": "missing or wrong API key"},
@@ -42,6 +43,7 @@ COMMON: dict[int | str, dict] = {
 
 @router.post(
     "/segment/stream",
+    response_model=StreamResponse,
     responses={
         **COMMON,
         409: {"model": Problem, "description": "seq out of order, or the model changed"},
@@ -56,7 +58,8 @@ async def segment_stream(
     reg: RegistryDep,
     store: StoreDep,
     settings: SettingsDep,
-) -> StreamResponse:
+) -> Response:
+    """The answer is sent as the JSON bytes the session keeps for retries: serialised once."""
     if len(body.observations) > settings.max_observations:
         raise HTTPException(
             422,
@@ -78,12 +81,12 @@ async def segment_stream(
         except TooManySessions as e:
             raise HTTPException(429, str(e), headers={"Retry-After": str(e.retry_after)}) from None
         try:
-            response, committed = await _advance(session, lm, x, digest, body, store, request)
+            response = await _advance(session, lm, x, digest, body, store, request)
         except HTTPException:
             with suppress(SessionError):  # its first chunk was refused: no session is left
                 await store.close(session.id)
             raise
-        if not committed:  # nobody else knows the new id: only a bug could get here
+        if response is None:  # nobody else knows the new id: only a bug could get here
             raise HTTPException(409, f"session {session.id} was changed while it opened")
         return response
     locks: KeyedLocks = request.app.state.session_locks
@@ -104,19 +107,16 @@ async def segment_stream(
                             409, f"seq {body.seq} was already applied with other observations"
                         )
                     await store.touch(session.id)
-                    return StreamResponse.model_validate_json(session.response)
+                    return _json(session.response)
                 if body.seq != session.seq + 1:
                     raise HTTPException(
                         409, f"session {session.id} expects seq {session.seq + 1}, got {body.seq}"
                     )
-            response, committed = await _advance(session, lm, x, digest, body, store, request)
-            if committed:
+            response = await _advance(session, lm, x, digest, body, store, request)
+            if response is not None:
                 return response
             await asyncio.sleep(random.uniform(0, 0.002))  # de-synchronise the racers
     raise HTTPException(409, f"session {body.session_id} is being advanced by other requests")
-
-
-CAS_ATTEMPTS = 10
 
 
 def _session_error(e: SessionError) -> HTTPException:
@@ -161,8 +161,8 @@ async def _advance(
     body: StreamRequest,
     store: StoreDep,
     request: Request,
-) -> tuple[StreamResponse, bool]:
-    """Label the chunk from the session's state and commit the next state; False if another
+) -> Response | None:
+    """Label the chunk from the session's state and commit the next state; None if another
     request committed first (nothing was changed)."""
     h0 = torch.from_numpy(session.h) if session.h is not None else None
     try:
@@ -184,23 +184,28 @@ async def _advance(
             for i, (lab, zi, e) in enumerate(zip(labels, z, energy, strict=True))
         ],
     )
+    content = response.model_dump_json().encode()
     new = replace(
         session,
         h=h.numpy(),
         t=session.t + len(x),
         seq=session.seq + 1,
         digest=digest,
-        response=response.model_dump_json().encode(),
+        response=content,
     )
     try:
         if not await store.commit(session.seq, new):
-            return response, False
+            return None
         if body.end:
             await store.close(session.id)
     except SessionError as e:  # closed or expired while this chunk was labelled
         raise _session_error(e) from None
     request.app.state.metrics.events.inc(len(x))
-    return response, True
+    return _json(content)
+
+
+def _json(content: bytes) -> Response:
+    return Response(content, media_type="application/json")
 
 
 @router.delete(
