@@ -68,6 +68,18 @@ redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 return 1
 """
 
+# KEYS: session, index, tombstone. ARGV: sid. Returns 1 when closed, 0 when the session had
+# expired (its tombstone is kept), -1 when there was no such session.
+CLOSE = """
+if redis.call('DEL', KEYS[1]) == 1 then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('DEL', KEYS[3])
+  return 1
+end
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+return -1
+"""
+
 TOMBSTONE_SECONDS = 86_400
 
 
@@ -104,6 +116,7 @@ class RedisSessionStore:
         self._create = self.redis.register_script(CREATE)
         self._commit = self.redis.register_script(COMMIT)
         self._touch = self.redis.register_script(TOUCH)
+        self._close = self.redis.register_script(CLOSE)
 
     def _key(self, kind: str, sid: str = "") -> str:
         return f"{self.prefix}{kind}:{sid}" if sid else f"{self.prefix}{kind}"
@@ -140,9 +153,7 @@ class RedisSessionStore:
 
         fields, tomb = await self._call(read)
         if not fields:
-            if tomb:
-                raise SessionExpired(f"session {sid} expired after {self.ttl:g} s idle")
-            raise SessionNotFound(f"no session {sid}")
+            raise self._gone(sid, expired=bool(tomb))
         f = {k.decode(): v for k, v in fields.items()}
         h = None
         if f.get("h"):
@@ -186,15 +197,15 @@ class RedisSessionStore:
         await self._call(lambda: self._touch(keys=keys, args=args))
 
     async def close(self, sid: str) -> None:
-        async def run() -> list[Any]:
-            async with self.redis.pipeline(transaction=True) as p:
-                p.delete(self._key("session", sid))
-                p.zrem(self._key("sessions"), sid)
-                p.delete(self._key("tomb", sid))
-                return await p.execute()
+        keys = [self._key("session", sid), self._key("sessions"), self._key("tomb", sid)]
+        closed = await self._call(lambda: self._close(keys=keys, args=[sid]))
+        if closed != 1:
+            raise self._gone(sid, expired=closed == 0)
 
-        await self.get(sid)  # raises the right error for an unknown or expired id
-        await self._call(run)
+    def _gone(self, sid: str, *, expired: bool) -> SessionExpired | SessionNotFound:
+        if expired:
+            return SessionExpired(f"session {sid} expired after {self.ttl:g} s idle")
+        return SessionNotFound(f"no session {sid}")
 
     async def count(self) -> int:
         now = self.clock()

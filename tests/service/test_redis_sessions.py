@@ -61,6 +61,8 @@ def test_store_ttl_and_cap(redis_url, key_prefix):
         await asyncio.sleep(0.7)  # Redis expires both
         with pytest.raises(SessionExpired, match=r"expired after 0\.5 s"):
             await store.get(a.id)
+        with pytest.raises(SessionExpired):
+            await store.close(a.id)
         await store.create("m", "v")  # room again; the two expired ones count as evicted
         assert await store.evictions() == 2
         await store.aclose()
