@@ -24,6 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "benchmarks"
 RESULTS = ROOT / "bench" / "results" / "segmentation.jsonl"
 RUNS = ROOT / "runs" / "bench"
+# The training recipe the NLD rows come from: rows of an older recipe stay in the table under
+# their own name, and a new recipe trains its runs again (runs/bench/RECIPE/...).
+RECIPE = "calibrated"  # + training.calibrate (2026-11-30); rows without a recipe predate it
 
 
 def _rows() -> list[dict]:
@@ -42,6 +45,7 @@ def _append(row: dict) -> None:
 def run_preset(preset: str, seed: int, threads: int) -> None:
     from nld import checkpoint
     from nld.data import load, load_spec
+    from training.analyze import analyze_run
     from training.config import load_config
     from training.evaluate import evaluate
     from training.trainer import train
@@ -50,7 +54,7 @@ def run_preset(preset: str, seed: int, threads: int) -> None:
     cfg = load_config(preset)
     cfg.train.seed = seed
     cfg.train.threads = threads
-    out = RUNS / f"{preset}-s{seed}"
+    out = RUNS / RECIPE / f"{preset}-s{seed}"
     train_set = load(SHARED / f"{experiment}-train.npz")
     test_set = load(SHARED / f"{experiment}-test.npz")
     if (out / checkpoint.CONFIG).exists() and checkpoint.read_config(out)[1].get("finished"):
@@ -62,13 +66,26 @@ def run_preset(preset: str, seed: int, threads: int) -> None:
     t0 = time.perf_counter()
     res = evaluate(model, test_set, true_occupancy=load_spec(experiment).stationary(), seed=seed)
     res.pop("labels")
+    eval_seconds = time.perf_counter() - t0
+    landscape: dict = {}
+    if model.cfg.has_energy:
+        t0 = time.perf_counter()
+        full = analyze_run(model, test_set, spec=load_spec(experiment), seed=seed)[0]
+        seg = full["segmentation"]
+        landscape = {
+            "occupancy_sampling_l1": seg["occupancy_l1"]["sampling"],
+            "dwell_kramers": full["dwell_times"],
+            "dwell_truth": seg.get("dwell_times_truth"),
+            "analysis_seconds": round(time.perf_counter() - t0, 1),
+        }
     row = {
         "kind": "nld",
+        "recipe": RECIPE,
         "preset": preset,
         "seed": seed,
         "train_seconds": meta["train_seconds"],
         "rollbacks": meta["rollbacks"],
-        "eval_seconds": round(time.perf_counter() - t0, 1),
+        "eval_seconds": round(eval_seconds, 1),
         "threads": threads,
         **{
             k: res.get(k)
@@ -90,6 +107,8 @@ def run_preset(preset: str, seed: int, threads: int) -> None:
     with (out / "metrics.jsonl").open() as f:
         last = [json.loads(line) for line in f if line.strip()][-1]
     row["final_elbo_per_step"] = last["elbo"]
+    row.update(landscape)
+    row["calibration"] = meta.get("calibration")
     _append(row)
 
 
@@ -121,30 +140,47 @@ def run_hmm(experiment: str, seed: int) -> None:
     )
 
 
+def _name(r: dict) -> str:
+    """A row's preset, marked when an NLD row predates the current recipe."""
+    old = r["kind"] == "nld" and r.get("recipe") != RECIPE
+    return r["preset"] + (f" ({r.get('recipe') or 'before calibration'})" if old else "")
+
+
+def _dwell_error(r: dict) -> float | None:
+    """The largest relative error of the Kramers dwell times against the true ones."""
+    got, truth = r.get("dwell_kramers"), r.get("dwell_truth")
+    if not got or not truth or None in got or None in truth:
+        return None
+    return max(abs(g / t - 1) for g, t in zip(got, truth, strict=True))
+
+
 def table() -> str:
-    """Medians over seeds per preset (NLD: occupancy (b), (c), (d); HMM: its own stationary
-    distribution; NSDE: k-means labels and the ELBO)."""
+    """Medians over seeds per preset (NLD: occupancy (a)-(d) and the Kramers dwell times;
+    HMM: its own stationary distribution; NSDE: k-means labels and the ELBO)."""
     rows = _rows()
+    for r in rows:
+        r["dwell_error"] = _dwell_error(r)
     lines = [
-        "| preset | seeds | accuracy median (min) | n_minima | l1 (b) | l1 (c) | l1 (d) "
-        "| l1 HMM | ELBO/step | train s median (max) | rollbacks |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| preset | seeds | accuracy median (min) | n_minima | l1 (a) | l1 (b) | l1 (c) | l1 (d) "
+        "| l1 HMM | Kramers dwell error | ELBO/step | train s median (max) | rollbacks |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def med(rs: list[dict], key: str, fmt: str = ".3f") -> str:
         v = [r[key] for r in rs if r.get(key) is not None]
         return format(statistics.median(v), fmt) if v else "-"
 
-    for preset in sorted({r["preset"] for r in rows}):
-        rs = [r for r in rows if r["preset"] == preset]
+    for name in sorted({_name(r) for r in rows}):
+        rs = [r for r in rows if _name(r) == name]
         acc = [r["accuracy_mean"] for r in rs]
         secs = [r["train_seconds"] for r in rs]
         minima = sorted({r.get("n_minima") for r in rs}, key=str)
         lines.append(
-            f"| {preset} | {len(rs)} | {100 * statistics.median(acc):.1f}% "
-            f"({100 * min(acc):.1f}%) | {minima} | {med(rs, 'occupancy_zeroth_l1')} "
-            f"| {med(rs, 'occupancy_second_l1')} | {med(rs, 'occupancy_quadrature_l1')} "
-            f"| {med(rs, 'occupancy_l1')} | {med(rs, 'final_elbo_per_step', '.2f')} "
+            f"| {name} | {len(rs)} | {100 * statistics.median(acc):.1f}% "
+            f"({100 * min(acc):.1f}%) | {minima} | {med(rs, 'occupancy_sampling_l1')} "
+            f"| {med(rs, 'occupancy_zeroth_l1')} | {med(rs, 'occupancy_second_l1')} "
+            f"| {med(rs, 'occupancy_quadrature_l1')} | {med(rs, 'occupancy_l1')} "
+            f"| {med(rs, 'dwell_error', '.0%')} | {med(rs, 'final_elbo_per_step', '.2f')} "
             f"| {statistics.median(secs):.0f} ({max(secs):.0f}) "
             f"| {sum(r.get('rollbacks', 0) for r in rs)} |"
         )
@@ -165,7 +201,7 @@ def main() -> int:
     if a.table:
         print(table())
         return 0
-    done = {(r["preset"], r["seed"]) for r in _rows()}
+    done = {(_name(r), r["seed"]) for r in _rows()}
     for seed in a.seeds:
         name = f"{a.experiment}-hmm" if a.hmm else a.preset
         if (name, seed) in done:

@@ -41,6 +41,12 @@ class TrainSettings(BaseModel):
     prior_steps: int = Field(
         4, ge=1, description="optimizer steps on the prior's drift per iteration (free posterior)"
     )
+    calibrate_iterations: int = Field(
+        300,
+        ge=0,
+        description="steps of the final stage that fits the wells' depths to the time the "
+        "posterior spends in each (training.calibrate; energy models, latent dimension <= 3)",
+    )
     grad_clip: float = Field(10.0, gt=0)
     checkpoint_every: int = Field(200, gt=0)
     log_every: int = Field(10, gt=0)

@@ -30,6 +30,7 @@ class Progress:
     clip_scale: float = 1.0
     rollbacks: int = 0
     seconds: float = 0.0
+    calibration: dict[str, float] | None = None  # training.calibrate's summary, once done
 
 
 def save_state(

@@ -8,8 +8,10 @@ The main step also fits the readout head that labels come from (`NLDModel.readou
 
 A step whose loss or gradient is not finite (or that leaves non-finite weights) is undone:
 the model and optimizers return to the last good snapshot, the learning rate and the gradient
-clip are halved, and training goes on. State is checkpointed atomically every
-`checkpoint_every` iterations and on Ctrl-C, so `--resume` continues the same run.
+clip are halved, and training goes on. After the last iteration (and the single-well rescue,
+if it fires) the calibration stage of `training.calibrate` fits the wells' depths. State is
+checkpointed atomically every `checkpoint_every` iterations, after the calibration, and on
+Ctrl-C, so `--resume` continues the same run.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import math
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,8 @@ from nld import checkpoint
 from nld.data import Dataset
 from nld.errors import NLDError
 from nld.model import NLDModel
+from training.calibrate import applies as calibration_applies
+from training.calibrate import calibrate
 from training.config import TrainConfig, TrainSettings
 from training.rescue import single_well
 from training.state import FILE as STATE_FILE
@@ -153,6 +158,7 @@ def train(
                 "finished": final,
                 "train_seconds": round(prog.seconds, 2),
                 "rollbacks": prog.rollbacks,
+                "calibration": prog.calibration,
                 "data": {"n_sequences": data.n_sequences, "length": data.length, "dim": data.dim},
             },
         )
@@ -241,6 +247,10 @@ def train(
             )
             rescued = cfg.model_copy(update={"train": more})
             return train(rescued, data, out, resume=True, progress_bar=progress_bar)
+    if t.calibrate_iterations and prog.calibration is None and calibration_applies(model):
+        done = calibrate(model, data, t.calibrate_iterations, t.seed, progress_bar)
+        prog.calibration = asdict(done)
+        save(final=True)
     return model
 
 
