@@ -70,16 +70,21 @@ def run(case: int, threads: int, overrides: dict[str, object], variant: str) -> 
         "online_filter_limit": round(limits["online_filter_accuracy_mean"], 4),
         "per_step_limit": round(limits["per_step_accuracy_mean"], 4),
         "occupancy_second_l1": res.get("occupancy_second_l1"),
+        "occupancy_quadrature_l1": res.get("occupancy_quadrature_l1"),
         "train_seconds": round(train_s, 1),
     }
+
+
+def _l1(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
 
 
 def table() -> str:
     rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line]
     lines = [
         "| case | variant | states | D | dwell | length | n_minima | accuracy "
-        "| online filter limit | per-step limit | train s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| online filter limit | per-step limit | occupancy l1 (d) | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(rows, key=lambda r: (r["case"], r.get("variant", "default"))):
         lines.append(
@@ -87,7 +92,7 @@ def table() -> str:
             f"| {r['dwell']} | {r['length']} "
             f"| {r['n_minima']} | {100 * r['accuracy_mean']:.1f}% "
             f"| {100 * r['online_filter_limit']:.1f}% | {100 * r['per_step_limit']:.1f}% "
-            f"| {r['train_seconds']:.0f} |"
+            f"| {_l1(r.get('occupancy_quadrature_l1'))} | {r['train_seconds']:.0f} |"
         )
     return "\n".join(lines)
 

@@ -18,10 +18,18 @@ from torch import Tensor
 
 from nld.analysis import Minimum, find_minima, model_energy, quadrature, second_order, zeroth_order
 from nld.analysis.basins import BasinIndex
+from nld.analysis.grid import energy_on
 from nld.analysis.sampling import mala, sampled_occupancy
-from nld.analysis.transitions import Saddle, dwell_times, find_saddles, rate_matrix
+from nld.analysis.transitions import (
+    Saddle,
+    dwell_times,
+    find_saddles,
+    milestone_dwell,
+    rate_matrix,
+)
 from nld.errors import NLDError
 from nld.model import NLDModel
+from nld.simulate import simulate_prior
 
 # Below this barrier (in units of 1/beta) the harmonic estimates (c) and the rates are
 # outside their regime of validity, and the analysis says so.
@@ -45,7 +53,8 @@ class Analysis:
     occupancy_error: dict[str, list[float] | None]
     saddles: list[Saddle]
     rates: np.ndarray  # [k, k] per model time unit
-    dwell_steps: np.ndarray  # [k], in observation steps
+    dwell_steps: np.ndarray  # [k], in observation steps (Kramers)
+    dwell_simulated: np.ndarray  # [k], in observation steps (the prior simulated)
     warnings: list[str]
     index: BasinIndex | None = field(repr=False)
     seconds: dict[str, float]
@@ -83,6 +92,7 @@ class Analysis:
             ],
             "rates": [finite_or_none(row) for row in self.rates],
             "dwell_times": finite_or_none(self.dwell_steps),
+            "dwell_times_simulated": finite_or_none(self.dwell_simulated),
             "warnings": self.warnings,
             "seconds": self.seconds,
         }
@@ -93,6 +103,43 @@ def _box(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lo, hi = points.min(0), points.max(0)
     span = np.maximum(hi - lo, 1e-3)
     return lo - span, hi + span
+
+
+def simulated_dwell(
+    model: NLDModel,
+    minima: list[Minimum],
+    saddles: list[Saddle],
+    index: BasinIndex,
+    starts: np.ndarray,
+    beta: float,
+    *,
+    n_paths: int = 256,
+    n_steps: int = 4000,
+    seed: int = 0,
+) -> np.ndarray:
+    """Mean dwell time of each well, in observation steps, from the prior itself: `n_paths`
+    trajectories of `n_steps` observation intervals (the model's own Euler-Maruyama steps)
+    started at `starts` (stationary samples), milestoned between the wells' cores.
+
+    The core of a well is the part of its basin less than min(1/beta, half its lowest
+    barrier) above its minimum. Unlike the Kramers rates this holds at any barrier height,
+    and it is what the model does between observations, not its continuous-time limit.
+    """
+    k = len(minima)
+    depth = np.full(k, 1.0 / beta)
+    for s in saddles:
+        for i in s.pair:
+            depth[i] = min(depth[i], 0.5 * (s.energy - minima[i].energy))
+    rng = np.random.default_rng(seed)
+    start = starts[rng.integers(len(starts), size=n_paths)]
+    sub = model.cfg.substeps
+    path = simulate_prior(
+        model, n_paths, n_steps * sub, model.cfg.dt / sub, seed=seed, start=start
+    )[:, ::sub]
+    basin = index.assign(path, exact=False)
+    height = energy_on(model_energy(model), path) - np.array([m.energy for m in minima])[basin]
+    cores = np.where(height < depth[basin], basin, -1)
+    return milestone_dwell(cores, k)
 
 
 def analyze(
@@ -167,6 +214,10 @@ def analyze(
             f"{len(low)} barrier(s) below {LOW_BARRIER}/beta: the second-order occupancy (c) "
             "and the Kramers rates are outside their high-barrier regime; prefer (a) or (d)"
         )
+    t0 = time.perf_counter()
+    dwell_sim = simulated_dwell(model, minima, saddles, index, cloud.numpy(), beta, seed=seed)
+    seconds["kinetics"] = time.perf_counter() - t0
+
     if len(minima) > 1 and len({i for s in saddles for i in s.pair}) < len(minima):
         warnings.append("some minima have no saddle to another: their dwell times are infinite")
     return Analysis(
@@ -186,6 +237,7 @@ def analyze(
         saddles=saddles,
         rates=rates,
         dwell_steps=dwell_times(rates, model.cfg.dt),
+        dwell_simulated=dwell_sim,
         warnings=warnings,
         index=index,
         seconds={k: round(v, 3) for k, v in seconds.items()},

@@ -99,7 +99,13 @@ class TransitionsResponse(BaseModel):
     version: str
     saddles: list[SaddleOut]
     rates: list[list[float | None]] = Field(description="generator, per model time unit")
-    dwell_times: list[float | None] = Field(description="mean dwell per state, in steps")
+    dwell_times: list[float | None] = Field(
+        description="mean dwell per state, in observation steps, from the Kramers rates"
+    )
+    dwell_times_simulated: list[float | None] = Field(
+        description="mean dwell per state, in observation steps, from simulating the prior "
+        "(milestoning between the wells' cores; valid at any barrier height)"
+    )
     warnings: list[str]
 
 

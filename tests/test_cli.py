@@ -96,7 +96,15 @@ def test_train_segment_evaluate(tmp_path, capsys, easy_data_cli):
     )
     assert code == 0, err
     res = json.loads((tmp_path / "a.json").read_text())
-    for key in ("minima", "occupancy", "saddles", "rates", "dwell_times", "segmentation"):
+    for key in (
+        "minima",
+        "occupancy",
+        "saddles",
+        "rates",
+        "dwell_times",
+        "dwell_times_simulated",
+        "segmentation",
+    ):
         assert key in res
     assert set(res["occupancy"]) == {"sampling", "zeroth", "second", "quadrature"}
     assert all(len(v) == len(res["minima"]) for v in res["occupancy"].values())

@@ -110,17 +110,18 @@ def model_card(name: str, res: dict[str, Any], command: str, meta: dict[str, Any
         "```",
         "",
         "| minimum | position | E | (a) sampling | (b) zeroth | (c) second | (d) quadrature |"
-        " dwell (steps) |",
-        "|---|---|---|---|---|---|---|---|",
+        " dwell, Kramers (steps) | dwell, simulated (steps) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     occ = res["occupancy"]
     for i, m in enumerate(res["minima"]):
         pos = ", ".join(f"{v:.3f}" for v in m["position"])
         est = " | ".join("-" if occ[k] is None else f"{occ[k][i]:.3f}" for k in occ)
-        dwell = res["dwell_times"][i]
+        dwell = [res[k][i] for k in ("dwell_times", "dwell_times_simulated")]
         lines.append(
             f"| {i} | ({pos}) | {m['energy']:.3f} | {est} | "
-            f"{'inf' if dwell is None else f'{dwell:.1f}'} |"
+            + " | ".join("inf" if v is None else f"{v:.1f}" for v in dwell)
+            + " |"
         )
     seg = res.get("segmentation", {})
     if "accuracy_mean" in seg:

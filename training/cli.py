@@ -105,8 +105,11 @@ def _cmd_analyze(a: argparse.Namespace) -> None:
     for i, m in enumerate(res["minima"]):
         pos = ", ".join(f"{v:.3f}" for v in m["position"])
         est = "  ".join(f"{name} {occ[name][i]:.3f}" for name in occ if occ[name] is not None)
-        dwell = res["dwell_times"][i]
-        print(f"  [{i}] ({pos})  E {m['energy']:.3f}  {est}  dwell {dwell or float('inf'):.1f}")
+        kramers, sim = (res[k][i] for k in ("dwell_times", "dwell_times_simulated"))
+        print(
+            f"  [{i}] ({pos})  E {m['energy']:.3f}  {est}  dwell "
+            f"{kramers or float('inf'):.1f} (Kramers) {sim or float('inf'):.1f} (simulated)"
+        )
     for w in res["warnings"]:
         print(f"  warning: {w}")
     if "segmentation" in res and "accuracy_mean" in res["segmentation"]:

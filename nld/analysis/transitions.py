@@ -225,3 +225,24 @@ def dwell_times(rates: np.ndarray, dt: float = 1.0) -> np.ndarray:
     out_rate = -np.diag(rates)
     with np.errstate(divide="ignore"):
         return np.where(out_rate > 0, 1.0 / (out_rate * dt), np.inf)
+
+
+def milestone_dwell(cores: np.ndarray, n_states: int) -> np.ndarray:
+    """Mean dwell time of each state, in steps, from trajectories labelled by core.
+
+    `cores` [n, T] holds the index of the core (a region deep inside a well) each point is
+    in, or -1 between cores. A trajectory belongs to the last core it visited (milestoning),
+    so quick recrossings of a saddle do not count as transitions; a state's mean dwell is
+    the time it holds the trajectories divided by the number of times they leave it
+    (infinite without an exit). Steps before a trajectory's first core are not counted.
+    """
+    cores = np.atleast_2d(np.asarray(cores))
+    t_len = cores.shape[1]
+    idx = np.where(cores >= 0, np.arange(t_len)[None, :], -1)
+    last = np.maximum.accumulate(idx, axis=1)
+    state = np.where(last >= 0, np.take_along_axis(cores, np.maximum(last, 0), axis=1), -1)
+    held = np.bincount(state[state >= 0], minlength=n_states)[:n_states].astype(float)
+    leave = (state[:, :-1] >= 0) & (state[:, 1:] != state[:, :-1])
+    exits = np.bincount(state[:, :-1][leave], minlength=n_states)[:n_states].astype(float)
+    with np.errstate(divide="ignore"):
+        return np.where(exits > 0, held / np.maximum(exits, 1), np.inf)

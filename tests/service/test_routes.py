@@ -58,6 +58,7 @@ def test_landscape(client):
     assert client.get("/landscape/occupancy", params={"method": "magic"}).status_code == 422
     tr = client.get("/landscape/transitions").json()
     assert len(tr["saddles"]) == 1 and all(t > 0 for t in tr["dwell_times"])
+    assert all(t > 0 for t in tr["dwell_times_simulated"])
     assert client.get("/landscape/minima", params={"model": "nope"}).status_code == 404
 
 

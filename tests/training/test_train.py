@@ -34,7 +34,7 @@ def test_smoke_preset_learns_two_states(smoke_run, easy_data):
     assert abs(occ["sampling"][0] - occ["quadrature"][0]) < 3 * err + 0.01
     assert abs(occ["second"][0] - occ["quadrature"][0]) < 0.03
     assert out["segmentation"]["accuracy_mean"] > 0.9
-    assert all(0 < t < 1e4 for t in out["dwell_times"])
+    assert all(0 < t < 1e4 for t in out["dwell_times"] + out["dwell_times_simulated"])
     assert labels is not None and labels.shape == test_set.states.shape
 
 
