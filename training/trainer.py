@@ -230,9 +230,15 @@ def train(
         bar.close()
         raise
     bar.close()
-    save(final=True)
+    # `finished` only once nothing is left to do: a run stopped during the rescue check or
+    # the calibration resumes into them instead of being taken for done.
+    rescuing = t.rescue_kl is not None and t.kl_final != t.rescue_kl
+    calibrating = (
+        t.calibrate_iterations > 0 and prog.calibration is None and calibration_applies(model)
+    )
+    save(final=not (rescuing or calibrating))
     model.eval()
-    if t.rescue_kl is not None and t.kl_final != t.rescue_kl:
+    if rescuing:
         why = single_well(model, data)
         if why is not None:
             more = t.model_copy(
@@ -247,9 +253,10 @@ def train(
             )
             rescued = cfg.model_copy(update={"train": more})
             return train(rescued, data, out, resume=True, progress_bar=progress_bar)
-    if t.calibrate_iterations and prog.calibration is None and calibration_applies(model):
+    if calibrating:
         done = calibrate(model, data, t.calibrate_iterations, t.seed, progress_bar)
         prog.calibration = asdict(done)
+    if rescuing or calibrating:
         save(final=True)
     return model
 

@@ -91,6 +91,25 @@ def test_resume_continues_the_same_run(tmp_path, easy_data, monkeypatch):
     assert checkpoint.read_config(tmp_path / "b")[1]["finished"]
 
 
+def test_a_run_stopped_in_its_calibration_is_not_finished(tmp_path, easy_data, monkeypatch):
+    train_set, _ = easy_data
+    cfg = load_config("smoke")
+    cfg.train.iterations, cfg.train.calibrate_iterations = 12, 5
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "calibrate", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, train_set, tmp_path, progress_bar=False)
+    meta = checkpoint.read_config(tmp_path)[1]
+    assert meta["iteration"] == 12 and not meta["finished"] and meta["calibration"] is None
+    monkeypatch.undo()
+    train(cfg, train_set, tmp_path, resume=True, progress_bar=False)
+    meta = checkpoint.read_config(tmp_path)[1]
+    assert meta["finished"] and meta["calibration"]["iterations"] == 5
+
+
 def test_existing_run_is_not_overwritten(tmp_path, easy_data):
     cfg = load_config("smoke")
     cfg.train.iterations = 2
