@@ -85,7 +85,8 @@ def calibrate(
             return float(boltzmann_nll(energy, beta, q))
 
     nll_before = nll_of_all()
-    for _ in tqdm(range(iterations), desc="calibrate", disable=not progress_bar, leave=False):
+    for i in tqdm(range(iterations), desc="calibrate", disable=not progress_bar, leave=False):
+        opt.param_groups[0]["lr"] = LR * (1 - 0.9 * i / iterations)  # settle: LR -> LR / 10
         idx = torch.randint(q.shape[0], (min(BATCH_POINTS, q.shape[0]),), generator=gen)
         steps = torch.randint(trace_y.shape[0], (BATCH_STEPS,), generator=gen)
         loss = boltzmann_nll(energy, beta, q[idx]) + model.prior_mismatch(

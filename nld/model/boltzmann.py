@@ -20,21 +20,26 @@ from nld.model.energy import MLPEnergy, ResidualEnergy
 # Grid points per dimension for Z: wells a few grid cells wide are summed to high accuracy
 # (the Riemann sum of a Gaussian with spacing h is exact to exp(-2 pi^2 sigma^2 / h^2)).
 GRID = {1: 512, 2: 96, 3: 32}
-# Margin around the points' bounding box, as a fraction of its extent on each side.
-MARGIN = 0.25
+# The box: the central TAIL..1-TAIL quantiles of the points on each axis, widened by MARGIN
+# of that extent on each side. Quantiles, not extremes, so that a few stray points do not
+# stretch the grid until the wells fall between its nodes.
+TAIL = 1e-3
+MARGIN = 0.5
 
 
 def boltzmann_nll(energy: MLPEnergy | ResidualEnergy, beta: Tensor, q: Tensor) -> Tensor:
-    """Mean -log of exp(-beta E(q)) / Z over points q [N, d] (d <= 3), with Z summed on a grid
-    over the points' bounding box widened by MARGIN: the box follows the data, so mass that
-    E puts far from every point is not counted (the confining term keeps it small)."""
+    """Mean -log of exp(-beta E(q)) / Z over the points q [N, d] (d <= 3) in a box around
+    them, Z summed on a grid over that box: the density is fitted as conditioned on the box,
+    which follows the data (points outside it, at most a few per thousand, are left out, so
+    nothing rewards putting mass where the sum for Z does not look)."""
     d = q.shape[-1]
     if d not in GRID:
         raise ValueError(f"the Boltzmann likelihood needs latent dimension <= 3, not {d}")
     pts = q.detach().reshape(-1, d)
-    lo, hi = pts.min(0).values, pts.max(0).values
-    pad = MARGIN * (hi - lo).clamp(min=1e-3)
-    lo, hi = lo - pad, hi + pad
+    edges = torch.quantile(pts, torch.tensor([TAIL, 1 - TAIL], dtype=pts.dtype), dim=0)
+    pad = MARGIN * (edges[1] - edges[0]).clamp(min=1e-3)
+    lo, hi = edges[0] - pad, edges[1] + pad
+    pts = pts[((pts >= lo) & (pts <= hi)).all(-1)]
     n = GRID[d]
     axes = [
         torch.linspace(float(a), float(b), n, dtype=q.dtype) for a, b in zip(lo, hi, strict=True)
