@@ -1,4 +1,5 @@
-"""The full landscape analysis of a trained model: minima, occupancies, saddles, rates.
+"""The full landscape analysis of a trained model: minima, occupancies, saddles, rates, and
+dwell times from the Kramers rates and from simulating the prior.
 
 One function, `analyze`, that every consumer (the `nld analyze` command, reports, the
 service) calls once per model and then reads from. The latent points it is given (encoded
@@ -208,16 +209,17 @@ def analyze(
     rates = rate_matrix(minima, saddles, beta, gamma=gamma, mass=mass)
     seconds["transitions"] = time.perf_counter() - t0
 
-    low = [s for s in saddles if beta * min(s.barrier(minima)) < LOW_BARRIER]
-    if low:
-        warnings.append(
-            f"{len(low)} barrier(s) below {LOW_BARRIER}/beta: the second-order occupancy (c) "
-            "and the Kramers rates are outside their high-barrier regime; prefer (a) or (d)"
-        )
     t0 = time.perf_counter()
     dwell_sim = simulated_dwell(model, minima, saddles, index, cloud.numpy(), beta, seed=seed)
     seconds["kinetics"] = time.perf_counter() - t0
 
+    low = [s for s in saddles if beta * min(s.barrier(minima)) < LOW_BARRIER]
+    if low:
+        warnings.append(
+            f"{len(low)} barrier(s) below {LOW_BARRIER}/beta: the second-order occupancy (c) "
+            "and the Kramers rates are outside their high-barrier regime; prefer (a) or (d), "
+            "and the simulated dwell times"
+        )
     if len(minima) > 1 and len({i for s in saddles for i in s.pair}) < len(minima):
         warnings.append("some minima have no saddle to another: their dwell times are infinite")
     return Analysis(
