@@ -46,7 +46,7 @@ def simulate_prior(
     if cfg.dynamics == "overdamped":
         q, rate = y.clone(), dt / gamma
         for k in range(n_steps):
-            q.sub_(energy.grad(q, param_grad=False).mul_(rate)).add_(kick[k])
+            q.sub_(energy.force_grad(q).mul_(rate)).add_(kick[k])
             out[:, k + 1] = q
         return out.numpy()
     mass = prior.mass()
@@ -54,7 +54,7 @@ def simulate_prior(
     decay, velocity = 1 - gamma * dt / mass, dt / mass
     for k in range(n_steps):
         # p <- p - (grad E + gamma p / m) dt + g dW;  q <- q + p / m dt  (in place)
-        p.mul_(decay).sub_(energy.grad(q, param_grad=False), alpha=dt).add_(kick[k])
+        p.mul_(decay).sub_(energy.force_grad(q), alpha=dt).add_(kick[k])
         q.addcmul_(p, velocity)
         out[:, k + 1] = q
     return out.numpy()

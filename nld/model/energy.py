@@ -74,6 +74,26 @@ class MLPEnergy(nn.Module):
     def grad(self, q: Tensor, *, param_grad: bool = True) -> Tensor:
         return self.energy_and_grad(q, param_grad=param_grad)[1]
 
+    @torch.no_grad()
+    def force_grad(self, q: Tensor) -> Tensor:
+        """grad_q E(q) for simulation: no graph and no energy value, so the last layer's
+        activation is never evaluated (only its derivative), and products are fused."""
+        layers = cast(list[nn.Linear], list(self.layers))
+        derivs, h = [], q
+        for i, lin in enumerate(layers):
+            a = torch.addmm(lin.bias, h, lin.weight.T)
+            if self.activation == "tanh":
+                h = torch.tanh(a)
+                derivs.append(1 - h * h)
+                continue
+            derivs.append(torch.sigmoid(a))
+            if i < len(layers) - 1:
+                h = F.softplus(a)
+        delta = derivs[-1].mul_(self.out.weight[0])
+        for i in range(len(layers) - 1, 0, -1):
+            delta = (delta @ layers[i].weight).mul_(derivs[i - 1])
+        return torch.addmm(q, delta, layers[0].weight, beta=float(2 * self.confinement))
+
 
 class ResidualEnergy(nn.Module):
     """The paper's energy network (for imported checkpoints):
@@ -109,3 +129,6 @@ class ResidualEnergy(nn.Module):
 
     def grad(self, q: Tensor, *, param_grad: bool = True) -> Tensor:
         return self.energy_and_grad(q, param_grad=param_grad)[1]
+
+    def force_grad(self, q: Tensor) -> Tensor:
+        return self.energy_and_grad(q, param_grad=False)[1].detach()

@@ -13,6 +13,7 @@ def test_closed_form_gradient_equals_autograd(activation, hidden):
     (auto,) = torch.autograd.grad(e(q).sum(), q)
     torch.testing.assert_close(value, e(q))
     torch.testing.assert_close(grad, auto)
+    torch.testing.assert_close(e.force_grad(q.detach()), auto)
 
 
 def test_gradient_is_differentiable_in_the_parameters():
