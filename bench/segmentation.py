@@ -142,8 +142,9 @@ def run_hmm(experiment: str, seed: int) -> None:
 
 
 def _name(r: dict) -> str:
-    """A row's preset, marked when an NLD row predates the current recipe."""
-    old = r["kind"] == "nld" and r.get("recipe") != RECIPE
+    """A row's preset, marked when an NLD row predates the current recipe (the NSDE baseline
+    has no energy to calibrate: its rows stand)."""
+    old = r["kind"] == "nld" and "nsde" not in r["preset"] and r.get("recipe") != RECIPE
     return r["preset"] + (f" ({r.get('recipe') or 'before calibration'})" if old else "")
 
 

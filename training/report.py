@@ -205,7 +205,9 @@ def _markdown(
         "Mean +- sample std (ddof 1) over seeds. Occupancy: l1 distance to the true stationary "
         f"distribution ({', '.join(f'{v:.3f}' for v in truth)}) after matching basins to states "
         "by the segmentation. Regenerate with `nld report --experiment "
-        f"{experiment} --seeds {len(seeds)} --first-seed {seeds[0]} --out DIR`.",
+        f"{experiment} --seeds {len(seeds)} --first-seed {seeds[0]}"
+        + ("" if len(rows) == 2 else f" --dynamics {' '.join(rows)}")
+        + " --out DIR`.",
         "",
         "## Occupancy l1 error (the paper's Tables 1 and 4)",
         "",
