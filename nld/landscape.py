@@ -17,7 +17,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from nld.analysis import Minimum, find_minima, model_energy, quadrature, second_order, zeroth_order
+from nld.analysis import (
+    EnergyFn,
+    Minimum,
+    find_minima,
+    model_energy,
+    quadrature,
+    second_order,
+    zeroth_order,
+)
 from nld.analysis.basins import BasinIndex
 from nld.analysis.grid import energy_on
 from nld.analysis.sampling import mala, sampled_occupancy
@@ -108,6 +116,7 @@ def _box(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def simulated_dwell(
     model: NLDModel,
+    energy: EnergyFn,
     minima: list[Minimum],
     saddles: list[Saddle],
     index: BasinIndex,
@@ -120,7 +129,8 @@ def simulated_dwell(
 ) -> np.ndarray:
     """Mean dwell time of each well, in observation steps, from the prior itself: `n_paths`
     trajectories of `n_steps` observation intervals (the model's own Euler-Maruyama steps)
-    started at `starts` (stationary samples), milestoned between the wells' cores.
+    started at `starts` (stationary samples), milestoned between the wells' cores; `energy` is
+    the analysis' float64 copy of the model's E (`model_energy`), which decides the cores.
 
     The core of a well is the part of its basin less than min(1/beta, half its lowest
     barrier) above its minimum. Unlike the Kramers rates this holds at any barrier height,
@@ -129,8 +139,8 @@ def simulated_dwell(
     k = len(minima)
     depth = np.full(k, 1.0 / beta)
     for s in saddles:
-        for i in s.pair:
-            depth[i] = min(depth[i], 0.5 * (s.energy - minima[i].energy))
+        for i, barrier in zip(s.pair, s.barrier(minima), strict=True):
+            depth[i] = min(depth[i], 0.5 * barrier)
     rng = np.random.default_rng(seed)
     start = starts[rng.integers(len(starts), size=n_paths)]
     sub = model.cfg.substeps
@@ -138,7 +148,7 @@ def simulated_dwell(
         model, n_paths, n_steps * sub, model.cfg.dt / sub, seed=seed, start=start
     )[:, ::sub]
     basin = index.assign(path, exact=False)
-    height = energy_on(model_energy(model), path) - np.array([m.energy for m in minima])[basin]
+    height = energy_on(energy, path) - np.array([m.energy for m in minima])[basin]
     cores = np.where(height < depth[basin], basin, -1)
     return milestone_dwell(cores, k)
 
@@ -210,7 +220,9 @@ def analyze(
     seconds["transitions"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    dwell_sim = simulated_dwell(model, minima, saddles, index, cloud.numpy(), beta, seed=seed)
+    dwell_sim = simulated_dwell(
+        model, energy, minima, saddles, index, cloud.numpy(), beta, seed=seed
+    )
     seconds["kinetics"] = time.perf_counter() - t0
 
     low = [s for s in saddles if beta * min(s.barrier(minima)) < LOW_BARRIER]
