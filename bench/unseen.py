@@ -5,7 +5,9 @@
 
 Each case draws a random Gaussian HMM (`nld.data.hmm.random_spec`), trains the default preset
 on it, and compares the model's number of minima with the true number of states and its
-segmentation accuracy with the Bayes online-filter limit. Rows are appended to
+segmentation accuracy with the Bayes online-filter limit; the readout kNN column says how
+much the readout positions know about the states whatever the energy made of them (a failure
+with a high kNN score is the landscape's, with a low one the encoder's). Rows are appended to
 bench/results/unseen.jsonl; cases already there are skipped.
 """
 
@@ -16,6 +18,10 @@ import json
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
+
+from nld.model import NLDModel
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "unseen.jsonl"
@@ -57,6 +63,7 @@ def run(case: int, threads: int, overrides: dict[str, object], variant: str) -> 
     model = train(cfg, train_set, out, progress_bar=False)
     train_s = time.perf_counter() - t0
     res = evaluate(model, test_set, true_occupancy=spec.stationary())
+    knn = readout_knn(model, test_set.x, test_set.states)
     return {
         "case": case,
         "variant": variant,
@@ -69,22 +76,43 @@ def run(case: int, threads: int, overrides: dict[str, object], variant: str) -> 
         "accuracy_mean": round(res["accuracy_mean"], 4),
         "online_filter_limit": round(limits["online_filter_accuracy_mean"], 4),
         "per_step_limit": round(limits["per_step_accuracy_mean"], 4),
+        "readout_knn_accuracy": round(knn, 4),
         "occupancy_second_l1": res.get("occupancy_second_l1"),
         "occupancy_quadrature_l1": res.get("occupancy_quadrature_l1"),
         "train_seconds": round(train_s, 1),
     }
 
 
+def readout_knn(model: NLDModel, x: np.ndarray, states: np.ndarray) -> float:
+    """How much the readout positions know about the true states, whatever the energy:
+    accuracy of a 15-nearest-neighbour classifier fitted on the readout points of the first
+    half of the sequences and scored on the second half."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from nld.inference import readout_path
+
+    r = readout_path(model, x).numpy()
+    half = len(x) // 2
+    d = r.shape[-1]
+    knn = KNeighborsClassifier(15).fit(r[:half].reshape(-1, d), states[:half].reshape(-1))
+    return float(knn.score(r[half:].reshape(-1, d), states[half:].reshape(-1)))
+
+
 def _l1(v: float | None) -> str:
     return "-" if v is None else f"{v:.3f}"
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.1f}%"
 
 
 def table() -> str:
     rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line]
     lines = [
         "| case | variant | states | D | dwell | length | n_minima | accuracy "
-        "| online filter limit | per-step limit | occupancy l1 (c) | (d) | train s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| online filter limit | per-step limit | readout kNN | occupancy l1 (c) | (d) "
+        "| train s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(rows, key=lambda r: (r["case"], r.get("variant", "default"))):
         lines.append(
@@ -92,6 +120,7 @@ def table() -> str:
             f"| {r['dwell']} | {r['length']} "
             f"| {r['n_minima']} | {100 * r['accuracy_mean']:.1f}% "
             f"| {100 * r['online_filter_limit']:.1f}% | {100 * r['per_step_limit']:.1f}% "
+            f"| {_pct(r.get('readout_knn_accuracy'))} "
             f"| {_l1(r.get('occupancy_second_l1'))} | {_l1(r.get('occupancy_quadrature_l1'))} "
             f"| {r['train_seconds']:.0f} |"
         )

@@ -43,6 +43,10 @@ from nld.simulate import simulate_prior
 # Below this barrier (in units of 1/beta) the harmonic estimates (c) and the rates are
 # outside their regime of validity, and the analysis says so.
 LOW_BARRIER = 2.0
+SINGLE_WELL = (
+    "the energy has a single minimum: the model separates no hidden states (states that "
+    "overlap strongly and switch every few steps can end so; see the README's limits)"
+)
 
 
 def finite_or_none(a: np.ndarray) -> list[float | None]:
@@ -232,6 +236,8 @@ def analyze(
             "and the Kramers rates are outside their high-barrier regime; prefer (a) or (d), "
             "and the simulated dwell times"
         )
+    if len(minima) == 1:
+        warnings.append(SINGLE_WELL)
     if len(minima) > 1 and len({i for s in saddles for i in s.pair}) < len(minima):
         warnings.append("some minima have no saddle to another: their dwell times are infinite")
     return Analysis(

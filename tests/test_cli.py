@@ -1,6 +1,7 @@
 """The command line: one-line errors without tracebacks, and the happy path end to end."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -56,7 +57,7 @@ def test_bad_data_file_is_named(tmp_path, capsys, monkeypatch):
 def test_train_segment_evaluate(tmp_path, capsys, easy_data_cli):
     train_path, test_path = easy_data_cli
     run = tmp_path / "run"
-    code, _, err = _run(
+    code, out, err = _run(
         capsys,
         "train",
         "--preset",
@@ -70,6 +71,9 @@ def test_train_segment_evaluate(tmp_path, capsys, easy_data_cli):
         str(run),
     )
     assert code == 0, err
+    found = re.search(r"(\d+) energy minima", out)
+    assert found, out
+    assert (found[1] == "1") == ("warning: the energy has a single minimum" in out)
     code, _, err = _run(
         capsys, "segment", str(run), "--data", str(test_path), "--out", str(tmp_path / "l.npy")
     )
@@ -107,6 +111,8 @@ def test_train_segment_evaluate(tmp_path, capsys, easy_data_cli):
     ):
         assert key in res
     assert set(res["occupancy"]) == {"sampling", "zeroth", "second", "quadrature"}
+    single = any("single minimum" in w for w in res["warnings"])
+    assert single == (len(res["minima"]) == 1)
     assert all(len(v) == len(res["minima"]) for v in res["occupancy"].values())
     code, out, err = _run(
         capsys, "plot", str(run), "--data", str(test_path), "--out", str(tmp_path / "fig")

@@ -37,8 +37,19 @@ def _cmd_train(a: argparse.Namespace) -> None:
     if a.iterations is not None:
         cfg.train.iterations = a.iterations
     data = load(a.data)
-    train(cfg, data, a.out, resume=a.resume, progress_bar=not a.quiet)
+    model = train(cfg, data, a.out, resume=a.resume, progress_bar=not a.quiet)
     print(f"wrote {a.out}")
+    if model.cfg.has_energy and model.readout is not None:
+        import torch
+
+        from nld.inference import find_landscape
+        from nld.landscape import SINGLE_WELL
+        from training.rescue import readout_points
+
+        minima = find_landscape(model, torch.from_numpy(readout_points(model, data))).minima
+        print(f"  {len(minima)} energy minima, the hidden states it found")
+        if len(minima) == 1:
+            print(f"  warning: {SINGLE_WELL}")
 
 
 @overload
