@@ -2,6 +2,7 @@
 
     python bench/unseen.py --cases 0 1 2 3 4 5
     python bench/unseen.py --table
+    python bench/unseen.py --likelihoods --cases 5
 
 Each case draws a random Gaussian HMM (`nld.data.hmm.random_spec`), trains the default preset
 on it, and compares the model's number of minima with the true number of states and its
@@ -98,6 +99,37 @@ def readout_knn(model: NLDModel, x: np.ndarray, states: np.ndarray) -> float:
     return float(knn.score(r[half:].reshape(-1, d), states[half:].reshape(-1)))
 
 
+def reference_loglik(case: int, n: int = 200) -> dict[str, float]:
+    """Log-likelihoods per step, in the units the training log uses (x standardised by its own
+    mean and std), that a model's ELBO can be held against: one Gaussian for all steps, the
+    true HMM (the forward algorithm's marginal), and the single state path of the Bayes
+    filter's argmax (a discrete path, no KL)."""
+    from scipy.special import logsumexp
+    from scipy.stats import multivariate_normal
+
+    from nld.data import sample
+    from nld.data.hmm import random_spec
+    from nld.data.limits import emission_loglik, forward_backward
+
+    k, dim, dwell, length, _ = CASES[case]
+    spec = random_spec(k, dim, dwell=dwell, seed=100 + case, separation=3.0)
+    data = sample(spec, n, length, seed=1)
+    flat = data.x.reshape(-1, dim).astype(np.float64)
+    jacobian = float(np.log(flat.std(0)).sum())  # log|dx/dx_standardised|
+    single = multivariate_normal(flat.mean(0), np.cov(flat.T)).logpdf(flat).mean()
+    ll = emission_loglik(spec, data.x)
+    logp = np.log(np.asarray(spec.transition_matrix))
+    a = np.log(np.asarray(spec.initial_distribution)) + ll[:, 0]
+    for t in range(1, length):
+        a = logsumexp(a[:, :, None] + logp[None], axis=1) + ll[:, t]
+    path = forward_backward(spec, data.x)[0].argmax(-1)
+    return {
+        "single_gaussian": float(single + jacobian),
+        "true_hmm": float(logsumexp(a, axis=1).mean() / length + jacobian),
+        "filter_path": float(np.take_along_axis(ll, path[..., None], -1).mean() + jacobian),
+    }
+
+
 def _l1(v: float | None) -> str:
     return "-" if v is None else f"{v:.3f}"
 
@@ -135,6 +167,12 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--table", action="store_true", help="print the results as a table")
     p.add_argument(
+        "--likelihoods",
+        action="store_true",
+        help="print reference log-likelihoods per step of the cases (reference_loglik) and the "
+        "last logged ELBO of their runs under runs/unseen/",
+    )
+    p.add_argument(
         "--set",
         nargs="*",
         default=[],
@@ -147,6 +185,18 @@ def main() -> int:
     variant = a.tag or ",".join(f"{k}={v}" for k, v in sorted(overrides.items())) or "default"
     if a.table:
         print(table())
+        return 0
+    if a.likelihoods:
+        for case in a.cases:
+            refs = ", ".join(f"{k} {v:.3f}" for k, v in reference_loglik(case).items())
+            print(f"case {case}: {refs}")
+            for log in sorted((ROOT / "runs" / "unseen" / f"case{case}").glob("*/metrics.jsonl")):
+                rows = [json.loads(line) for line in log.read_text().splitlines() if line]
+                full = [r for r in rows if r["kl_weight"] == 1.0] or rows
+                print(
+                    f"  {log.parent.name}: ELBO {full[-1]['elbo']:.3f} at iteration "
+                    f"{full[-1]['iteration']} (KL weight {full[-1]['kl_weight']})"
+                )
         return 0
     done = set()
     if RESULTS.exists():
