@@ -4,7 +4,8 @@ Each iteration takes one step on the encoder, posterior, decoder and the scalars
 m) from the ELBO, then `prior_steps` steps on the prior's drift (the energy) from the path KL
 on the same, detached, posterior path: with a free posterior drift that is exactly where the
 energy enters the ELBO, and several steps let the landscape keep up with the posterior.
-The main step also fits the readout head that labels come from (`NLDModel.readout_mismatch`).
+The main step also fits the readout head that labels come from (`NLDModel.readout_mismatch`)
+and, when the model has one, the predictive head (`ModelConfig.predictive_weight`).
 
 A step whose loss or gradient is not finite (or that leaves non-finite weights) is undone:
 the model and optimizers return to the last good snapshot, the learning rate and the gradient
@@ -188,7 +189,10 @@ def train(
                     steps = xb.shape[1]
                     kl = terms["kl0"] + terms["kl_path"]
                     elbo = (terms["loglik"] - kl_w * kl).mean()
-                    loss = (terms["readout"].mean() - elbo) / steps
+                    aux = terms["readout"].mean()
+                    if "predictive" in terms:
+                        aux = aux + model.cfg.predictive_weight * terms["predictive"].mean()
+                    loss = (aux - elbo) / steps
                     grad_norm = _step(opts["main"], loss, clip)
                     for _ in range(t.prior_steps if "prior" in opts else 0):
                         assert path.trace_y is not None and path.trace_f is not None

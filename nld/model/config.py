@@ -40,6 +40,12 @@ class ModelConfig(BaseModel):
         description="labels are basins of r(c_t), a head trained to predict the posterior "
         "position this many steps later (see NLDModel.readout_mismatch)",
     )
+    predictive_weight: float = Field(
+        0.0,
+        ge=0,
+        description="weight of an auxiliary loss on the encoder: -log p(x_{t+1} | c_t) from a "
+        "Gaussian head on the context (0: none, the ELBO alone shapes the encoder)",
+    )
     posterior: Literal["free", "residual", "additive"] = Field(
         "free",
         description="free: the posterior drift of the noisy components is its own bounded network "

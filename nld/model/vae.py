@@ -9,6 +9,8 @@ For observations x_0..x_{T-1} (standardised with the training set's mean and std
     ELBO = sum_t log p(x_t | q_t) - KL(q(y_0) || p(y_0)) - sum_steps |u|^2 dt / 2,
            u = (f - h) / g                           h, g: the prior's drift and diffusion
     r(c_t)                                           readout of the position, for labels
+    p(x_{t+1} | c_t)                                 optional predictive head (an auxiliary
+                                                     loss on the encoder, predictive_weight)
 """
 
 from __future__ import annotations
@@ -43,9 +45,10 @@ class Decoder(nn.Module):
 
     fixed_std: Tensor
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelConfig, in_dim: int | None = None) -> None:
+        """A decoder of the latent position, or of any `in_dim`-vector (the predictive head)."""
         super().__init__()
-        d, dim = cfg.latent_dim, cfg.obs_dim
+        d, dim = in_dim or cfg.latent_dim, cfg.obs_dim
         self.noise = cfg.decoder_noise
         self.mean = (
             nn.Linear(d, dim)
@@ -111,6 +114,7 @@ class NLDModel(nn.Module):
         # The paper's models have no readout head: their labels come from the posterior path.
         self.readout = None if cfg.architecture == "dynvae" else mlp([c, cfg.decoder_hidden, d])
         self.decoder = Decoder(cfg)
+        self.predictor = Decoder(cfg, in_dim=c) if cfg.predictive_weight > 0 else None
         self.prior = Prior(cfg)
 
     # -- encoder -----------------------------------------------------------------------
@@ -218,7 +222,8 @@ class NLDModel(nn.Module):
         self, x: Tensor, generator: torch.Generator | None = None
     ) -> tuple[dict[str, Tensor], PosteriorPath]:
         """Per-sequence log-likelihood, KL terms and ELBO (each [B], in nats per sequence),
-        and the traced posterior path they came from."""
+        the readout's mismatch and (with a predictive head) -log p(x_{t+1} | c_t), and the
+        traced posterior path they came from."""
         path = self.posterior(x, sample=True, generator=generator, trace=True)
         q = self.prior.position(path.y)
         ll = self.decoder.log_prob(self.standardise(x), q).sum(-1)
@@ -229,6 +234,9 @@ class NLDModel(nn.Module):
             "elbo": ll - path.kl0 - path.kl_path,
         }
         terms["readout"] = self.readout_mismatch(path)
+        if self.predictor is not None:
+            xs = self.standardise(x)
+            terms["predictive"] = -self.predictor.log_prob(xs[:, 1:], path.context[:, :-1]).sum(-1)
         return terms, path
 
     def readout_mismatch(self, path: PosteriorPath) -> Tensor:

@@ -90,3 +90,24 @@ def test_labels_are_causal():
     b = model.posterior(x2, sample=False).y
     torch.testing.assert_close(a[:, :20], b[:, :20])
     assert not torch.allclose(a[:, 20], b[:, 20])
+
+
+def test_predictive_term_scores_the_next_observation_from_the_context():
+    cfg = ModelConfig(obs_dim=3, latent_dim=2, decoder_noise="fixed", noise_std=0.5)
+    assert NLDModel(cfg).predictor is None  # off unless asked for
+    model = NLDModel(cfg.model_copy(update={"predictive_weight": 1.0})).double()
+    assert model.predictor is not None
+    head = model.predictor.mean
+    assert isinstance(head, torch.nn.Linear)
+    torch.nn.init.zeros_(head.weight)
+    torch.nn.init.zeros_(head.bias)
+    x = torch.randn(2, 7, 3, dtype=torch.float64)
+    terms, _ = model.elbo_terms(x)
+    # with a zero mean and std 0.5, -log N(x_t; 0, 0.25 I) summed over t = 1..T-1
+    nll = 0.5 * (x[:, 1:] / 0.5) ** 2 + math.log(0.5) + 0.5 * math.log(2 * math.pi)
+    torch.testing.assert_close(terms["predictive"], nll.sum((1, 2)))
+    # with a live head the term trains the encoder
+    torch.nn.init.normal_(head.weight)
+    model.elbo_terms(x)[0]["predictive"].sum().backward()
+    assert model.gru.weight_ih_l0.grad is not None
+    assert model.gru.weight_ih_l0.grad.abs().sum() > 0
