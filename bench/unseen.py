@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nld.data.hmm import HMMSpec, random_spec
 from nld.model import NLDModel
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,15 +39,19 @@ CASES = [
 ]
 
 
+def case_spec(case: int) -> HMMSpec:
+    k, dim, dwell, _, _ = CASES[case]
+    return random_spec(k, dim, dwell=dwell, seed=100 + case, separation=3.0)
+
+
 def run(case: int, threads: int, overrides: dict[str, object], variant: str) -> dict:
     from nld.data import bayes_limits, sample
-    from nld.data.hmm import random_spec
     from training.config import load_config
     from training.evaluate import evaluate
     from training.trainer import train
 
     k, dim, dwell, length, n = CASES[case]
-    spec = random_spec(k, dim, dwell=dwell, seed=100 + case, separation=3.0)
+    spec = case_spec(case)
     train_set = sample(spec, n, length, seed=1)
     test_set = sample(spec, 200, max(length, 200), seed=2)
     assert test_set.states is not None
@@ -108,11 +113,10 @@ def reference_loglik(case: int, n: int = 200) -> dict[str, float]:
     from scipy.stats import multivariate_normal
 
     from nld.data import sample
-    from nld.data.hmm import random_spec
     from nld.data.limits import emission_loglik, forward_backward
 
-    k, dim, dwell, length, _ = CASES[case]
-    spec = random_spec(k, dim, dwell=dwell, seed=100 + case, separation=3.0)
+    dim, length = CASES[case][1], CASES[case][3]
+    spec = case_spec(case)
     data = sample(spec, n, length, seed=1)
     flat = data.x.reshape(-1, dim).astype(np.float64)
     jacobian = float(np.log(flat.std(0)).sum())  # log|dx/dx_standardised|
