@@ -29,17 +29,31 @@ def emission_loglik(spec: HMMSpec, x: np.ndarray) -> np.ndarray:
     return out.reshape(*x.shape[:2], spec.n_states)
 
 
-def forward_backward(spec: HMMSpec, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Log filtering and smoothing marginals, each [N, T, K] and normalised per step."""
-    ll = emission_loglik(spec, x)
+def forward_filter(spec: HMMSpec, ll: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """From emission log-likelihoods ll [N, T, K]: the log filtering marginals [N, T, K],
+    normalised per step, and the log evidence log p(x_1..x_T) of each sequence [N]."""
     logp = np.log(np.asarray(spec.transition_matrix))
-    _n, t_len, _k = ll.shape
     alpha = np.empty_like(ll)
+    evidence = np.zeros(ll.shape[0])
     a = np.log(np.asarray(spec.initial_distribution))[None] + ll[:, 0]
-    alpha[:, 0] = a - logsumexp(a, axis=1, keepdims=True)
-    for t in range(1, t_len):
-        a = logsumexp(alpha[:, t - 1, :, None] + logp[None], axis=1) + ll[:, t]
-        alpha[:, t] = a - logsumexp(a, axis=1, keepdims=True)
+    for t in range(ll.shape[1]):
+        if t > 0:
+            a = logsumexp(alpha[:, t - 1, :, None] + logp[None], axis=1) + ll[:, t]
+        norm = logsumexp(a, axis=1)
+        alpha[:, t] = a - norm[:, None]
+        evidence += norm
+    return alpha, evidence
+
+
+def forward_backward(
+    spec: HMMSpec, x: np.ndarray, ll: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Log filtering and smoothing marginals, each [N, T, K] and normalised per step (`ll`:
+    the emission log-likelihoods of x, when already computed)."""
+    ll = emission_loglik(spec, x) if ll is None else ll
+    logp = np.log(np.asarray(spec.transition_matrix))
+    t_len = ll.shape[1]
+    alpha, _ = forward_filter(spec, ll)
     beta = np.zeros_like(ll)
     for t in range(t_len - 2, -1, -1):
         b = logsumexp(logp[None] + (ll[:, t + 1] + beta[:, t + 1])[:, None, :], axis=2)
@@ -57,7 +71,7 @@ def bayes_limits(spec: HMMSpec, x: np.ndarray, states: np.ndarray) -> dict[str, 
     """Mean and std over sequences of the per-step, online and offline accuracies."""
     ll = emission_loglik(spec, x)
     per_step = np.argmax(ll + np.log(np.asarray(spec.initial_distribution)), axis=-1)
-    filt, smooth = forward_backward(spec, x)
+    filt, smooth = forward_backward(spec, x, ll)
     out: dict[str, float] = {}
     for name, pred in [
         ("per_step", per_step),
