@@ -1,33 +1,38 @@
-"""`nld report` end to end on tiny runs: tables, figures, progress."""
+"""`nld report` end to end on tiny runs: tables, figures, progress, runs side by side."""
+
+import os
 
 import pytest
 
 from nld.data import load_spec, sample
-from training import report
+from training import report, trainer
+from training.config import load_config
+
+
+def tiny_train(cfg, data, out, **kw):
+    """The smoke preset for 20 iterations in place of the experiment's (module level, so that
+    the report's worker processes can be handed it)."""
+    smoke = load_config("smoke")
+    smoke.train.iterations = 20
+    smoke.train.seed = cfg.train.seed
+    smoke.train.threads = cfg.train.threads
+    return trainer.train(smoke, data, out, **kw)
 
 
 @pytest.mark.slow
-def test_report_writes_tables_and_figures(tmp_path, monkeypatch):
+def test_report_trains_side_by_side_writes_tables_and_figures(tmp_path, monkeypatch):
     spec = load_spec("exp1")
     small = sample(spec, 24, 60, seed=0), sample(spec, 8, 80, seed=1)
     monkeypatch.setattr(report, "_data", lambda experiment, out: small)
 
-    from training import trainer
-    from training.config import load_config
-
-    def tiny_train(cfg, data, out, **kw):
-        smoke = load_config("smoke")
-        smoke.train.iterations = 20
-        smoke.train.seed = cfg.train.seed
-        return trainer.train(smoke, data, out, **kw)
-
     path = report.run_report(
         1,
-        1,
+        2,
         tmp_path / "rep",
         runs=tmp_path / "runs",
         dynamics=("overdamped",),
         train_fn=tiny_train,
+        workers=2,
     )
     text = path.read_text()
     for heading in ("Occupancy l1 error", "coordinates sorted", "Segmentation accuracy"):
@@ -35,15 +40,20 @@ def test_report_writes_tables_and_figures(tmp_path, monkeypatch):
     assert "92.6 +- 1.6" in text  # the paper's number beside ours
     assert "online filter" in text and "hmmlearn" in text
     assert (tmp_path / "rep" / "figures" / "exp1-overdamped" / "landscape.png").exists()
-    assert (tmp_path / "rep" / "analyses" / "exp1-overdamped-s0.json").exists()
-    # A second report reuses the finished run instead of training again.
+    for seed in (0, 1):
+        assert (tmp_path / "rep" / "analyses" / f"exp1-overdamped-s{seed}.json").exists()
+        # Each worker trained its own seed, on its share of the cores.
+        _, meta = report.checkpoint.read_config(tmp_path / "runs" / f"exp1-overdamped-s{seed}")
+        assert meta["finished"] and meta["train"]["train"]["seed"] == seed
+        assert meta["train"]["train"]["threads"] == max(1, len(os.sched_getaffinity(0)) // 2)
+    # A second report reuses the finished runs and trains only the missing one, in-process.
     calls = []
     report.run_report(
         1,
-        1,
+        3,
         tmp_path / "rep2",
         runs=tmp_path / "runs",
         dynamics=("overdamped",),
-        train_fn=lambda *a, **k: calls.append(a),
+        train_fn=lambda *a, **k: calls.append(a) or tiny_train(*a, **k),
     )
-    assert calls == []
+    assert [str(c[2]) for c in calls] == [str(tmp_path / "runs" / "exp1-overdamped-s2")]

@@ -177,6 +177,7 @@ def _cmd_report(a: argparse.Namespace) -> None:
         runs=a.runs,
         first_seed=a.first_seed,
         dynamics=tuple(a.dynamics),
+        workers=a.workers,
     )
     print(f"wrote {path}")
 
@@ -192,6 +193,16 @@ def _cmd_serve(a: argparse.Namespace) -> None:
         limit_concurrency=a.limit_concurrency,
         graceful_seconds=a.graceful_seconds,
     )
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -257,7 +268,7 @@ def _parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("report", help="the paper's tables for our models (trains missing runs)")
     rp.add_argument("--experiment", type=int, choices=[1, 2], required=True)
-    rp.add_argument("--seeds", type=int, default=5, help="how many seeds per model")
+    rp.add_argument("--seeds", type=_positive, default=5, help="how many seeds per model")
     rp.add_argument("--first-seed", type=int, default=0)
     rp.add_argument(
         "--dynamics",
@@ -266,6 +277,13 @@ def _parser() -> argparse.ArgumentParser:
         default=["overdamped", "underdamped"],
     )
     rp.add_argument("--runs", default="runs/bench", help="where runs are reused or trained")
+    rp.add_argument(
+        "--workers",
+        type=_positive,
+        default=2,
+        help="training runs side by side, each in its own process on an equal share of the "
+        "cores (default 2; 1 trains one run at a time)",
+    )
     rp.add_argument("--out", required=True, help="directory for report.md and its figures")
     rp.set_defaults(fn=_cmd_report)
 

@@ -1,17 +1,21 @@
 """`nld report`: the paper's tables for our models, regenerated from runs anyone can repeat.
 
 For one experiment it trains (or reuses) `seeds` runs of the overdamped and the underdamped
-preset, analyses each on the test split, fits the hmmlearn baseline, computes the Bayes
-limits with the true parameters, and writes DIR/report.md (tables with mean +- sample std
-over seeds, the paper's numbers beside ours) with figures of seed 0 embedded.
+preset (`workers` side by side, each in its own process), analyses each on the test split,
+fits the hmmlearn baseline, computes the Bayes limits with the true parameters, and writes
+DIR/report.md (tables with mean +- sample std over seeds, the paper's numbers beside ours)
+with figures of seed 0 embedded.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import statistics
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -121,9 +125,11 @@ def run_report(
     first_seed: int = 0,
     dynamics: tuple[str, ...] = ("overdamped", "underdamped"),
     train_fn: Callable[..., Any] | None = None,
+    workers: int = 1,
 ) -> Path:
+    """Train the missing runs (`workers` at a time, each in its own process on an equal share
+    of the cores), analyse every run on the test split and write DIR/report.md."""
     from training.analyze import analyze_run
-    from training.config import load_config
     from training.figures import write_figures
     from training.trainer import train
 
@@ -133,27 +139,16 @@ def run_report(
     train_set, test_set = _data(experiment, out)
     assert test_set.states is not None
     truth = spec.stationary()
-    rows: dict[str, list[dict[str, Any]]] = {}
     jobs = [(dyn, s) for dyn in dynamics for s in range(first_seed, first_seed + seeds)]
-    bar = tqdm(jobs, desc=f"report exp{experiment}", unit="run")
+    run_dirs = {job: runs / f"exp{experiment}-{job[0]}-s{job[1]}" for job in jobs}
+    missing = [job for job in jobs if not _finished(run_dirs[job])]
+    _train_all(experiment, missing, run_dirs, train_set, train_fn, workers)
+    rows: dict[str, list[dict[str, Any]]] = {}
+    bar = tqdm(jobs, desc=f"analyse exp{experiment}", unit="run")
     for dyn, seed in bar:
         preset = f"exp{experiment}-{dyn}"
-        run_dir = runs / f"{preset}-s{seed}"
-        done = (run_dir / checkpoint.CONFIG).exists() and checkpoint.read_config(run_dir)[1].get(
-            "finished"
-        )
-        if not done:
-            bar.set_postfix_str(f"training {preset} seed {seed}")
-            cfg = load_config(preset)
-            cfg.train.seed = seed
-            train_fn(
-                cfg,
-                train_set,
-                run_dir,
-                resume=(run_dir / "trainer.safetensors").exists(),
-                progress_bar=False,
-            )
-        bar.set_postfix_str(f"analysing {preset} seed {seed}")
+        run_dir = run_dirs[dyn, seed]
+        bar.set_postfix_str(f"{preset} seed {seed}")
         model = checkpoint.load(run_dir)
         t0 = time.perf_counter()
         res, analysis, labels = analyze_run(model, test_set, spec=spec, seed=seed)
@@ -177,6 +172,75 @@ def run_report(
     text = _markdown(experiment, jobs, rows, truth, hmm, limits)
     write_bytes(out / "report.md", text.encode())
     return out / "report.md"
+
+
+def _finished(run_dir: Path) -> bool:
+    return bool(
+        (run_dir / checkpoint.CONFIG).exists()
+        and checkpoint.read_config(run_dir)[1].get("finished")
+    )
+
+
+def _train_one(
+    train_fn: Callable[..., Any], preset: str, seed: int, run_dir: Path, data: Dataset, threads: int
+) -> None:
+    """One training run (module level, so that a worker process can be handed it)."""
+    from training.config import load_config
+
+    cfg = load_config(preset)
+    cfg.train.seed = seed
+    if threads:
+        cfg.train.threads = threads
+    resume = (run_dir / "trainer.safetensors").exists()
+    train_fn(cfg, data, run_dir, resume=resume, progress_bar=False)
+
+
+def _train_all(
+    experiment: int,
+    jobs: list[tuple[str, int]],
+    run_dirs: dict[tuple[str, int], Path],
+    data: Dataset,
+    train_fn: Callable[..., Any],
+    workers: int,
+) -> None:
+    """Train `jobs` one after another (workers 1: the preset's threads) or `workers` side by
+    side in spawned processes, each with an equal share of the cores: on 2 cores two runs at
+    one thread each finish in about half the time of one after the other at two."""
+    if not jobs:
+        return
+    bar = tqdm(total=len(jobs), desc=f"train exp{experiment}", unit="run")
+    if workers <= 1:
+        for dyn, seed in jobs:
+            bar.set_postfix_str(f"exp{experiment}-{dyn} seed {seed}")
+            _train_one(train_fn, f"exp{experiment}-{dyn}", seed, run_dirs[dyn, seed], data, 0)
+            bar.update()
+        bar.close()
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = max(1, (cores or 1) // workers)
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = {
+            pool.submit(
+                _train_one,
+                train_fn,
+                f"exp{experiment}-{dyn}",
+                seed,
+                run_dirs[dyn, seed],
+                data,
+                threads,
+            ): (dyn, seed)
+            for dyn, seed in jobs
+        }
+        for future in as_completed(futures):
+            dyn, seed = futures[future]
+            if future.exception() is not None:  # a failed run ends the report with its error
+                for f in futures:
+                    f.cancel()  # runs not started yet; those under way finish and are kept
+                future.result()
+            bar.set_postfix_str(f"finished exp{experiment}-{dyn} seed {seed}")
+            bar.update()
+    bar.close()
 
 
 def _dwell_ratios(rows: list[dict[str, Any]], key: str) -> list[float]:
