@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,12 +11,62 @@ import torch
 from nld.analysis import Minimum, assign_basins, find_minima, model_energy
 from nld.model import NLDModel
 
+LABELS_FROM_HEAD = "basin head"  # the most probable basin, from the basin head
+LABELS_FROM_POSITION = "readout basins"  # the basin of the readout position
+HEAD_TOLERANCE = 0.05  # of the minima's spacing: a fitted minimum this close is the same one
+
 
 @torch.no_grad()
 def readout_path(model: NLDModel, x: np.ndarray | torch.Tensor, batch: int = 256) -> torch.Tensor:
-    """The lag-free readout r(c_t) for every step: [N, T, d], causal in x; labels are its basins."""
+    """The lag-free readout r(c_t) for every step: [N, T, d], causal in x."""
+    return read_path(model, x, batch)[0]
+
+
+@torch.no_grad()
+def read_path(
+    model: NLDModel, x: np.ndarray | torch.Tensor, batch: int = 256
+) -> tuple[torch.Tensor, np.ndarray | None]:
+    """The readout r(c_t) [N, T, d] of every step and the basin head's class [N, T] (None
+    without a fitted head), causal in x."""
     xt = torch.as_tensor(x, dtype=torch.float32)
-    return torch.cat([model.readout_position(part)[0] for part in xt.split(batch)])
+    parts = [model.read(part)[:2] for part in xt.split(batch)]
+    positions = torch.cat([r for r, _ in parts])
+    if any(c is None for _, c in parts):
+        return positions, None
+    return positions, torch.cat([c for _, c in parts if c is not None]).numpy()
+
+
+def head_order(model: NLDModel, minima: list[Minimum]) -> np.ndarray | None:
+    """For each class of the model's basin head, the index in `minima` of the minimum it
+    stands for; None without a fitted head or when its minima are not these (another
+    search found more or fewer): then labels come from the readout's basins."""
+    fitted = model.fitted_minima().double().numpy()
+    if len(fitted) == 0 or len(fitted) != len(minima):
+        return None
+    pos = np.stack([m.position for m in minima])
+    dist = np.linalg.norm(fitted[:, None] - pos[None], axis=-1)
+    order = dist.argmin(1)
+    gaps = np.linalg.norm(pos[:, None] - pos[None], axis=-1)
+    spacing = float(gaps[np.triu_indices(len(pos), 1)].min()) if len(pos) > 1 else 1.0
+    if len(set(order.tolist())) != len(order) or dist[np.arange(len(order)), order].max() > (
+        HEAD_TOLERANCE * spacing
+    ):
+        return None
+    return order
+
+
+def basin_labels(
+    order: np.ndarray | None,
+    classes: np.ndarray | None,
+    positions: torch.Tensor | np.ndarray,
+    assign: Callable[[torch.Tensor | np.ndarray], np.ndarray],
+) -> tuple[np.ndarray, str]:
+    """Labels (indices of minima) and where they come from: the basin head's classes mapped
+    by `order` (head_order) when there are both, else `assign`(positions), the basin of
+    each readout position."""
+    if order is not None and classes is not None:
+        return order[classes], LABELS_FROM_HEAD
+    return assign(positions), LABELS_FROM_POSITION
 
 
 @dataclass(frozen=True)
@@ -43,9 +94,15 @@ def segment(model: NLDModel, landscape: Landscape, latents: torch.Tensor) -> np.
 
 def label(
     model: NLDModel, x: np.ndarray | torch.Tensor, seed: int = 0
-) -> tuple[np.ndarray, Landscape, torch.Tensor]:
+) -> tuple[np.ndarray, Landscape, torch.Tensor, str]:
     """Online labels [N, T] of x by basin, the landscape (minima searched from x's own
-    readout points), and those points [N, T, d]."""
-    latents = readout_path(model, x)
+    readout points), those points [N, T, d], and where the labels come from (basin_labels)."""
+    latents, classes = read_path(model, x)
     landscape = find_landscape(model, latents, seed=seed)
-    return segment(model, landscape, latents), landscape, latents
+    labels, source = basin_labels(
+        head_order(model, landscape.minima),
+        classes,
+        latents,
+        lambda z: segment(model, landscape, torch.as_tensor(z)),
+    )
+    return labels, landscape, latents, source

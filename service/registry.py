@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from nld import checkpoint
 from nld.errors import NLDError
+from nld.inference import LABELS_FROM_HEAD, LABELS_FROM_POSITION, head_order
 from nld.landscape import Analysis, analyze
 from nld.model import NLDModel
 
@@ -30,6 +33,15 @@ class LoadedModel:
     meta: dict[str, Any]
     card: str | None  # MODEL_CARD.md, if the directory has one
     load_seconds: float
+    # The basin head's classes as indices of the analysis' minima (nld.inference.head_order);
+    # None: labels are the basins of the readout positions.
+    head_order: np.ndarray | None = None
+
+    @property
+    def labels_from(self) -> str | None:
+        if self.analysis is None:
+            return None
+        return LABELS_FROM_POSITION if self.head_order is None else LABELS_FROM_HEAD
 
     @property
     def streams(self) -> bool:
@@ -69,6 +81,7 @@ def load_model(run_dir: Path, *, chains: int, steps: int) -> LoadedModel:
         meta=meta,
         card=card.read_text() if card.is_file() else None,
         load_seconds=time.perf_counter() - t0,
+        head_order=None if analysis is None else head_order(model, analysis.minima),
     )
 
 

@@ -162,6 +162,11 @@ class ModelSummary(BaseModel):
     latent_dim: int
     n_minima: int | None
     streams: bool
+    labels_from: str | None = Field(
+        None,
+        description="what stream labels are: 'basin head' (the most probable basin, from a "
+        "classifier of the context) or 'readout basins' (the basin of the readout position)",
+    )
 
 
 class ModelDetail(ModelSummary):

@@ -1,5 +1,6 @@
 """The hot path of streaming segmentation: continue a stream's GRU, read out the latent
-position, look its basin up (no gradient flow per event) and its energy."""
+position and its label (the basin head's class, or the basin of the position looked up
+without gradient flow per event), and its energy."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from nld.inference import basin_labels
 from service.registry import LoadedModel
 
 
@@ -26,9 +28,10 @@ def label_chunk(
     assert energy_fn is not None
     batched = x.ndim == 3
     xt = torch.from_numpy(x)
-    r, h_new = lm.model.readout_position(xt if batched else xt[None], h)
+    r, classes, h_new = lm.model.read(xt if batched else xt[None], h)
     if not batched:
         r = r[0]
+        classes = None if classes is None else classes[0]
     # The model's own float32 energy: one small forward, no copy to float64 per event.
     e = energy_fn(r)
     if not (torch.isfinite(r).all() and torch.isfinite(e).all()):
@@ -37,5 +40,11 @@ def label_chunk(
             "(are they on the scale of its training data?)"
         )
     z = r.numpy().astype(np.float64)
-    labels = lm.analysis.index.assign(z, exact=False)
+    index = lm.analysis.index
+    labels, _ = basin_labels(
+        lm.head_order,
+        None if classes is None else classes.numpy(),
+        z,
+        lambda p: index.assign(p, exact=False),
+    )
     return labels, z, e.numpy().astype(np.float64), h_new

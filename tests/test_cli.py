@@ -74,6 +74,8 @@ def test_train_segment_evaluate(tmp_path, capsys, easy_data_cli):
     found = re.search(r"(\d+) energy minima", out)
     assert found, out
     assert (found[1] == "1") == ("warning: the energy has a single minimum" in out)
+    # The smoke preset has a basin head: fitted whenever there are basins to tell apart.
+    assert (found[1] != "1") == ("labels: the basin head's most probable basin" in out)
     code, _, err = _run(
         capsys, "segment", str(run), "--data", str(test_path), "--out", str(tmp_path / "l.npy")
     )

@@ -9,7 +9,7 @@ import numpy as np
 
 from nld.analysis import dwell_lengths, many_to_one, match_labels, matched_l1
 from nld.data import Dataset, HMMSpec
-from nld.inference import readout_path
+from nld.inference import basin_labels, head_order, read_path
 from nld.landscape import Analysis, analyze
 from nld.model import NLDModel
 
@@ -36,7 +36,7 @@ def analyze_run(
     `data` (None without data). With known states: accuracy, many-to-one score, and the
     Kramers dwell times and occupancies set against the truth."""
     t0 = time.perf_counter()
-    latents = readout_path(model, data.x) if data is not None else None
+    latents, classes = read_path(model, data.x) if data is not None else (None, None)
     encode_s = time.perf_counter() - t0
     res = analyze(model, latents, seed=seed)
     out = res.to_dict()
@@ -46,10 +46,11 @@ def analyze_run(
         return out, res, labels
     t0 = time.perf_counter()
     assert res.index is not None
-    labels = res.index.assign(latents)
+    labels, source = basin_labels(head_order(model, res.minima), classes, latents, res.index.assign)
     out["seconds"]["segment"] = round(time.perf_counter() - t0, 3)
     k = len(res.minima)
     seg: dict[str, Any] = {
+        "labels_from": source,
         "n_sequences": data.n_sequences,
         "length": data.length,
         "time_in_basin": (np.bincount(labels.ravel(), minlength=k) / labels.size).tolist(),

@@ -27,6 +27,7 @@ def _cmd_data_generate(a: argparse.Namespace) -> None:
 
 
 def _cmd_train(a: argparse.Namespace) -> None:
+    from nld import checkpoint
     from nld.data import load
     from training.config import load_config
     from training.trainer import train
@@ -50,6 +51,12 @@ def _cmd_train(a: argparse.Namespace) -> None:
         print(f"  {len(minima)} energy minima, the hidden states it found")
         if len(minima) == 1:
             print(f"  warning: {SINGLE_WELL}")
+        fit = checkpoint.read_config(a.out)[1].get("basin_head")
+        if fit and fit["classes"]:
+            print(
+                f"  labels: the basin head's most probable basin (agrees with the basin of the "
+                f"readout position on {fit['agreement']:.1%} of the training steps)"
+            )
 
 
 @overload
@@ -75,9 +82,9 @@ def _cmd_segment(a: argparse.Namespace) -> None:
     model, data = _load_run(a.run_dir, a.data)
     if not model.cfg.has_energy:
         raise NLDError(f"{a.run_dir} is an NSDE baseline: it has no energy, hence no basins")
-    labels, _, _ = label(model, data.x)
+    labels, landscape, _, source = label(model, data.x)
     atomic_write(a.out, lambda f: np.save(f, labels))
-    print(f"wrote {a.out}: labels {labels.shape}, {int(labels.max()) + 1} basins")
+    print(f"wrote {a.out}: labels {labels.shape} from the {source}, {len(landscape.minima)} basins")
 
 
 def _cmd_evaluate(a: argparse.Namespace) -> None:

@@ -47,6 +47,12 @@ class TrainSettings(BaseModel):
         description="steps of the final stage that fits the wells' depths to the time the "
         "posterior spends in each (training.calibrate; energy models, latent dimension <= 3)",
     )
+    basin_head_iterations: int = Field(
+        1500,
+        gt=0,
+        description="steps of the stage that fits the basin head (training.basin_head; models "
+        "with model.basin_head)",
+    )
     grad_clip: float = Field(10.0, gt=0)
     checkpoint_every: int = Field(200, gt=0)
     log_every: int = Field(10, gt=0)

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import numpy as np
+import torch
 from scipy.cluster.vq import kmeans2
 
 from nld.analysis import (
@@ -17,7 +18,7 @@ from nld.analysis import (
     zeroth_order,
 )
 from nld.data import Dataset
-from nld.inference import find_landscape, readout_path, segment
+from nld.inference import basin_labels, find_landscape, head_order, read_path, segment
 from nld.model import NLDModel
 
 
@@ -33,7 +34,7 @@ def evaluate(
     else with the empirical frequencies of `data.states`."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    latents = readout_path(model, data.x)
+    latents, classes = read_path(model, data.x)
     timings["encode_seconds"] = time.perf_counter() - t0
     out: dict[str, Any] = {"n_sequences": data.n_sequences, "length": data.length}
     if not model.cfg.has_energy:
@@ -52,7 +53,12 @@ def evaluate(
         land = find_landscape(model, latents, seed=seed)
         timings["minima_seconds"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        labels = segment(model, land, latents)
+        labels, source = basin_labels(
+            head_order(model, land.minima),
+            classes,
+            latents,
+            lambda z: segment(model, land, torch.as_tensor(z)),
+        )
         timings["segment_seconds"] = time.perf_counter() - t0
         occ_b = zeroth_order(land.minima, land.beta)
         occ_c = second_order(land.minima, land.beta)
@@ -67,7 +73,7 @@ def evaluate(
             )
             timings["quadrature_seconds"] = time.perf_counter() - t0
         out.update(
-            labels_from="basins",
+            labels_from=source,
             n_minima=len(land.minima),
             beta=land.beta,
             minima=[

@@ -31,6 +31,7 @@ class Progress:
     rollbacks: int = 0
     seconds: float = 0.0
     calibration: dict[str, float] | None = None  # training.calibrate's summary, once done
+    basin_head: dict[str, float] | None = None  # training.basin_head's summary, once done
 
 
 def save_state(

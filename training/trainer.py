@@ -10,7 +10,8 @@ and, when the model has one, the predictive head (`ModelConfig.predictive_weight
 A step whose loss or gradient is not finite (or that leaves non-finite weights) is undone:
 the model and optimizers return to the last good snapshot, the learning rate and the gradient
 clip are halved, and training goes on. After the last iteration (and the single-well rescue,
-if it fires) the calibration stage of `training.calibrate` fits the wells' depths. State is
+if it fires) the calibration stage of `training.calibrate` fits the wells' depths, and for a
+model with a basin head `training.basin_head` fits it to the final landscape. State is
 checkpointed atomically every `checkpoint_every` iterations, after the calibration, and on
 Ctrl-C, so `--resume` continues the same run.
 """
@@ -34,6 +35,8 @@ from nld import checkpoint
 from nld.data import Dataset
 from nld.errors import NLDError
 from nld.model import NLDModel
+from training.basin_head import applies as basin_head_applies
+from training.basin_head import fit_basin_head
 from training.calibrate import applies as calibration_applies
 from training.calibrate import calibrate
 from training.config import TrainConfig, TrainSettings
@@ -160,6 +163,7 @@ def train(
                 "train_seconds": round(prog.seconds, 2),
                 "rollbacks": prog.rollbacks,
                 "calibration": prog.calibration,
+                "basin_head": prog.basin_head,
                 "data": {"n_sequences": data.n_sequences, "length": data.length, "dim": data.dim},
             },
         )
@@ -240,7 +244,8 @@ def train(
     calibrating = (
         t.calibrate_iterations > 0 and prog.calibration is None and calibration_applies(model)
     )
-    save(final=not (rescuing or calibrating))
+    heading = prog.basin_head is None and basin_head_applies(model)
+    save(final=not (rescuing or calibrating or heading))
     model.eval()
     if rescuing:
         why = single_well(model, data)
@@ -260,7 +265,10 @@ def train(
     if calibrating:
         done = calibrate(model, data, t.calibrate_iterations, t.seed, progress_bar)
         prog.calibration = asdict(done)
-    if rescuing or calibrating:
+    if heading:  # last: it labels by the final landscape
+        fitted = fit_basin_head(model, data, t.basin_head_iterations, t.seed, progress_bar)
+        prog.basin_head = asdict(fitted)
+    if rescuing or calibrating or heading:
         save(final=True)
     return model
 

@@ -40,6 +40,12 @@ class ModelConfig(BaseModel):
         description="labels are basins of r(c_t), a head trained to predict the posterior "
         "position this many steps later (see NLDModel.readout_mismatch)",
     )
+    basin_head: bool = Field(
+        False,
+        description="a classifier of the basin the posterior will be in (readout_lag steps "
+        "later) from the context, fitted once training is done (training.basin_head): labels "
+        "are its most probable basin instead of the basin of the readout position",
+    )
     predictive_weight: float = Field(
         0.0,
         ge=0,
@@ -83,6 +89,8 @@ class ModelConfig(BaseModel):
             raise ValueError("learn_mass applies to underdamped dynamics only")
         if self.architecture == "dynvae" and self.dynamics == "nsde":
             raise ValueError("the dynvae architecture is an energy model: use over/underdamped")
+        if self.basin_head and (self.dynamics == "nsde" or self.architecture == "dynvae"):
+            raise ValueError("basin_head needs an energy (basins) and a readout (nld architecture)")
         return self
 
     @property

@@ -9,6 +9,8 @@ For observations x_0..x_{T-1} (standardised with the training set's mean and std
     ELBO = sum_t log p(x_t | q_t) - KL(q(y_0) || p(y_0)) - sum_steps |u|^2 dt / 2,
            u = (f - h) / g                           h, g: the prior's drift and diffusion
     r(c_t)                                           readout of the position, for labels
+    argmax_k s_k(c_t)                                optional basin head: the most probable
+                                                     basin of q_{t+L}, fitted after training
     p(x_{t+1} | c_t)                                 optional predictive head (an auxiliary
                                                      loss on the encoder, predictive_weight)
 """
@@ -26,6 +28,8 @@ from nld.model.config import ModelConfig
 from nld.model.layers import mlp
 from nld.model.prior import Prior
 from nld.model.sde import step
+
+MAX_BASINS = 16  # classes of the basin head; a landscape with more minima labels by position
 
 
 @dataclass
@@ -92,6 +96,8 @@ class Decoder(nn.Module):
 class NLDModel(nn.Module):
     x_mean: Tensor
     x_std: Tensor
+    basin_minima: Tensor  # with a basin head only
+    basin_count: Tensor
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -113,6 +119,13 @@ class NLDModel(nn.Module):
         nn.init.zeros_(last.bias)
         # The paper's models have no readout head: their labels come from the posterior path.
         self.readout = None if cfg.architecture == "dynvae" else mlp([c, cfg.decoder_hidden, d])
+        # The basin head: logits over up to MAX_BASINS basins, fitted after training; the first
+        # basin_count rows of basin_minima are the positions of the minima its classes stand
+        # for (0 until fitted).
+        self.basin_head = mlp([c, cfg.decoder_hidden, MAX_BASINS]) if cfg.basin_head else None
+        if cfg.basin_head:
+            self.register_buffer("basin_minima", torch.zeros(MAX_BASINS, d))
+            self.register_buffer("basin_count", torch.zeros((), dtype=torch.long))
         self.decoder = Decoder(cfg)
         self.predictor = Decoder(cfg, in_dim=c) if cfg.predictive_weight > 0 else None
         self.prior = Prior(cfg)
@@ -257,7 +270,14 @@ class NLDModel(nn.Module):
         return ((pred - q[:, lag:]) ** 2).sum(-1).sum(-1)
 
     def readout_position(self, x: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """r(c_t) for raw observations x [B, T, D] (continuing GRU state h), and the new h.
+        """r(c_t) for raw observations x [B, T, D] (continuing GRU state h), and the new h."""
+        r, _, h_last = self.read(x, h)
+        return r, h_last
+
+    def read(self, x: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor | None, Tensor]:
+        """r(c_t) [B, T, d], the basin head's class of each step [B, T] (None without a fitted
+        head; classes index `fitted_minima`), and the new GRU state, for raw observations x
+        [B, T, D] continuing GRU state h.
 
         A model without a readout head (imported from the paper's code) gives the position of
         its noise-free posterior path instead, from the start of x only (no continuation).
@@ -267,9 +287,32 @@ class NLDModel(nn.Module):
                 raise ValueError("this model labels by its posterior path: it cannot continue h")
             path = self.posterior(x, sample=False)
             _, h_last = self.encode(self.standardise(x))
-            return self.prior.position(path.y), h_last
+            return self.prior.position(path.y), None, h_last
         ctx, h_last = self.encode(self.standardise(x), h)
-        return self.readout(ctx), h_last
+        k = len(self.fitted_minima())
+        classes = None
+        if self.basin_head is not None and k > 0:
+            classes = self.basin_head(ctx)[..., :k].argmax(-1)
+        return self.readout(ctx), classes, h_last
+
+    def fitted_minima(self) -> Tensor:
+        """Positions [k, d] of the minima the basin head's classes stand for ([0, d]: none)."""
+        if self.basin_head is None:
+            return torch.empty(0, self.cfg.latent_dim)
+        return self.basin_minima[: int(self.basin_count)]
+
+    @torch.no_grad()
+    def set_fitted_minima(self, positions: Tensor) -> None:
+        """Record the positions [k, d] of the minima the basin head's first k classes stand
+        for (k = 0: the head is not fitted)."""
+        k = positions.shape[0]
+        if self.basin_head is None or k > MAX_BASINS:
+            raise ValueError(
+                f"this model's basin head has room for 0..{MAX_BASINS} minima, not {k}"
+            )
+        self.basin_minima.zero_()
+        self.basin_minima[:k] = positions.to(self.basin_minima.dtype)
+        self.basin_count.fill_(k)
 
     def prior_mismatch(self, trace_y: Tensor, trace_f: Tensor) -> Tensor:
         """Path KL rate |(f - h(y)) / g|^2 / 2 per observation interval, on a detached trace.

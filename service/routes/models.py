@@ -25,6 +25,7 @@ def _summary(lm: LoadedModel) -> ModelSummary:
         latent_dim=cfg.latent_dim,
         n_minima=None if lm.analysis is None else len(lm.analysis.minima),
         streams=lm.streams,
+        labels_from=lm.labels_from,
     )
 
 

@@ -39,6 +39,7 @@ def test_models(client):
     assert listing["default"] == "easy"
     (m,) = listing["models"]
     assert m["obs_dim"] == 4 and m["n_minima"] == 2 and m["streams"]
+    assert m["labels_from"] == "basin head"  # the smoke preset fits one
     detail = client.get("/models/easy").json()
     assert detail["version"] == m["version"] and detail["config"]["obs_dim"] == 4
     r = client.get("/models/nope")

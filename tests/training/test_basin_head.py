@@ -1,0 +1,65 @@
+"""The basin head (training.basin_head, nld.inference.head_order / basin_labels)."""
+
+import numpy as np
+import torch
+
+from nld import checkpoint
+from nld.analysis import Minimum
+from nld.inference import (
+    LABELS_FROM_HEAD,
+    LABELS_FROM_POSITION,
+    basin_labels,
+    head_order,
+    read_path,
+)
+from nld.model import ModelConfig, NLDModel
+from training.evaluate import evaluate
+
+
+def _minimum(position):
+    return Minimum(np.asarray(position, dtype=float), 0.0, np.ones(2), np.eye(2))
+
+
+def _model_with_head(fitted):
+    model = NLDModel(ModelConfig(obs_dim=3, latent_dim=2, basin_head=True))
+    model.set_fitted_minima(torch.tensor(fitted))
+    return model
+
+
+def test_head_order_finds_each_class_among_minima_found_in_another_order():
+    model = _model_with_head([[0.0, 0.0], [2.0, 0.0], [0.0, 3.0]])
+    found = [_minimum([0.0, 3.0]), _minimum([0.0, 0.001]), _minimum([2.0, 0.0])]
+    order = head_order(model, found)
+    assert order is not None and order.tolist() == [1, 2, 0]
+    classes = np.array([[0, 1, 2, 2]])
+    labels, source = basin_labels(order, classes, np.zeros((1, 4, 2)), lambda z: None)
+    assert source == LABELS_FROM_HEAD and labels.tolist() == [[1, 2, 0, 0]]
+
+
+def test_without_a_usable_head_labels_are_the_basins_of_the_positions():
+    model = _model_with_head([[0.0, 0.0], [2.0, 0.0]])
+    other = [_minimum([0.0, 0.0]), _minimum([2.0, 0.0]), _minimum([5.0, 5.0])]
+    assert head_order(model, other) is None  # another search found a third minimum
+    moved = [_minimum([0.0, 0.0]), _minimum([2.0, 1.0])]
+    assert head_order(model, moved) is None  # a minimum is not where the head's was
+    unfitted = NLDModel(ModelConfig(obs_dim=3, latent_dim=2, basin_head=True))
+    assert head_order(unfitted, moved) is None
+    no_head = NLDModel(ModelConfig(obs_dim=3, latent_dim=2))
+    assert head_order(no_head, moved) is None and no_head.fitted_minima().shape == (0, 2)
+    positions = np.zeros((1, 3, 2))
+    labels, source = basin_labels(None, np.zeros((1, 3), int), positions, lambda z: z[..., 0] + 7)
+    assert source == LABELS_FROM_POSITION and labels.tolist() == [[7, 7, 7]]
+
+
+def test_trained_head_labels_the_known_states_and_survives_the_checkpoint(smoke_run, easy_data):
+    run, _ = smoke_run
+    _, meta = checkpoint.read_config(run)
+    fit = meta["basin_head"]
+    model = checkpoint.load(run)  # strict: the head and its minima are in the weights
+    assert fit["classes"] == len(model.fitted_minima()) >= 2
+    assert fit["agreement"] > 0.9  # well-separated states: head and position agree
+    res = evaluate(model, easy_data[1])
+    assert res["labels_from"] == LABELS_FROM_HEAD
+    assert res["n_minima"] == 2 and res["accuracy_mean"] > 0.9
+    _, classes = read_path(model, easy_data[1].x[:2])
+    assert classes is not None and classes.shape == (2, easy_data[1].length)

@@ -1,0 +1,100 @@
+"""The last stage of training for models with a basin head: learn which basin the posterior
+is in from what the encoder has seen.
+
+The readout r(c_t) estimates the posterior position L steps later by regression, i.e. its
+conditional mean. When the observations so far leave two states plausible, that mean falls
+between their wells, often in the wrong basin or on the boundary, so labelling by the basin
+of r(c_t) loses accuracy exactly where states overlap (bench/unseen.py, case 6: 79.6% against
+a 91.4% filter limit, although the wells are right). The basin head is a classifier of the
+same context trained on the basin that sampled posterior paths occupy L steps later; its
+most probable class is the Bayes decision for the label, whatever the shape of the posterior.
+
+The stage holds everything else fixed: it finds the minima (from the readout positions of
+the training data, as `nld train` reports them), labels sampled posterior paths by gradient
+flow, and fits the head by cross-entropy. The minima's positions are stored with the head, so
+that later searches can tell which class is which minimum (`nld.inference.head_order`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from nld.data import Dataset
+from nld.inference import find_landscape, readout_path, segment
+from nld.model import NLDModel
+from nld.model.vae import MAX_BASINS
+
+MAX_STEPS = 200_000  # posterior steps sampled from the training data, at most
+BATCH = 2048
+LR = 3e-3
+
+
+@dataclass(frozen=True)
+class BasinHeadFit:
+    classes: int  # 0: not fitted (fewer than two minima, or more than MAX_BASINS)
+    iterations: int
+    cross_entropy: float  # on the sampled basins, after fitting (nats per step)
+    agreement: float  # share of training steps where head and readout basin agree
+    seconds: float
+
+
+def applies(model: NLDModel) -> bool:
+    return model.basin_head is not None
+
+
+def fit_basin_head(
+    model: NLDModel, data: Dataset, iterations: int, seed: int, progress_bar: bool = True
+) -> BasinHeadFit:
+    """Fit the model's basin head on `data` (in place); everything else stays as it is."""
+    head = model.basin_head
+    assert head is not None
+    start = time.perf_counter()
+    gen = torch.Generator().manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    lag = model.cfg.readout_lag
+    n_seq = max(1, min(data.n_sequences, MAX_STEPS // data.length))
+    x = torch.from_numpy(data.x)[torch.randperm(data.n_sequences, generator=gen)[:n_seq]]
+    latents = readout_path(model, x)
+    landscape = find_landscape(model, latents, seed=seed)
+    k = len(landscape.minima)
+    model.set_fitted_minima(torch.empty(0, model.cfg.latent_dim))
+    if not 2 <= k <= MAX_BASINS or data.length <= lag:
+        model.train(was_training)
+        return BasinHeadFit(0, 0, math.nan, math.nan, time.perf_counter() - start)
+    with torch.no_grad():
+        ctx, pos = [], []
+        for part in x.split(256):
+            path = model.posterior(part, sample=True, generator=gen)
+            ctx.append(path.context)
+            pos.append(model.prior.position(path.y))
+        basin = torch.from_numpy(segment(model, landscape, torch.cat(pos)))
+    inputs = torch.cat(ctx)[:, : data.length - lag].reshape(-1, ctx[0].shape[-1])
+    target = basin[:, lag:].reshape(-1)
+    # The inputs are detached, so the loss reaches the head's parameters only.
+    opt = torch.optim.Adam(head.parameters(), lr=LR)
+    loss = torch.tensor(math.nan)
+    for i in tqdm(range(iterations), desc="basin head", disable=not progress_bar, leave=False):
+        opt.param_groups[0]["lr"] = LR * (1 - 0.9 * i / iterations)
+        idx = torch.randint(len(target), (min(BATCH, len(target)),), generator=gen)
+        loss = F.cross_entropy(head(inputs[idx])[:, :k], target[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    if not torch.isfinite(loss):  # leave the head unfitted: labels by readout position
+        model.train(was_training)
+        return BasinHeadFit(0, iterations, math.nan, math.nan, time.perf_counter() - start)
+    with torch.no_grad():
+        model.set_fitted_minima(torch.from_numpy(np.stack([m.position for m in landscape.minima])))
+        classes = torch.cat([head(part)[..., :k].argmax(-1) for part in torch.cat(ctx).split(256)])
+        by_position = segment(model, landscape, latents)
+        agreement = float((classes.numpy() == by_position).mean())
+    model.train(was_training)
+    return BasinHeadFit(k, iterations, float(loss.detach()), agreement, time.perf_counter() - start)
