@@ -1,6 +1,6 @@
 """The `default` preset on data it has never seen: random HMMs with 2-6 states.
 
-    python bench/unseen.py --cases 0 1 2 3 4 5
+    python bench/unseen.py --cases 0 1 2 3 4 5 6 7 8 [--tag NAME]
     python bench/unseen.py --table
     python bench/unseen.py --likelihoods --cases 5
 
@@ -36,6 +36,9 @@ CASES = [
     (5, 12, 15, 150, 600),
     (6, 20, 40, 300, 400),
     (6, 6, 10, 100, 800),
+    (3, 4, 10, 100, 800),
+    (4, 10, 12, 60, 1000),
+    (2, 1, 50, 300, 300),
 ]
 
 

@@ -130,7 +130,8 @@ def model_card(name: str, res: dict[str, Any], command: str, meta: dict[str, Any
             "",
             f"Segmentation of the {seg['n_sequences']} test sequences (length {seg['length']}): "
             f"accuracy {seg['accuracy_mean']:.4f} +- {seg['accuracy_std']:.4f} (best one-to-one "
-            f"matching), many-to-one {seg['many_to_one']:.4f}.",
+            f"matching), many-to-one {seg['many_to_one']:.4f}; labels from the "
+            f"{seg['labels_from']}.",
             "",
             "Occupancy l1 to the truth "
             + ", ".join(f"{k} {v:.3f}" for k, v in seg["occupancy_l1"].items() if v is not None)

@@ -4,7 +4,7 @@ is in from what the encoder has seen.
 The readout r(c_t) estimates the posterior position L steps later by regression, i.e. its
 conditional mean. When the observations so far leave two states plausible, that mean falls
 between their wells, often in the wrong basin or on the boundary, so labelling by the basin
-of r(c_t) loses accuracy exactly where states overlap (bench/unseen.py, case 6: 79.6% against
+of r(c_t) loses accuracy exactly where states overlap (bench/unseen.py, case 6: 79.5% against
 a 91.4% filter limit, although the wells are right). The basin head is a classifier of the
 same context trained on the basin that sampled posterior paths occupy L steps later; its
 most probable class is the Bayes decision for the label, whatever the shape of the posterior.
