@@ -155,7 +155,7 @@ def segmentation(
     axes[0, 0].legend(loc="upper right", ncols=2)
     axes[-1, 0].set_xlabel("time step")
     fig.suptitle(
-        "segmentation: basin of the online readout" + (" vs truth" if states is not None else "")
+        "segmentation: online label (basin index)" + (" vs truth" if states is not None else "")
     )
     return fig
 
