@@ -269,11 +269,6 @@ class NLDModel(nn.Module):
         pred = self.readout(path.context[:, : t_len - lag].detach())
         return ((pred - q[:, lag:]) ** 2).sum(-1).sum(-1)
 
-    def readout_position(self, x: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """r(c_t) for raw observations x [B, T, D] (continuing GRU state h), and the new h."""
-        r, _, h_last = self.read(x, h)
-        return r, h_last
-
     def read(self, x: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor | None, Tensor]:
         """r(c_t) [B, T, d], the basin head's class of each step [B, T] (None without a fitted
         head; classes index `fitted_minima`), and the new GRU state, for raw observations x
