@@ -99,10 +99,18 @@ def label(
     readout points), those points [N, T, d], and where the labels come from (basin_labels)."""
     latents, classes = read_path(model, x)
     landscape = find_landscape(model, latents, seed=seed)
-    labels, source = basin_labels(
+    labels, source = landscape_labels(model, landscape, latents, classes)
+    return labels, landscape, latents, source
+
+
+def landscape_labels(
+    model: NLDModel, landscape: Landscape, latents: torch.Tensor, classes: np.ndarray | None
+) -> tuple[np.ndarray, str]:
+    """Labels [N, T] of readout points `latents` [N, T, d] with basin-head `classes` (read_path)
+    on `landscape`, and where they come from (basin_labels; positions by gradient flow)."""
+    return basin_labels(
         head_order(model, landscape.minima),
         classes,
         latents,
         lambda z: segment(model, landscape, torch.as_tensor(z)),
     )
-    return labels, landscape, latents, source

@@ -6,7 +6,6 @@ import time
 from typing import Any
 
 import numpy as np
-import torch
 from scipy.cluster.vq import kmeans2
 
 from nld.analysis import (
@@ -18,7 +17,7 @@ from nld.analysis import (
     zeroth_order,
 )
 from nld.data import Dataset
-from nld.inference import basin_labels, find_landscape, head_order, read_path, segment
+from nld.inference import find_landscape, landscape_labels, read_path
 from nld.model import NLDModel
 
 
@@ -53,12 +52,7 @@ def evaluate(
         land = find_landscape(model, latents, seed=seed)
         timings["minima_seconds"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        labels, source = basin_labels(
-            head_order(model, land.minima),
-            classes,
-            latents,
-            lambda z: segment(model, land, torch.as_tensor(z)),
-        )
+        labels, source = landscape_labels(model, land, latents, classes)
         timings["segment_seconds"] = time.perf_counter() - t0
         occ_b = zeroth_order(land.minima, land.beta)
         occ_c = second_order(land.minima, land.beta)

@@ -182,14 +182,19 @@ def _finished(run_dir: Path) -> bool:
 
 
 def _train_one(
-    train_fn: Callable[..., Any], preset: str, seed: int, run_dir: Path, data: Dataset, threads: int
+    train_fn: Callable[..., Any],
+    preset: str,
+    seed: int,
+    run_dir: Path,
+    data: Dataset,
+    threads: int | None,
 ) -> None:
     """One training run (module level, so that a worker process can be handed it)."""
     from training.config import load_config
 
     cfg = load_config(preset)
     cfg.train.seed = seed
-    if threads:
+    if threads is not None:  # else the preset's
         cfg.train.threads = threads
     resume = (run_dir / "trainer.safetensors").exists()
     train_fn(cfg, data, run_dir, resume=resume, progress_bar=False)
@@ -212,7 +217,7 @@ def _train_all(
     if workers <= 1:
         for dyn, seed in jobs:
             bar.set_postfix_str(f"exp{experiment}-{dyn} seed {seed}")
-            _train_one(train_fn, f"exp{experiment}-{dyn}", seed, run_dirs[dyn, seed], data, 0)
+            _train_one(train_fn, f"exp{experiment}-{dyn}", seed, run_dirs[dyn, seed], data, None)
             bar.update()
         bar.close()
         return
