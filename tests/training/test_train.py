@@ -23,6 +23,9 @@ def test_smoke_preset_learns_two_states(smoke_run, easy_data):
     assert res["accuracy_mean"] > 0.9
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["iteration"] == 500 and rows[-1]["elbo"] > rows[0]["elbo"]
+    # The preset's predictive head is trained with the rest: its loss falls.
+    first, last = (sum(r["predictive"] for r in part) / 5 for part in (rows[:5], rows[-5:]))
+    assert last < first - 0.1
 
     # The full analysis of the same model: its four occupancy estimates are independent
     # computations on one energy and must agree; its basins segment the data.
