@@ -48,7 +48,7 @@ def run_preset(preset: str, seed: int, threads: int) -> None:
     from training.analyze import analyze_run
     from training.config import load_config
     from training.evaluate import evaluate
-    from training.trainer import train
+    from training.restarts import fit, resumable
 
     experiment = preset.split("-")[0]
     cfg = load_config(preset)
@@ -60,7 +60,7 @@ def run_preset(preset: str, seed: int, threads: int) -> None:
     if (out / checkpoint.CONFIG).exists() and checkpoint.read_config(out)[1].get("finished"):
         model = checkpoint.load(out)
     else:
-        model = train(cfg, train_set, out, resume=(out / "trainer.safetensors").exists())
+        model = fit(cfg, train_set, out, resume=resumable(out))
     meta = checkpoint.read_config(out)[1]
     torch.set_num_threads(threads)
     t0 = time.perf_counter()

@@ -51,7 +51,7 @@ def run(case: int, threads: int, overrides: dict[str, object], variant: str) -> 
     from nld.data import bayes_limits, sample
     from training.config import load_config
     from training.evaluate import evaluate
-    from training.trainer import train
+    from training.restarts import fit, resumable
 
     k, dim, dwell, length, n = CASES[case]
     spec = case_spec(case)
@@ -69,7 +69,7 @@ def run(case: int, threads: int, overrides: dict[str, object], variant: str) -> 
             setattr(cfg.train, name, value)
     out = ROOT / "runs" / "unseen" / f"case{case}" / variant
     t0 = time.perf_counter()
-    model = train(cfg, train_set, out, progress_bar=False)
+    model = fit(cfg, train_set, out, resume=resumable(out), progress_bar=False)
     train_s = time.perf_counter() - t0
     res = evaluate(model, test_set, true_occupancy=spec.stationary())
     knn = readout_knn(model, test_set.x, test_set.states)

@@ -30,7 +30,7 @@ def _cmd_train(a: argparse.Namespace) -> None:
     from nld import checkpoint
     from nld.data import load
     from training.config import load_config
-    from training.trainer import train
+    from training.restarts import fit
 
     cfg = load_config(a.preset, a.config)
     if a.seed is not None:
@@ -38,8 +38,17 @@ def _cmd_train(a: argparse.Namespace) -> None:
     if a.iterations is not None:
         cfg.train.iterations = a.iterations
     data = load(a.data)
-    model = train(cfg, data, a.out, resume=a.resume, progress_bar=not a.quiet)
+    model = fit(cfg, data, a.out, resume=a.resume, progress_bar=not a.quiet)
     print(f"wrote {a.out}")
+    kept = checkpoint.read_config(a.out)[1].get("restarts")
+    if kept:
+        scores = ", ".join(
+            f"seed {c['seed']} "
+            + (f"{c['score']:.4f}" if "score" in c else f"failed: {c['error']}")
+            for c in kept["candidates"]
+        )
+        what = "ELBO" if kept["kl_weight"] == 1 else f"log-likelihood - {kept['kl_weight']} KL"
+        print(f"  kept seed {kept['kept']}, the best {what} per step of the candidates: {scores}")
     if model.cfg.has_energy and model.readout is not None:
         import torch
 
@@ -51,11 +60,11 @@ def _cmd_train(a: argparse.Namespace) -> None:
         print(f"  {len(minima)} energy minima, the hidden states it found")
         if len(minima) == 1:
             print(f"  warning: {SINGLE_WELL}")
-        fit = checkpoint.read_config(a.out)[1].get("basin_head")
-        if fit and fit["classes"]:
+        head = checkpoint.read_config(a.out)[1].get("basin_head")
+        if head and head["classes"]:
             print(
                 f"  labels: the basin head's most probable basin (agrees with the basin of the "
-                f"readout position on {fit['agreement']:.1%} of the training steps)"
+                f"readout position on {head['agreement']:.1%} of the training steps)"
             )
 
 

@@ -58,6 +58,13 @@ class TrainSettings(BaseModel):
     log_every: int = Field(10, gt=0)
     max_rollbacks: int = Field(20, ge=0)
     seed: int = 0
+    restarts: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="train this many candidates (seeds seed, seed + 1, ...) side by side and "
+        "keep the one with the best ELBO on the training data (training.restarts)",
+    )
     threads: int = Field(2, gt=0, description="torch threads (set explicitly: cores are shared)")
 
 

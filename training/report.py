@@ -131,9 +131,9 @@ def run_report(
     of the cores), analyse every run on the test split and write DIR/report.md."""
     from training.analyze import analyze_run
     from training.figures import write_figures
-    from training.trainer import train
+    from training.restarts import fit
 
-    train_fn = train_fn or train
+    train_fn = train_fn or fit
     out, runs = Path(out), Path(runs)
     spec = load_spec(f"exp{experiment}")
     train_set, test_set = _data(experiment, out)
@@ -191,13 +191,13 @@ def _train_one(
 ) -> None:
     """One training run (module level, so that a worker process can be handed it)."""
     from training.config import load_config
+    from training.restarts import resumable
 
     cfg = load_config(preset)
     cfg.train.seed = seed
     if threads is not None:  # else the preset's
         cfg.train.threads = threads
-    resume = (run_dir / "trainer.safetensors").exists()
-    train_fn(cfg, data, run_dir, resume=resume, progress_bar=False)
+    train_fn(cfg, data, run_dir, resume=resumable(run_dir), progress_bar=False)
 
 
 def _train_all(

@@ -1,0 +1,183 @@
+"""Several trainings from different seeds, and the one with the best objective kept.
+
+A latent-SDE VAE's training is not convex: from one seed the energy can end with two hidden
+states merged into one well, from another with both (bench/unseen.py case 7, 4 states: 3
+minima from seed 0, 4 from seeds 1-3; ELBO per step on the training data -13.517 against
+-13.485 / -13.488 / -13.490). As a Gaussian mixture fitted by EM is restarted
+(scikit-learn's `n_init`), `restarts` > 1 trains that many candidates, seeds `seed`,
+`seed + 1`, ..., side by side in their own processes (each with an equal share of `threads`),
+and keeps the one whose training objective per step on the training data is highest: the
+model's own, no labels, measured with the same noise for every candidate. Candidates are
+compared under one objective, log-likelihood - w KL with w the smallest KL weight any of them
+ended with: the ELBO (w = 1) unless the single-well rescue (`training.rescue`) moved one to
+its lower weight, whose objective the full ELBO would otherwise hold against it (case 5: the
+rescued candidate, 3 minima, scores -11.14 nats per step at w = 1 and -7.07 at w = 0.2; the
+other, 2 minima, -8.14 and -7.81). The candidates stay in `RUN_DIR/candidates/`; the winner's
+checkpoint and metrics are copied to `RUN_DIR`, and its `config.json` records every
+candidate's score under `meta.restarts`. `--resume` resumes the candidates that did not
+finish and reuses those that did.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from nld import checkpoint
+from nld.data import Dataset
+from nld.errors import NLDError
+from nld.io import write_bytes
+from nld.model import NLDModel
+from training.config import TrainConfig
+from training.state import FILE as STATE_FILE
+from training.trainer import METRICS, train
+
+CANDIDATES = "candidates"
+SCORE_REPEATS = 4  # posterior samples per sequence for the ELBO of a candidate
+SCORE_STEPS = 200_000  # at most this many observation steps of the training data scored
+
+
+def fit(
+    cfg: TrainConfig,
+    data: Dataset,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    progress_bar: bool = True,
+) -> NLDModel:
+    """Train `cfg` on `data` into `out`: one run, or with `cfg.train.restarts` > 1 the best
+    of that many (see the module's docstring)."""
+    out = Path(out)
+    t = cfg.train
+    if t.restarts == 1:
+        return train(cfg, data, out, resume=resume, progress_bar=progress_bar)
+    started = (out / CANDIDATES).exists()
+    if resume and not started:
+        raise NLDError(f"{out}: nothing to resume ({CANDIDATES}/ not found)")
+    if not resume and (started or (out / checkpoint.CONFIG).exists()):
+        raise NLDError(f"{out} already holds a run: pass --resume to continue it, or another --out")
+    dirs = [out / CANDIDATES / f"seed{t.seed + i}" for i in range(t.restarts)]
+    failed = _train_candidates(cfg, data, dirs, progress_bar)
+    torch.set_num_threads(t.threads)
+    done = [i for i in range(len(dirs)) if i not in failed]
+    weight = min(checkpoint.read_config(dirs[i])[1]["train"]["train"]["kl_final"] for i in done)
+    rows: list[dict[str, Any]] = []
+    for i, d in enumerate(dirs):
+        row: dict[str, Any] = {"seed": t.seed + i, "run": str(d.relative_to(out))}
+        if i in failed:
+            row["error"] = failed[i]
+        else:
+            row["score"] = objective_per_step(checkpoint.load(d), data, weight, seed=t.seed)
+        rows.append(row)
+    best = max(done, key=lambda i: rows[i]["score"])
+    _, meta = checkpoint.read_config(dirs[best])
+    model = checkpoint.load(dirs[best])
+    meta["restarts"] = {"kept": rows[best]["seed"], "kl_weight": weight, "candidates": rows}
+    write_bytes(out / METRICS, (dirs[best] / METRICS).read_bytes())
+    checkpoint.save(out, model, meta=meta)
+    return model
+
+
+def resumable(run_dir: str | Path) -> bool:
+    """Whether `run_dir` holds a run (single, or candidates) that `resume=True` continues."""
+    d = Path(run_dir)
+    return (d / STATE_FILE).exists() or (d / CANDIDATES).exists()
+
+
+def _finished(run_dir: Path) -> bool:
+    return (run_dir / checkpoint.CONFIG).exists() and bool(
+        checkpoint.read_config(run_dir)[1].get("finished")
+    )
+
+
+def _train_candidate(cfg: TrainConfig, data: Dataset, run_dir: Path) -> None:
+    """One candidate (module level, so that a worker process can be handed it)."""
+    train(cfg, data, run_dir, resume=resumable(run_dir), progress_bar=False)
+
+
+def _train_candidates(
+    cfg: TrainConfig, data: Dataset, dirs: list[Path], progress_bar: bool
+) -> dict[int, str]:
+    """Train the unfinished candidates side by side (the bar follows their metrics logs).
+    Returns the error of each candidate that failed with one the user can act on (training
+    diverged); raises it if every candidate failed, and any other error at once."""
+    t = cfg.train
+    todo = [(i, d) for i, d in enumerate(dirs) if not _finished(d)]
+    failed: dict[int, str] = {}
+    if not todo:
+        return failed
+    workers = min(len(todo), t.threads)
+    per_worker = t.model_copy(update={"threads": max(1, t.threads // workers)})
+    ctx = multiprocessing.get_context("spawn")
+    bar = tqdm(
+        total=len(todo) * t.iterations,
+        desc=f"{cfg.name}: {len(todo)} candidates",
+        disable=not progress_bar,
+        dynamic_ncols=True,
+    )
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures: list[Future[None]] = []
+        for i, d in todo:
+            one = cfg.model_copy(
+                update={"train": per_worker.model_copy(update={"seed": t.seed + i})}
+            )
+            futures.append(pool.submit(_train_candidate, one, data, d))
+        while not all(f.done() for f in futures):
+            time.sleep(1.0)
+            bar.n = sum(min(_logged_iteration(d), t.iterations) for _, d in todo)
+            if bar.n == bar.total:
+                bar.set_postfix_str("final stages (rescue check, calibration, basin head)")
+            bar.refresh()
+        errors = {i: f.exception() for (i, _), f in zip(todo, futures, strict=True)}
+    bar.n = bar.total
+    bar.close()
+    for i, e in errors.items():
+        if e is None:
+            continue
+        if not isinstance(e, NLDError) or len(failed) + 1 == len(dirs):
+            raise e
+        failed[i] = str(e)
+    return failed
+
+
+def _logged_iteration(run_dir: Path) -> int:
+    """The last iteration in a run's metrics log (0 before the first row)."""
+    log = run_dir / METRICS
+    if not log.exists():
+        return 0
+    with log.open("rb") as f:
+        f.seek(max(0, log.stat().st_size - 4096))
+        tail = f.read().decode(errors="ignore").strip().splitlines()
+    for line in reversed(tail):
+        try:
+            return int(json.loads(line)["iteration"])
+        except (ValueError, KeyError):  # the first line of the tail may be cut
+            continue
+    return 0
+
+
+@torch.no_grad()
+def objective_per_step(
+    model: NLDModel, data: Dataset, kl_weight: float = 1.0, *, seed: int = 0
+) -> float:
+    """log-likelihood - kl_weight * KL of `data` per observation step (the ELBO at weight 1),
+    averaged over `SCORE_REPEATS` posterior samples drawn with the same generator for every
+    model (so candidates are compared on the same noise) and over up to `SCORE_STEPS` steps."""
+    model.eval()
+    n = max(1, min(data.n_sequences, SCORE_STEPS // data.length))
+    x = torch.from_numpy(data.x[:n])
+    total = 0.0
+    for rep in range(SCORE_REPEATS):
+        gen = torch.Generator().manual_seed(seed + rep)
+        for part in x.split(256):
+            terms, _ = model.elbo_terms(part, generator=gen)
+            kl = terms["kl0"] + terms["kl_path"]
+            total += float((terms["loglik"] - kl_weight * kl).sum())
+    return total / (SCORE_REPEATS * n * data.length)
