@@ -6,6 +6,7 @@ from nld.errors import NLDError
 from nld.model import NLDModel
 from training.config import load_config
 from training.restarts import CANDIDATES, fit, objective_per_step
+from training.trainer import TrainingDiverged
 
 
 def test_the_score_is_reproducible_and_prefers_a_trained_model(smoke_run, easy_data):
@@ -62,3 +63,19 @@ def test_restarts_keep_the_best_candidate_and_resume_reuses_them(tmp_path, easy_
     fit(cfg, train_set, out, resume=True, progress_bar=False)  # finished: nothing retrained
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     assert checkpoint.read_config(out)[1]["restarts"] == record
+
+
+def test_when_every_candidate_diverges_the_error_says_so(tmp_path, easy_data):
+    cfg = load_config("smoke")
+    cfg.train = cfg.train.model_copy(
+        update={
+            "iterations": 20,
+            "lr": 1e6,
+            "lr_final": 1e6,
+            "max_rollbacks": 0,
+            "restarts": 2,
+            "threads": 2,
+        }
+    )
+    with pytest.raises(TrainingDiverged, match="diverged"):
+        fit(cfg, easy_data[0], tmp_path / "run", progress_bar=False)
