@@ -48,7 +48,7 @@ def run_preset(preset: str, seed: int, threads: int) -> None:
     from training.analyze import analyze_run
     from training.config import load_config
     from training.evaluate import evaluate
-    from training.restarts import fit, resumable
+    from training.restarts import finished, fit, resumable
 
     experiment = preset.split("-")[0]
     cfg = load_config(preset)
@@ -57,7 +57,7 @@ def run_preset(preset: str, seed: int, threads: int) -> None:
     out = RUNS / RECIPE / f"{preset}-s{seed}"
     train_set = load(SHARED / f"{experiment}-train.npz")
     test_set = load(SHARED / f"{experiment}-test.npz")
-    if (out / checkpoint.CONFIG).exists() and checkpoint.read_config(out)[1].get("finished"):
+    if finished(out):
         model = checkpoint.load(out)
     else:
         model = fit(cfg, train_set, out, resume=resumable(out))

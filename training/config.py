@@ -63,7 +63,8 @@ class TrainSettings(BaseModel):
         ge=1,
         le=16,
         description="train this many candidates (seeds seed, seed + 1, ...) side by side and "
-        "keep the one with the best ELBO on the training data (training.restarts)",
+        "keep the one with the best objective on the training data: the ELBO, at the smallest "
+        "KL weight any candidate ended with (training.restarts)",
     )
     threads: int = Field(2, gt=0, description="torch threads (set explicitly: cores are shared)")
 

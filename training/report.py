@@ -131,7 +131,7 @@ def run_report(
     of the cores), analyse every run on the test split and write DIR/report.md."""
     from training.analyze import analyze_run
     from training.figures import write_figures
-    from training.restarts import fit
+    from training.restarts import finished, fit
 
     train_fn = train_fn or fit
     out, runs = Path(out), Path(runs)
@@ -141,7 +141,7 @@ def run_report(
     truth = spec.stationary()
     jobs = [(dyn, s) for dyn in dynamics for s in range(first_seed, first_seed + seeds)]
     run_dirs = {job: runs / f"exp{experiment}-{job[0]}-s{job[1]}" for job in jobs}
-    missing = [job for job in jobs if not _finished(run_dirs[job])]
+    missing = [job for job in jobs if not finished(run_dirs[job])]
     _train_all(experiment, missing, run_dirs, train_set, train_fn, workers)
     rows: dict[str, list[dict[str, Any]]] = {}
     bar = tqdm(jobs, desc=f"analyse exp{experiment}", unit="run")
@@ -172,13 +172,6 @@ def run_report(
     text = _markdown(experiment, jobs, rows, truth, hmm, limits)
     write_bytes(out / "report.md", text.encode())
     return out / "report.md"
-
-
-def _finished(run_dir: Path) -> bool:
-    return bool(
-        (run_dir / checkpoint.CONFIG).exists()
-        and checkpoint.read_config(run_dir)[1].get("finished")
-    )
 
 
 def _train_one(

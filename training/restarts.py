@@ -68,17 +68,18 @@ def fit(
     torch.set_num_threads(t.threads)
     done = [i for i in range(len(dirs)) if i not in failed]
     weight = min(checkpoint.read_config(dirs[i])[1]["train"]["train"]["kl_final"] for i in done)
+    models = {i: checkpoint.load(dirs[i]) for i in done}
     rows: list[dict[str, Any]] = []
     for i, d in enumerate(dirs):
         row: dict[str, Any] = {"seed": t.seed + i, "run": str(d.relative_to(out))}
         if i in failed:
             row["error"] = failed[i]
         else:
-            row["score"] = objective_per_step(checkpoint.load(d), data, weight, seed=t.seed)
+            row["score"] = objective_per_step(models[i], data, weight, seed=t.seed)
         rows.append(row)
     best = max(done, key=lambda i: rows[i]["score"])
     _, meta = checkpoint.read_config(dirs[best])
-    model = checkpoint.load(dirs[best])
+    model = models[best]
     meta["restarts"] = {"kept": rows[best]["seed"], "kl_weight": weight, "candidates": rows}
     write_bytes(out / METRICS, (dirs[best] / METRICS).read_bytes())
     checkpoint.save(out, model, meta=meta)
@@ -91,10 +92,10 @@ def resumable(run_dir: str | Path) -> bool:
     return (d / STATE_FILE).exists() or (d / CANDIDATES).exists()
 
 
-def _finished(run_dir: Path) -> bool:
-    return (run_dir / checkpoint.CONFIG).exists() and bool(
-        checkpoint.read_config(run_dir)[1].get("finished")
-    )
+def finished(run_dir: str | Path) -> bool:
+    """Whether `run_dir` holds a checkpoint whose training ran to the end."""
+    d = Path(run_dir)
+    return (d / checkpoint.CONFIG).exists() and bool(checkpoint.read_config(d)[1].get("finished"))
 
 
 def _train_candidate(cfg: TrainConfig, data: Dataset, run_dir: Path) -> None:
@@ -109,7 +110,7 @@ def _train_candidates(
     Returns the error of each candidate that failed with one the user can act on (training
     diverged); raises it if every candidate failed, and any other error at once."""
     t = cfg.train
-    todo = [(i, d) for i, d in enumerate(dirs) if not _finished(d)]
+    todo = [(i, d) for i, d in enumerate(dirs) if not finished(d)]
     failed: dict[int, str] = {}
     if not todo:
         return failed
