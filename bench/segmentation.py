@@ -26,7 +26,9 @@ RESULTS = ROOT / "bench" / "results" / "segmentation.jsonl"
 RUNS = ROOT / "runs" / "bench"
 # The training recipe the NLD rows come from: rows of an older recipe stay in the table under
 # their own name, and a new recipe trains its runs again (runs/bench/RECIPE/...).
-RECIPE = "calibrated"  # + training.calibrate (2026-11-30); rows without a recipe predate it
+# "calibrated": + training.calibrate (2026-11-30); "heads": + the basin head and the predictive
+# head (sessions 6-7); rows without a recipe predate the calibration.
+RECIPE = "heads"
 
 
 def _rows() -> list[dict]:
@@ -64,21 +66,27 @@ def run_preset(preset: str, seed: int, threads: int) -> None:
     meta = checkpoint.read_config(out)[1]
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    res = evaluate(model, test_set, true_occupancy=load_spec(experiment).stationary(), seed=seed)
-    res.pop("labels")
-    eval_seconds = time.perf_counter() - t0
-    landscape: dict = {}
-    if model.cfg.has_energy:
-        t0 = time.perf_counter()
+    if model.cfg.has_energy:  # the full analysis: minima, labels, (a)-(d), dwell times
         full = analyze_run(model, test_set, spec=load_spec(experiment), seed=seed)[0]
         seg = full["segmentation"]
-        landscape = {
-            "occupancy_sampling_l1": seg["occupancy_l1"]["sampling"],
+        l1 = seg["occupancy_l1"]
+        metrics = {
+            "n_minima": len(full["minima"]),
+            "accuracy_mean": seg["accuracy_mean"],
+            "accuracy_std": seg["accuracy_std"],
+            "occupancy_sampling_l1": l1["sampling"],
+            "occupancy_zeroth_l1": l1["zeroth"],
+            "occupancy_second_l1": l1["second"],
+            "occupancy_quadrature_l1": l1["quadrature"],
+            "beta": full["beta"],
+            "labels_from": seg["labels_from"],
             "dwell_kramers": full["dwell_times"],
             "dwell_simulated": full["dwell_times_simulated"],
             "dwell_truth": seg.get("dwell_times_truth"),
-            "analysis_seconds": round(time.perf_counter() - t0, 1),
         }
+    else:  # no basins: k-means on the latents (training.evaluate)
+        res = evaluate(model, test_set, true_occupancy=load_spec(experiment).stationary())
+        metrics = {k: res[k] for k in ("accuracy_mean", "accuracy_std", "labels_from")}
     row = {
         "kind": "nld",
         "recipe": RECIPE,
@@ -86,29 +94,13 @@ def run_preset(preset: str, seed: int, threads: int) -> None:
         "seed": seed,
         "train_seconds": meta["train_seconds"],
         "rollbacks": meta["rollbacks"],
-        "eval_seconds": round(eval_seconds, 1),
+        "eval_seconds": round(time.perf_counter() - t0, 1),
         "threads": threads,
-        **{
-            k: res.get(k)
-            for k in (
-                "n_minima",
-                "accuracy_mean",
-                "accuracy_std",
-                "occupancy_zeroth",
-                "occupancy_second",
-                "occupancy_zeroth_l1",
-                "occupancy_second_l1",
-                "occupancy_quadrature",
-                "occupancy_quadrature_l1",
-                "beta",
-                "labels_from",
-            )
-        },
+        **metrics,
     }
     with (out / "metrics.jsonl").open() as f:
         last = [json.loads(line) for line in f if line.strip()][-1]
     row["final_elbo_per_step"] = last["elbo"]
-    row.update(landscape)
     row["calibration"] = meta.get("calibration")
     _append(row)
 

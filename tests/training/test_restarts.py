@@ -6,7 +6,7 @@ from nld.errors import NLDError
 from nld.model import NLDModel
 from training.config import load_config
 from training.restarts import CANDIDATES, fit, objective_per_step
-from training.trainer import TrainingDiverged
+from training.trainer import TrainingDiverged, train
 
 
 def test_the_score_is_reproducible_and_prefers_a_trained_model(smoke_run, easy_data):
@@ -79,3 +79,23 @@ def test_when_every_candidate_diverges_the_error_says_so(tmp_path, easy_data):
     )
     with pytest.raises(TrainingDiverged, match="diverged"):
         fit(cfg, easy_data[0], tmp_path / "run", progress_bar=False)
+
+
+def test_a_diverged_candidate_is_recorded_and_the_other_kept(tmp_path, easy_data):
+    train_set, _ = easy_data
+    ok = load_config("smoke")
+    ok.train = ok.train.model_copy(
+        update={"iterations": 20, "calibrate_iterations": 10, "basin_head_iterations": 10}
+    )
+    out = tmp_path / "run"
+    train(ok, train_set, out / CANDIDATES / "seed0", progress_bar=False)  # finished already
+    bad = ok.model_copy(deep=True)
+    bad.train = ok.train.model_copy(
+        update={"lr": 1e6, "lr_final": 1e6, "max_rollbacks": 0, "restarts": 2, "threads": 2}
+    )
+    fit(bad, train_set, out, resume=True, progress_bar=False)  # trains seed 1 only: it diverges
+
+    record = checkpoint.read_config(out)[1]["restarts"]
+    first, second = record["candidates"]
+    assert record["kept"] == 0 and "score" in first and "error" not in first
+    assert "diverged" in second["error"] and "score" not in second
