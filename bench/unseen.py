@@ -28,8 +28,10 @@ from nld.model import NLDModel
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "unseen.jsonl"
 
-# (states, dim, dwell, length, sequences): spans the promise of the default preset.
-CASES = [
+# (states, dim, dwell, length, sequences): spans the promise of the default preset. A tuple of
+# dwell times gives each state its own, and the stationary distribution follows them (cases 9
+# and 10: one state holds 62.5% of the time; a rare state holds 10% in visits of 10 steps).
+CASES: list[tuple[int, int, float | tuple[float, ...], int, int]] = [
     (2, 3, 10, 50, 1000),
     (3, 8, 30, 200, 500),
     (4, 5, 20, 100, 600),
@@ -39,6 +41,8 @@ CASES = [
     (3, 4, 10, 100, 800),
     (4, 10, 12, 60, 1000),
     (2, 1, 50, 300, 300),
+    (3, 5, (10, 20, 50), 200, 600),
+    (4, 8, (10, 30, 30, 30), 150, 600),
 ]
 
 

@@ -9,6 +9,7 @@ Gaussian emission N(mu_k, Sigma_k) in D dimensions per state:
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -126,22 +127,28 @@ def sample(spec: HMMSpec, n_sequences: int, length: int, seed: int) -> Dataset:
 def random_spec(
     n_states: int,
     dim: int,
-    dwell: float,
+    dwell: float | Sequence[float],
     seed: int,
     separation: float = 2.0,
     splits: dict[str, Split] | None = None,
 ) -> HMMSpec:
-    """A random HMM: mean dwell time `dwell` steps, leaving to uniformly chosen other states.
+    """A random HMM whose state i lasts `dwell` steps on average (`dwell[i]` when a sequence)
+    and then leaves to a uniformly chosen other state.
 
     Means are N(0, separation^2 / (2 dim) I) so that two of them lie about `separation` apart;
-    covariances are random rotations of diagonals in [0.5, 2]. P(i -> j) = 1 / (dwell (K - 1))
-    for j != i, so the stationary distribution is uniform.
+    covariances are random rotations of diagonals in [0.5, 2]. P(i -> j) = 1 / (dwell_i (K - 1))
+    for j != i, so the stationary distribution is proportional to the dwell times (uniform when
+    they are equal); the chain starts from it.
     """
-    if n_states < 2 or dwell <= 1:
-        raise ConfigError("random_spec needs at least 2 states and a dwell time above 1 step")
+    dwells = np.asarray(dwell, dtype=float)
+    if dwells.ndim and dwells.shape != (n_states,):
+        raise ConfigError(f"random_spec: {dwells.size} dwell times for {n_states} states")
+    dwells = np.broadcast_to(dwells, (n_states,))
+    if n_states < 2 or not np.all(dwells > 1):
+        raise ConfigError("random_spec needs at least 2 states and dwell times above 1 step")
     rng = np.random.default_rng(seed)
-    leave = 1.0 / dwell
-    p = np.full((n_states, n_states), leave / (n_states - 1))
+    leave = 1.0 / dwells
+    p = np.repeat((leave / (n_states - 1))[:, None], n_states, axis=1)
     np.fill_diagonal(p, 1 - leave)
     means = rng.normal(0, separation / np.sqrt(2 * dim), (n_states, dim))
     covs = []
@@ -151,7 +158,7 @@ def random_spec(
     return HMMSpec(
         name=f"random-k{n_states}-d{dim}-s{seed}",
         transition_matrix=p.tolist(),
-        initial_distribution=[1 / n_states] * n_states,
+        initial_distribution=(dwells / dwells.sum()).tolist(),
         means=means.tolist(),
         covariances=[(0.5 * (c + c.T)).tolist() for c in covs],
         splits=splits or {},

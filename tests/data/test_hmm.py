@@ -63,3 +63,16 @@ def test_random_spec_is_valid_and_reproducible():
     d = sample(a, 100, 300, seed=0)
     stay = (d.states[:, 1:] == d.states[:, :-1]).mean()
     assert abs(stay - (1 - 1 / 15)) < 0.01
+
+
+def test_random_spec_with_a_dwell_time_per_state():
+    spec = random_spec(3, 4, dwell=[10, 20, 50], seed=1)
+    np.testing.assert_allclose(spec.stationary(), [0.125, 0.25, 0.625], atol=1e-9)
+    d = sample(spec, 200, 400, seed=0)
+    now, after = d.states[:, :-1].ravel(), d.states[:, 1:].ravel()
+    dwell = [1 / (1 - (after[now == i] == i).mean()) for i in range(3)]
+    np.testing.assert_allclose(dwell, [10, 20, 50], rtol=0.1)
+    with pytest.raises(ConfigError, match="2 dwell times for 3 states"):
+        random_spec(3, 4, dwell=[10, 20], seed=1)
+    with pytest.raises(ConfigError, match="above 1 step"):
+        random_spec(3, 4, dwell=[10, 1, 5], seed=1)
