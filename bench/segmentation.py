@@ -85,7 +85,8 @@ def run_preset(preset: str, seed: int, threads: int) -> None:
             "dwell_truth": seg.get("dwell_times_truth"),
         }
     else:  # no basins: k-means on the latents (training.evaluate)
-        res = evaluate(model, test_set, true_occupancy=load_spec(experiment).stationary())
+        spec = load_spec(experiment)
+        res = evaluate(model, test_set, true_occupancy=spec.stationary(), seed=seed)
         metrics = {k: res[k] for k in ("accuracy_mean", "accuracy_std", "labels_from")}
     row = {
         "kind": "nld",
