@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nld.data import Dataset
 from nld.data.hmm import HMMSpec, random_spec
 from nld.model import NLDModel
 
@@ -51,18 +52,60 @@ def case_spec(case: int) -> HMMSpec:
     return random_spec(k, dim, dwell=dwell, seed=100 + case, separation=3.0)
 
 
-def run(case: int, threads: int, overrides: dict[str, object], variant: str) -> dict:
+def case_data(case: int) -> tuple[HMMSpec, Dataset, Dataset, dict[str, float]]:
+    """A case's spec, training and test sets, and the Bayes limits on the test set."""
     from nld.data import bayes_limits, sample
-    from training.config import load_config
-    from training.evaluate import evaluate
-    from training.restarts import fit, resumable
 
-    k, dim, dwell, length, n = CASES[case]
+    _, _, _, length, n = CASES[case]
     spec = case_spec(case)
     train_set = sample(spec, n, length, seed=1)
     test_set = sample(spec, 200, max(length, 200), seed=2)
     assert test_set.states is not None
-    limits = bayes_limits(spec, test_set.x, test_set.states)
+    return spec, train_set, test_set, bayes_limits(spec, test_set.x, test_set.states)
+
+
+def _row(case: int, variant: str, limits: dict[str, float], **values: object) -> dict:
+    k, dim, dwell, length, n = CASES[case]
+    return {
+        "case": case,
+        "variant": variant,
+        "states": k,
+        "dim": dim,
+        "dwell": dwell,
+        "length": length,
+        "sequences": n,
+        **values,
+        "online_filter_limit": round(limits["online_filter_accuracy_mean"], 4),
+        "per_step_limit": round(limits["per_step_accuracy_mean"], 4),
+    }
+
+
+def run_hmm(case: int, seed: int) -> dict:
+    """hmmlearn's GaussianHMM told the true number of states (EM from `seed`): what maximum
+    likelihood without the true parameters reaches, beside the limits that assume them."""
+    from training.report import hmm_baseline
+
+    spec, train_set, test_set, limits = case_data(case)
+    res = hmm_baseline(train_set, test_set, spec.n_states, spec.stationary(), seed)
+    if res is None:
+        raise SystemExit("the HMM baseline needs hmmlearn: pip install -e '.[bench]'")
+    return _row(
+        case,
+        f"hmmlearn-s{seed}",
+        limits,
+        n_minima=spec.n_states,
+        accuracy_mean=round(res["accuracy_mean"], 4),
+        train_seconds=round(res["fit_seconds"], 1),
+    )
+
+
+def run(case: int, threads: int, overrides: dict[str, object], variant: str) -> dict:
+    from training.config import load_config
+    from training.evaluate import evaluate
+    from training.restarts import fit, resumable
+
+    spec, train_set, test_set, limits = case_data(case)
+    assert test_set.states is not None
     cfg = load_config("default")
     cfg.train.threads = threads
     for key, value in overrides.items():
@@ -77,23 +120,17 @@ def run(case: int, threads: int, overrides: dict[str, object], variant: str) -> 
     train_s = time.perf_counter() - t0
     res = evaluate(model, test_set, true_occupancy=spec.stationary())
     knn = readout_knn(model, test_set.x, test_set.states)
-    return {
-        "case": case,
-        "variant": variant,
-        "states": k,
-        "dim": dim,
-        "dwell": dwell,
-        "length": length,
-        "sequences": n,
-        "n_minima": res.get("n_minima"),
-        "accuracy_mean": round(res["accuracy_mean"], 4),
-        "online_filter_limit": round(limits["online_filter_accuracy_mean"], 4),
-        "per_step_limit": round(limits["per_step_accuracy_mean"], 4),
-        "readout_knn_accuracy": round(knn, 4),
-        "occupancy_second_l1": res.get("occupancy_second_l1"),
-        "occupancy_quadrature_l1": res.get("occupancy_quadrature_l1"),
-        "train_seconds": round(train_s, 1),
-    }
+    return _row(
+        case,
+        variant,
+        limits,
+        n_minima=res.get("n_minima"),
+        accuracy_mean=round(res["accuracy_mean"], 4),
+        readout_knn_accuracy=round(knn, 4),
+        occupancy_second_l1=res.get("occupancy_second_l1"),
+        occupancy_quadrature_l1=res.get("occupancy_quadrature_l1"),
+        train_seconds=round(train_s, 1),
+    )
 
 
 def readout_knn(model: NLDModel, x: np.ndarray, states: np.ndarray) -> float:
@@ -187,9 +224,17 @@ def main() -> int:
         help="a variant of the preset, e.g. model.substeps=4 train.kl_final=0.5",
     )
     p.add_argument("--tag", help="name of this variant in the results (default: the --set list)")
+    p.add_argument(
+        "--hmm",
+        type=int,
+        metavar="SEED",
+        help="instead of training: hmmlearn's GaussianHMM told the number of states, EM from SEED",
+    )
     a = p.parse_args()
     overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in a.set)}
     variant = a.tag or ",".join(f"{k}={v}" for k, v in sorted(overrides.items())) or "default"
+    if a.hmm is not None:
+        variant = f"hmmlearn-s{a.hmm}"
     if a.table:
         print(table())
         return 0
@@ -214,7 +259,9 @@ def main() -> int:
         if case in done:
             print(f"skip case {case} ({variant}): already in {RESULTS}")
             continue
-        row = run(case, a.threads, overrides, variant)
+        row = (
+            run_hmm(case, a.hmm) if a.hmm is not None else run(case, a.threads, overrides, variant)
+        )
         with RESULTS.open("a") as f:
             f.write(json.dumps(row) + "\n")
         print(json.dumps(row))
