@@ -40,7 +40,8 @@ def _cmd_train(a: argparse.Namespace) -> None:
     data = load(a.data)
     model = fit(cfg, data, a.out, resume=a.resume, progress_bar=not a.quiet)
     print(f"wrote {a.out}")
-    kept = checkpoint.read_config(a.out)[1].get("restarts")
+    meta = checkpoint.read_config(a.out)[1]
+    kept = meta.get("restarts")
     if kept:
         scores = ", ".join(
             f"seed {c['seed']} "
@@ -60,7 +61,7 @@ def _cmd_train(a: argparse.Namespace) -> None:
         print(f"  {len(minima)} energy minima, the hidden states it found")
         if len(minima) == 1:
             print(f"  warning: {SINGLE_WELL}")
-        head = checkpoint.read_config(a.out)[1].get("basin_head")
+        head = meta.get("basin_head")
         if head and head["classes"]:
             print(
                 f"  labels: the basin head's most probable basin (agrees with the basin of the "

@@ -4,9 +4,16 @@ import torch
 from nld import checkpoint
 from nld.errors import NLDError
 from nld.model import NLDModel
-from training.config import load_config
+from training.config import TrainConfig, load_config
 from training.restarts import CANDIDATES, fit, objective_per_step
 from training.trainer import TrainingDiverged, train
+
+
+def _smoke(**train: object) -> TrainConfig:
+    """The smoke preset with these training settings."""
+    cfg = load_config("smoke")
+    cfg.train = cfg.train.model_copy(update=train)
+    return cfg
 
 
 def test_the_score_is_reproducible_and_prefers_a_trained_model(smoke_run, easy_data):
@@ -27,17 +34,14 @@ def test_the_score_is_reproducible_and_prefers_a_trained_model(smoke_run, easy_d
 
 def test_restarts_keep_the_best_candidate_and_resume_reuses_them(tmp_path, easy_data):
     train_set, _ = easy_data
-    cfg = load_config("smoke")
-    cfg.train = cfg.train.model_copy(
-        update={
-            "iterations": 40,
-            "checkpoint_every": 20,
-            "calibrate_iterations": 10,
-            "basin_head_iterations": 10,
-            "restarts": 2,
-            "threads": 2,
-            "seed": 5,
-        }
+    cfg = _smoke(
+        iterations=40,
+        checkpoint_every=20,
+        calibrate_iterations=10,
+        basin_head_iterations=10,
+        restarts=2,
+        threads=2,
+        seed=5,
     )
     out = tmp_path / "run"
     with pytest.raises(NLDError, match="nothing to resume"):
@@ -66,33 +70,17 @@ def test_restarts_keep_the_best_candidate_and_resume_reuses_them(tmp_path, easy_
 
 
 def test_when_every_candidate_diverges_the_error_says_so(tmp_path, easy_data):
-    cfg = load_config("smoke")
-    cfg.train = cfg.train.model_copy(
-        update={
-            "iterations": 20,
-            "lr": 1e6,
-            "lr_final": 1e6,
-            "max_rollbacks": 0,
-            "restarts": 2,
-            "threads": 2,
-        }
-    )
+    cfg = _smoke(iterations=20, lr=1e6, lr_final=1e6, max_rollbacks=0, restarts=2, threads=2)
     with pytest.raises(TrainingDiverged, match="diverged"):
         fit(cfg, easy_data[0], tmp_path / "run", progress_bar=False)
 
 
 def test_a_diverged_candidate_is_recorded_and_the_other_kept(tmp_path, easy_data):
     train_set, _ = easy_data
-    ok = load_config("smoke")
-    ok.train = ok.train.model_copy(
-        update={"iterations": 20, "calibrate_iterations": 10, "basin_head_iterations": 10}
-    )
+    short = {"iterations": 20, "calibrate_iterations": 10, "basin_head_iterations": 10}
     out = tmp_path / "run"
-    train(ok, train_set, out / CANDIDATES / "seed0", progress_bar=False)  # finished already
-    bad = ok.model_copy(deep=True)
-    bad.train = ok.train.model_copy(
-        update={"lr": 1e6, "lr_final": 1e6, "max_rollbacks": 0, "restarts": 2, "threads": 2}
-    )
+    train(_smoke(**short), train_set, out / CANDIDATES / "seed0", progress_bar=False)  # done
+    bad = _smoke(**short, lr=1e6, lr_final=1e6, max_rollbacks=0, restarts=2, threads=2)
     fit(bad, train_set, out, resume=True, progress_bar=False)  # trains seed 1 only: it diverges
 
     record = checkpoint.read_config(out)[1]["restarts"]
