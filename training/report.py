@@ -79,12 +79,18 @@ def _fmt(values: list[float], digits: int = 3, scale: float = 1.0) -> str:
     return f"{statistics.mean(vals):.{digits}f} +- {statistics.stdev(vals):.{digits}f}"
 
 
+HMM_STARTS = 3  # EM initialisations of the HMM baseline; the likeliest on the training data kept
+
+
 def hmm_baseline(
-    train: Dataset, test: Dataset, k: int, truth: np.ndarray, seed: int = 0
+    train: Dataset, test: Dataset, k: int, truth: np.ndarray, seed: int = 0, starts: int = 1
 ) -> dict[str, float] | None:
-    """hmmlearn's GaussianHMM (k states, full covariances) fitted to `train`: its online
-    accuracy on `test` (forward-filter argmax, best matching), the occupancy l1 of its
-    stationary distribution to `truth`, and the fit time. None without hmmlearn."""
+    """hmmlearn's GaussianHMM (k states, full covariances) fitted to `train` by EM from
+    `starts` initialisations (seeds seed, seed + 1, ...), the one of highest training
+    likelihood kept (EM lands in a poor optimum from one start in three on random HMMs,
+    bench/unseen.py): its online accuracy on `test` (forward-filter argmax, best matching),
+    the occupancy l1 of its stationary distribution to `truth`, and the fit time of all starts.
+    None without hmmlearn."""
     try:
         from hmmlearn.hmm import GaussianHMM
     except ImportError:
@@ -92,8 +98,13 @@ def hmm_baseline(
     from nld.analysis import match_labels, matched_l1
 
     t0 = time.perf_counter()
-    hmm = GaussianHMM(n_components=k, covariance_type="full", n_iter=100, random_state=seed)
-    hmm.fit(train.x.reshape(-1, train.dim), [train.length] * train.n_sequences)
+    flat, lengths = train.x.reshape(-1, train.dim), [train.length] * train.n_sequences
+    fits = []
+    for s in range(seed, seed + starts):
+        candidate = GaussianHMM(n_components=k, covariance_type="full", n_iter=100, random_state=s)
+        candidate.fit(flat, lengths)
+        fits.append((candidate.score(flat, lengths), s, candidate))
+    _, _, hmm = max(fits, key=lambda f: (f[0], -f[1]))
     fit_seconds = time.perf_counter() - t0
     # Online labels: the forward filter of the fitted HMM (our own filter, its parameters).
     fitted = HMMSpec(
@@ -166,8 +177,10 @@ def run_report(
                 labels=labels,
             )
     bar.close()
-    print("fitting the hmmlearn baseline and the Bayes limits ...")
-    hmm = hmm_baseline(train_set, test_set, spec.n_states, truth)
+    print(
+        f"fitting the hmmlearn baseline (best of {HMM_STARTS} EM starts) and the Bayes limits ..."
+    )
+    hmm = hmm_baseline(train_set, test_set, spec.n_states, truth, starts=HMM_STARTS)
     limits = bayes_limits(spec, test_set.x, test_set.states)
     text = _markdown(experiment, jobs, rows, truth, hmm, limits)
     write_bytes(out / "report.md", text.encode())
@@ -284,7 +297,8 @@ def _markdown(
         lines.append(f"| {dyn} | " + " | ".join(_fmt(l1[k]) for k in ESTIMATES) + f" | {ref} |")
     if hmm:
         lines.append(
-            f"| hmmlearn GaussianHMM | | | | | stationary distribution: {hmm['occupancy_l1']:.3f} |"
+            f"| hmmlearn GaussianHMM (best of {HMM_STARTS} EM starts) | | | | "
+            f"| stationary distribution: {hmm['occupancy_l1']:.3f} |"
         )
     lines += [
         "",
@@ -320,7 +334,10 @@ def _markdown(
             f"{paper.get(dyn, {}).get('accuracy', '-')} |"
         )
     if hmm:
-        lines.append(f"| hmmlearn GaussianHMM | {100 * hmm['accuracy_mean']:.1f} | | | | | |")
+        lines.append(
+            f"| hmmlearn GaussianHMM, best of {HMM_STARTS} "
+            f"| {100 * hmm['accuracy_mean']:.1f} | | | | | |"
+        )
     lines.append(
         "| Bayes limits (true parameters) | per step "
         f"{100 * limits['per_step_accuracy_mean']:.1f}, online filter "
