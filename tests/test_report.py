@@ -57,3 +57,20 @@ def test_report_trains_side_by_side_writes_tables_and_figures(tmp_path, monkeypa
         train_fn=lambda *a, **k: calls.append(a) or tiny_train(*a, **k),
     )
     assert [str(c[2]) for c in calls] == [str(tmp_path / "runs" / "exp1-overdamped-s2")]
+
+
+def test_hmm_baseline_keeps_the_likeliest_of_its_starts():
+    pytest.importorskip("hmmlearn")
+    from nld.data.hmm import random_spec
+
+    spec = random_spec(3, 2, dwell=10, seed=5, separation=2.0)
+    train, test = sample(spec, 20, 60, seed=1), sample(spec, 10, 60, seed=2)
+    truth = spec.stationary()
+    single = [report.hmm_baseline(train, test, 3, truth, seed=s) for s in range(3)]
+    best = report.hmm_baseline(train, test, 3, truth, seed=0, starts=3)
+    assert best is not None and all(r is not None for r in single)
+    liks = [r["train_loglik_per_step"] for r in single if r is not None]
+    assert len(set(round(v, 6) for v in liks)) > 1  # the starts land in different optima
+    assert best["train_loglik_per_step"] == pytest.approx(max(liks), abs=1e-9)
+    kept = single[liks.index(max(liks))]
+    assert kept is not None and best["accuracy_mean"] == kept["accuracy_mean"]

@@ -89,8 +89,8 @@ def hmm_baseline(
     `starts` initialisations (seeds seed, seed + 1, ...), the one of highest training
     likelihood kept (EM lands in a poor optimum from one start in three on random HMMs,
     bench/unseen.py): its online accuracy on `test` (forward-filter argmax, best matching),
-    the occupancy l1 of its stationary distribution to `truth`, and the fit time of all starts.
-    None without hmmlearn."""
+    the occupancy l1 of its stationary distribution to `truth`, its log-likelihood per step on
+    `train`, and the fit time of all starts. None without hmmlearn."""
     try:
         from hmmlearn.hmm import GaussianHMM
     except ImportError:
@@ -104,7 +104,7 @@ def hmm_baseline(
         candidate = GaussianHMM(n_components=k, covariance_type="full", n_iter=100, random_state=s)
         candidate.fit(flat, lengths)
         fits.append((candidate.score(flat, lengths), s, candidate))
-    _, _, hmm = max(fits, key=lambda f: (f[0], -f[1]))
+    loglik, _, hmm = max(fits, key=lambda f: (f[0], -f[1]))
     fit_seconds = time.perf_counter() - t0
     # Online labels: the forward filter of the fitted HMM (our own filter, its parameters).
     fitted = HMMSpec(
@@ -123,6 +123,7 @@ def hmm_baseline(
         "accuracy_mean": match.accuracy_mean,
         "accuracy_std": match.accuracy_std,
         "occupancy_l1": matched_l1(occ, truth, match.mapping),
+        "train_loglik_per_step": loglik / len(flat),
         "fit_seconds": fit_seconds,
     }
 
