@@ -39,6 +39,8 @@ def test_report_trains_side_by_side_writes_tables_and_figures(tmp_path, monkeypa
         assert heading in text
     assert "92.6 +- 1.6" in text  # the paper's number beside ours
     assert "online filter" in text and "hmmlearn" in text
+    floor = abs(small[0].state_frequencies(3) - spec.stationary()).sum()
+    assert f"own state frequencies (the floor a fit to them meets) | | | | | {floor:.3f} |" in text
     assert (tmp_path / "rep" / "figures" / "exp1-overdamped" / "landscape.png").exists()
     for seed in (0, 1):
         assert (tmp_path / "rep" / "analyses" / f"exp1-overdamped-s{seed}.json").exists()

@@ -60,11 +60,7 @@ def analyze_run(
     }
     if data.states is not None:
         match = match_labels(labels, data.states, k)
-        truth_occ = (
-            spec.stationary()
-            if spec is not None
-            else np.bincount(data.states.ravel()) / data.states.size
-        )
+        truth_occ = spec.stationary() if spec is not None else data.state_frequencies()
         seg.update(
             accuracy_mean=match.accuracy_mean,
             accuracy_std=match.accuracy_std,

@@ -97,7 +97,7 @@ def evaluate(
             truth = (
                 np.asarray(true_occupancy, dtype=float)
                 if true_occupancy is not None
-                else np.bincount(data.states.ravel()) / data.states.size
+                else data.state_frequencies()
             )
             out["occupancy_truth"] = truth.tolist()
             for key in ("zeroth", "second", "quadrature"):

@@ -183,7 +183,12 @@ def run_report(
     )
     hmm = hmm_baseline(train_set, test_set, spec.n_states, truth, starts=HMM_STARTS)
     limits = bayes_limits(spec, test_set.x, test_set.states)
-    text = _markdown(experiment, jobs, rows, truth, hmm, limits)
+    floor = (
+        None
+        if train_set.states is None
+        else float(abs(train_set.state_frequencies(len(truth)) - truth).sum())
+    )
+    text = _markdown(experiment, jobs, rows, truth, hmm, limits, floor)
     write_bytes(out / "report.md", text.encode())
     return out / "report.md"
 
@@ -272,6 +277,7 @@ def _markdown(
     truth: np.ndarray,
     hmm: dict[str, float] | None,
     limits: dict[str, float],
+    floor: float | None = None,
 ) -> str:
     paper = PAPER[experiment]
     seeds = sorted({s for _, s in jobs})
@@ -300,6 +306,11 @@ def _markdown(
         lines.append(
             f"| hmmlearn GaussianHMM (best of {HMM_STARTS} EM starts) | | | | "
             f"| stationary distribution: {hmm['occupancy_l1']:.3f} |"
+        )
+    if floor is not None:
+        lines.append(
+            "| the training split's own state frequencies (the floor a fit to them meets) "
+            f"| | | | | {floor:.3f} |"
         )
     lines += [
         "",

@@ -37,6 +37,12 @@ class Dataset:
     def dim(self) -> int:
         return int(self.x.shape[2])
 
+    def state_frequencies(self, n_states: int | None = None) -> np.ndarray:
+        """The fraction of steps spent in each hidden state (needs `states`)."""
+        if self.states is None:
+            raise ValueError("the data set has no hidden states")
+        return np.bincount(self.states.ravel(), minlength=n_states or 0) / self.states.size
+
 
 def validate(x: np.ndarray, states: np.ndarray | None = None, *, where: str = "data") -> None:
     """Raise DataError naming the first problem with `x` (and `states`)."""

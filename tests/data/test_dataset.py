@@ -65,3 +65,11 @@ def test_missing_and_garbage_files(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(DataError, match="not a readable"):
         load(tmp_path / "junk.npz")
+
+
+def test_state_frequencies_count_every_state_including_absent_ones():
+    states = np.array([[0, 0, 1, 1], [1, 1, 1, 0]])
+    data = Dataset(np.zeros((2, 4, 1), np.float32), states)
+    np.testing.assert_allclose(data.state_frequencies(3), [3 / 8, 5 / 8, 0.0])
+    with pytest.raises(ValueError, match="no hidden states"):
+        Dataset(np.zeros((2, 4, 1), np.float32)).state_frequencies()
