@@ -3,6 +3,7 @@
     python bench/segmentation.py --preset exp1-overdamped --seeds 0 1 2 3 4
     python bench/segmentation.py --hmm --experiment exp1        # hmmlearn GaussianHMM baseline
     python bench/segmentation.py --table                         # print the table for RESULTS.md
+    python bench/segmentation.py --preset P --set model.substeps=2 --tag substeps2   # a variant
 
 Rows go to bench/results/segmentation.jsonl (one JSON object per run); runs that already
 have a row are skipped, so the table can be filled over several sittings. Data come from
@@ -44,19 +45,21 @@ def _append(row: dict) -> None:
     print(json.dumps(row))
 
 
-def run_preset(preset: str, seed: int, threads: int) -> None:
+def run_preset(
+    preset: str, seed: int, threads: int, overrides: dict[str, object], variant: str | None
+) -> None:
     from nld import checkpoint
     from nld.data import load, load_spec
     from training.analyze import analyze_run
-    from training.config import load_config
+    from training.config import load_config, with_overrides
     from training.evaluate import evaluate
     from training.restarts import finished, fit, resumable
 
     experiment = preset.split("-")[0]
-    cfg = load_config(preset)
-    cfg.train.seed = seed
-    cfg.train.threads = threads
-    out = RUNS / RECIPE / f"{preset}-s{seed}"
+    cfg = with_overrides(
+        load_config(preset), {"train.seed": seed, "train.threads": threads, **overrides}
+    )
+    out = RUNS / RECIPE / (variant or "") / f"{preset}-s{seed}"
     train_set = load(SHARED / f"{experiment}-train.npz")
     test_set = load(SHARED / f"{experiment}-test.npz")
     if finished(out):
@@ -92,6 +95,7 @@ def run_preset(preset: str, seed: int, threads: int) -> None:
         "kind": "nld",
         "recipe": RECIPE,
         "preset": preset,
+        **({"variant": variant, "overrides": overrides} if variant else {}),
         "seed": seed,
         "train_seconds": meta["train_seconds"],
         "rollbacks": meta["rollbacks"],
@@ -138,7 +142,8 @@ def _name(r: dict) -> str:
     """A row's preset, marked when an NLD row predates the current recipe (the NSDE baseline
     has no energy to calibrate: its rows stand)."""
     old = r["kind"] == "nld" and "nsde" not in r["preset"] and r.get("recipe") != RECIPE
-    return r["preset"] + (f" ({r.get('recipe') or 'before calibration'})" if old else "")
+    name = r["preset"] + (f" [{r['variant']}]" if r.get("variant") else "")
+    return name + (f" ({r.get('recipe') or 'before calibration'})" if old else "")
 
 
 def _dwell_error(r: dict, key: str) -> float | None:
@@ -213,20 +218,30 @@ def main() -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--table", action="store_true")
+    p.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="SECTION.KEY=JSON",
+        help="a variant of the preset, e.g. model.substeps=2 (its rows are marked --tag)",
+    )
+    p.add_argument("--tag", help="name of the variant (default: the --set list)")
     a = p.parse_args()
+    overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in a.set)}
+    variant = a.tag or ",".join(f"{k}={v}" for k, v in sorted(overrides.items())) or None
     if a.table:
         print(table())
         return 0
     done = {(_name(r), r["seed"]) for r in _rows()}
     for seed in a.seeds:
-        name = f"{a.experiment}-hmm" if a.hmm else a.preset
+        name = f"{a.experiment}-hmm" if a.hmm else a.preset + (f" [{variant}]" if variant else "")
         if (name, seed) in done:
             print(f"skip {name} seed {seed}: already in {RESULTS}")
             continue
         if a.hmm:
             run_hmm(a.experiment, seed)
         else:
-            run_preset(a.preset, seed, a.threads)
+            run_preset(a.preset, seed, a.threads, overrides, variant)
     return 0
 
 

@@ -32,6 +32,7 @@ RESULTS = ROOT / "bench" / "results" / "unseen.jsonl"
 # (states, dim, dwell, length, sequences): spans the promise of the default preset. A tuple of
 # dwell times gives each state its own, and the stationary distribution follows them (cases 9
 # and 10: one state holds 62.5% of the time; a rare state holds 10% in visits of 10 steps).
+# Case 11: many sensors (D = 40).
 CASES: list[tuple[int, int, float | tuple[float, ...], int, int]] = [
     (2, 3, 10, 50, 1000),
     (3, 8, 30, 200, 500),
@@ -44,6 +45,7 @@ CASES: list[tuple[int, int, float | tuple[float, ...], int, int]] = [
     (2, 1, 50, 300, 300),
     (3, 5, (10, 20, 50), 200, 600),
     (4, 8, (10, 30, 30, 30), 150, 600),
+    (4, 40, 25, 120, 500),
 ]
 
 
@@ -101,20 +103,13 @@ def run_hmm(case: int, seed: int, starts: int, variant: str) -> dict:
 
 
 def run(case: int, threads: int, overrides: dict[str, object], variant: str) -> dict:
-    from training.config import load_config
+    from training.config import load_config, with_overrides
     from training.evaluate import evaluate
     from training.restarts import fit, resumable
 
     spec, train_set, test_set, limits = case_data(case)
     assert test_set.states is not None
-    cfg = load_config("default")
-    cfg.train.threads = threads
-    for key, value in overrides.items():
-        section, name = key.split(".")
-        if section == "model":
-            cfg.model[name] = value
-        else:
-            setattr(cfg.train, name, value)
+    cfg = with_overrides(load_config("default"), {"train.threads": threads, **overrides})
     out = ROOT / "runs" / "unseen" / f"case{case}" / variant
     t0 = time.perf_counter()
     model = fit(cfg, train_set, out, resume=resumable(out), progress_bar=False)

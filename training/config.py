@@ -116,3 +116,19 @@ def load_config(preset: str | None = None, path: str | Path | None = None) -> Tr
         raise ConfigError(f"{where}: {e}") from None
     cfg.model_config_for(1)  # validate the [model] table now, not after loading data
     return cfg
+
+
+def with_overrides(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
+    """`cfg` with `{"model.x": value, "train.y": value}` set, validated like a preset file."""
+    doc = cfg.model_dump()
+    for key, value in overrides.items():
+        section, _, name = key.partition(".")
+        if section not in ("model", "train") or not name:
+            raise ConfigError(f"{key!r}: an override is model.NAME or train.NAME")
+        doc[section][name] = value
+    try:
+        out = TrainConfig.model_validate(doc)
+    except ValidationError as e:
+        raise ConfigError(f"override: {e}") from None
+    out.model_config_for(1)
+    return out

@@ -65,6 +65,13 @@ class ModelConfig(BaseModel):
     decoder: Literal["linear", "mlp"] = "linear"
     decoder_hidden: int = Field(64, gt=0)
     decoder_noise: Literal["fixed", "learned", "full"] = "full"
+    decoder_rank: int | None = Field(
+        None,
+        gt=0,
+        description="r: with decoder_noise = full and more than 2 r observed dimensions, the "
+        "covariance is a diagonal plus a rank-r factor of q (cost ~ D r per step instead of "
+        "D^2; None: always a full Cholesky factor)",
+    )
     noise_std: float = Field(0.5, gt=0, description="decoder std when decoder_noise = fixed")
     dt: float = Field(0.1, gt=0, description="SDE time between two observations")
     substeps: int = Field(1, ge=1, description="integration steps between two observations")

@@ -35,3 +35,14 @@ def test_kl_weight_ramps_to_kl_final():
     assert _kl_weight(t, 0) == t.kl_start and _kl_weight(t, 10**6) == 1.0
     t.kl_final = 0.5
     assert _kl_weight(t, t.kl_warmup // 2) < 0.5 and _kl_weight(t, 10**6) == 0.5
+
+
+def test_overrides_are_validated_like_a_preset():
+    from training.config import with_overrides
+
+    cfg = with_overrides(load_config("default"), {"model.substeps": 2, "train.seed": 3})
+    assert cfg.model["substeps"] == 2 and cfg.train.seed == 3
+    assert load_config("default").model.get("substeps") is None  # the preset is untouched
+    for bad in ({"model.substepz": 2}, {"train.iterations": -1}, {"substeps": 2}):
+        with pytest.raises(ConfigError):
+            with_overrides(load_config("default"), bad)
