@@ -32,7 +32,7 @@ RESULTS = ROOT / "bench" / "results" / "unseen.jsonl"
 # (states, dim, dwell, length, sequences): spans the promise of the default preset. A tuple of
 # dwell times gives each state its own, and the stationary distribution follows them (cases 9
 # and 10: one state holds 62.5% of the time; a rare state holds 10% in visits of 10 steps).
-# Case 11: many sensors (D = 40).
+# Cases 11 and 12: many sensors (D = 40, 100).
 CASES: list[tuple[int, int, float | tuple[float, ...], int, int]] = [
     (2, 3, 10, 50, 1000),
     (3, 8, 30, 200, 500),
@@ -46,6 +46,7 @@ CASES: list[tuple[int, int, float | tuple[float, ...], int, int]] = [
     (3, 5, (10, 20, 50), 200, 600),
     (4, 8, (10, 30, 30, 30), 150, 600),
     (4, 40, 25, 120, 500),
+    (3, 100, 30, 100, 400),
 ]
 
 
