@@ -19,6 +19,17 @@ def tiny_train(cfg, data, out, **kw):
     return trainer.train(smoke, data, out, **kw)
 
 
+def _tables(text: str) -> list[list[str]]:
+    """The markdown tables of a text: runs of consecutive lines that start with '|'."""
+    tables: list[list[str]] = [[]]
+    for line in text.splitlines():
+        if line.startswith("|"):
+            tables[-1].append(line)
+        elif tables[-1]:
+            tables.append([])
+    return [t for t in tables if t]
+
+
 @pytest.mark.slow
 def test_report_trains_side_by_side_writes_tables_and_figures(tmp_path, monkeypatch):
     spec = load_spec("exp1")
@@ -41,6 +52,8 @@ def test_report_trains_side_by_side_writes_tables_and_figures(tmp_path, monkeypa
     assert "online filter" in text and "hmmlearn" in text
     floor = abs(small[0].state_frequencies(3) - spec.stationary()).sum()
     assert f"own state frequencies (the floor a fit to them meets) | | | | | {floor:.3f} |" in text
+    for table in _tables(text):  # header, delimiter and rows alike, or a table does not render
+        assert len({line.count("|") for line in table}) == 1, table
     assert (tmp_path / "rep" / "figures" / "exp1-overdamped" / "landscape.png").exists()
     for seed in (0, 1):
         assert (tmp_path / "rep" / "analyses" / f"exp1-overdamped-s{seed}.json").exists()

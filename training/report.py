@@ -70,6 +70,11 @@ def _data(experiment: int, out: Path) -> tuple[Dataset, Dataset]:
     return splits["train"], splits["test"]
 
 
+def _head(*columns: str) -> list[str]:
+    """A markdown table's header and delimiter rows (equal in cells, or it does not render)."""
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+
+
 def _fmt(values: list[float], digits: int = 3, scale: float = 1.0) -> str:
     vals = [v * scale for v in values if v is not None and np.isfinite(v)]
     if not vals:
@@ -293,9 +298,14 @@ def _markdown(
         "",
         "## Occupancy l1 error (the paper's Tables 1 and 4)",
         "",
-        "| model | (a) sampling | (b) zeroth | (c) second | (d) quadrature "
-        "| paper (a) / (b) / (c) |",
-        "|---|---|---|---|---|---|",
+        *_head(
+            "model",
+            "(a) sampling",
+            "(b) zeroth",
+            "(c) second",
+            "(d) quadrature",
+            "paper (a) / (b) / (c)",
+        ),
     ]
     for dyn, rs in rows.items():
         l1 = {k: [r["segmentation"]["occupancy_l1"][k] for r in rs] for k in ESTIMATES}
@@ -316,8 +326,7 @@ def _markdown(
         "",
         "## Occupancies, coordinates sorted ascending (the paper's Tables 2 and 5)",
         "",
-        "| model | estimate | coordinates |",
-        "|---|---|---|",
+        *_head("model", "estimate", "coordinates"),
     ]
     for dyn, rs in rows.items():
         for k in ESTIMATES:
@@ -331,9 +340,15 @@ def _markdown(
         "",
         "## Segmentation accuracy, online (the paper's Tables 3 and 6)",
         "",
-        "| model | accuracy % | minima | Kramers dwell / true dwell "
-        "| simulated dwell / true dwell | analysis s | paper |",
-        "|---|---|---|---|---|---|---|---|",
+        *_head(
+            "model",
+            "accuracy %",
+            "minima",
+            "Kramers dwell / true dwell",
+            "simulated dwell / true dwell",
+            "analysis s",
+            "paper",
+        ),
     ]
     for dyn, rs in rows.items():
         acc = [r["segmentation"]["accuracy_mean"] for r in rs]
