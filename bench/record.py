@@ -1,7 +1,9 @@
-"""What the benchmark scripts share: a free loopback port, and appending a result row."""
+"""What the benchmark scripts share: a free loopback port, appending a result row, and the
+`--set` / `--tag` options that train a variant of a preset."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import socket
 from pathlib import Path
@@ -21,3 +23,30 @@ def append_row(path: Path, row: dict[str, Any], *, show: bool = True) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as f:
         f.write(json.dumps(row) + "\n")
+
+
+def add_variant_options(p: argparse.ArgumentParser, example: str) -> None:
+    """`--set SECTION.KEY=JSON ...` overrides of the preset and `--tag NAME` for their rows."""
+    p.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="SECTION.KEY=JSON",
+        help=f"a variant of the preset, e.g. {example} (its rows are marked --tag)",
+    )
+    p.add_argument("--tag", help="name of the variant in the results (default: the --set list)")
+
+
+def variant_of(a: argparse.Namespace) -> tuple[dict[str, Any], str | None]:
+    """The overrides `--set` asked for and the variant's name (None: the preset as it is)."""
+    overrides: dict[str, Any] = {}
+    for item in a.set:
+        key, eq, value = item.partition("=")
+        try:
+            if not eq or "." not in key:
+                raise ValueError("not of the form SECTION.KEY=JSON")
+            overrides[key] = json.loads(value)
+        except ValueError as e:
+            raise SystemExit(f"--set {item!r}: {e} (e.g. model.substeps=2)") from None
+    name = a.tag or ",".join(f"{k}={v}" for k, v in sorted(overrides.items())) or None
+    return overrides, name

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import torch
+from record import add_variant_options, append_row, variant_of
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "benchmarks"
@@ -36,13 +37,6 @@ def _rows() -> list[dict]:
     if not RESULTS.exists():
         return []
     return [json.loads(line) for line in RESULTS.read_text().splitlines() if line]
-
-
-def _append(row: dict) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with RESULTS.open("a") as f:
-        f.write(json.dumps(row) + "\n")
-    print(json.dumps(row))
 
 
 def run_preset(
@@ -107,7 +101,7 @@ def run_preset(
         last = [json.loads(line) for line in f if line.strip()][-1]
     row["final_elbo_per_step"] = last["elbo"]
     row["calibration"] = meta.get("calibration")
-    _append(row)
+    append_row(RESULTS, row)
 
 
 def run_hmm(experiment: str, seed: int) -> None:
@@ -124,7 +118,8 @@ def run_hmm(experiment: str, seed: int) -> None:
     )
     if res is None:
         sys.exit("the HMM baseline needs hmmlearn: pip install -e '.[bench]'")
-    _append(
+    append_row(
+        RESULTS,
         {
             "kind": "hmm",
             "preset": f"{experiment}-hmm",
@@ -134,7 +129,7 @@ def run_hmm(experiment: str, seed: int) -> None:
             "accuracy_mean": res["accuracy_mean"],
             "accuracy_std": res["accuracy_std"],
             "occupancy_l1": res["occupancy_l1"],
-        }
+        },
     )
 
 
@@ -218,17 +213,9 @@ def main() -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--table", action="store_true")
-    p.add_argument(
-        "--set",
-        nargs="*",
-        default=[],
-        metavar="SECTION.KEY=JSON",
-        help="a variant of the preset, e.g. model.substeps=2 (its rows are marked --tag)",
-    )
-    p.add_argument("--tag", help="name of the variant (default: the --set list)")
+    add_variant_options(p, "model.substeps=2")
     a = p.parse_args()
-    overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in a.set)}
-    variant = a.tag or ",".join(f"{k}={v}" for k, v in sorted(overrides.items())) or None
+    overrides, variant = variant_of(a)
     if a.table:
         print(table())
         return 0

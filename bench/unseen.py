@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from record import add_variant_options, append_row, variant_of
 
 from nld.data import Dataset
 from nld.data.hmm import HMMSpec, random_spec
@@ -213,14 +214,7 @@ def main() -> int:
         help="print reference log-likelihoods per step of the cases (reference_loglik) and the "
         "last logged ELBO of their runs under runs/unseen/",
     )
-    p.add_argument(
-        "--set",
-        nargs="*",
-        default=[],
-        metavar="SECTION.KEY=JSON",
-        help="a variant of the preset, e.g. model.substeps=4 train.kl_final=0.5",
-    )
-    p.add_argument("--tag", help="name of this variant in the results (default: the --set list)")
+    add_variant_options(p, "model.substeps=4 train.kl_final=0.5")
     p.add_argument(
         "--hmm",
         type=int,
@@ -236,8 +230,8 @@ def main() -> int:
         "data kept",
     )
     a = p.parse_args()
-    overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in a.set)}
-    variant = a.tag or ",".join(f"{k}={v}" for k, v in sorted(overrides.items())) or "default"
+    overrides, name = variant_of(a)
+    variant = name or "default"
     if a.hmm is not None:
         variant = (
             f"hmmlearn-s{a.hmm}" if a.hmm_starts == 1 else f"hmmlearn-best{a.hmm_starts}-s{a.hmm}"
@@ -261,7 +255,6 @@ def main() -> int:
     if RESULTS.exists():
         rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line]
         done = {r["case"] for r in rows if r.get("variant", "default") == variant}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     for case in a.cases:
         if case in done:
             print(f"skip case {case} ({variant}): already in {RESULTS}")
@@ -271,9 +264,7 @@ def main() -> int:
             if a.hmm is not None
             else run(case, a.threads, overrides, variant)
         )
-        with RESULTS.open("a") as f:
-            f.write(json.dumps(row) + "\n")
-        print(json.dumps(row))
+        append_row(RESULTS, row)
     return 0
 
 
