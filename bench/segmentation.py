@@ -13,7 +13,6 @@ have a row are skipped, so the table can be filled over several sittings. Data c
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -21,6 +20,9 @@ from pathlib import Path
 
 import torch
 from record import add_variant_options, append_row, variant_of
+
+from nld.io import read_jsonl
+from training.markdown import table_head
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "benchmarks"
@@ -36,7 +38,7 @@ RECIPE = "heads"
 def _rows() -> list[dict]:
     if not RESULTS.exists():
         return []
-    return [json.loads(line) for line in RESULTS.read_text().splitlines() if line]
+    return read_jsonl(RESULTS)
 
 
 def run_preset(
@@ -97,8 +99,7 @@ def run_preset(
         "threads": threads,
         **metrics,
     }
-    with (out / "metrics.jsonl").open() as f:
-        last = [json.loads(line) for line in f if line.strip()][-1]
+    last = read_jsonl(out / "metrics.jsonl")[-1]
     row["final_elbo_per_step"] = last["elbo"]
     row["calibration"] = meta.get("calibration")
     append_row(RESULTS, row)
@@ -157,10 +158,22 @@ def table() -> str:
         r["kramers_error"] = _dwell_error(r, "dwell_kramers")
         r["simulated_error"] = _dwell_error(r, "dwell_simulated")
     lines = [
-        "| preset | seeds | accuracy median (min) | n_minima | l1 (a) | l1 (b) | l1 (c) | l1 (d) "
-        "| l1 HMM | dwell error Kramers | dwell error simulated | ELBO/step "
-        "| train s median (max) | rollbacks |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *table_head(
+            "preset",
+            "seeds",
+            "accuracy median (min)",
+            "n_minima",
+            "l1 (a)",
+            "l1 (b)",
+            "l1 (c)",
+            "l1 (d)",
+            "l1 HMM",
+            "dwell error Kramers",
+            "dwell error simulated",
+            "ELBO/step",
+            "train s median (max)",
+            "rollbacks",
+        ),
     ]
 
     def med(rs: list[dict], key: str, fmt: str = ".3f") -> str:

@@ -15,7 +15,6 @@ bench/results/unseen.jsonl; cases already there are skipped.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,9 @@ from record import add_variant_options, append_row, variant_of
 
 from nld.data import Dataset
 from nld.data.hmm import HMMSpec, random_spec
+from nld.io import read_jsonl
 from nld.model import NLDModel
+from training.markdown import table_head
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "unseen.jsonl"
@@ -181,12 +182,24 @@ def _pct(v: float | None) -> str:
 
 
 def table() -> str:
-    rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line]
+    rows = read_jsonl(RESULTS)
     lines = [
-        "| case | variant | states | D | dwell | length | n_minima | accuracy "
-        "| online filter limit | per-step limit | readout kNN | occupancy l1 (c) | (d) "
-        "| train s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *table_head(
+            "case",
+            "variant",
+            "states",
+            "D",
+            "dwell",
+            "length",
+            "n_minima",
+            "accuracy",
+            "online filter limit",
+            "per-step limit",
+            "readout kNN",
+            "occupancy l1 (c)",
+            "(d)",
+            "train s",
+        ),
     ]
     for r in sorted(rows, key=lambda r: (r["case"], r.get("variant", "default"))):
         lines.append(
@@ -244,7 +257,7 @@ def main() -> int:
             refs = ", ".join(f"{k} {v:.3f}" for k, v in reference_loglik(case).items())
             print(f"case {case}: {refs}")
             for log in sorted((ROOT / "runs" / "unseen" / f"case{case}").glob("*/metrics.jsonl")):
-                rows = [json.loads(line) for line in log.read_text().splitlines() if line]
+                rows = read_jsonl(log)
                 full = [r for r in rows if r["kl_weight"] == 1.0] or rows
                 print(
                     f"  {log.parent.name}: ELBO {full[-1]['elbo']:.3f} at iteration "
@@ -253,7 +266,7 @@ def main() -> int:
         return 0
     done = set()
     if RESULTS.exists():
-        rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line]
+        rows = read_jsonl(RESULTS)
         done = {r["case"] for r in rows if r.get("variant", "default") == variant}
     for case in a.cases:
         if case in done:

@@ -1,4 +1,5 @@
-"""Atomic file writes: a crash never leaves a half-written file under the final name."""
+"""Files: atomic writes (a crash never leaves a half-written file under the final name), and
+reading the JSON-lines logs that training and the benchmarks append to."""
 
 from __future__ import annotations
 
@@ -32,3 +33,8 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The records of a JSON-lines file, one per non-blank line."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]

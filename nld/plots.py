@@ -4,7 +4,6 @@ an analysis: see `nld.landscape` and `nld.analysis`."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from matplotlib.figure import Figure
 from nld.analysis.grid import Grid, Plane
 from nld.analysis.minima import Minimum
 from nld.analysis.transitions import Saddle
-from nld.io import atomic_write
+from nld.io import atomic_write, read_jsonl
 
 DriftFn = Callable[[np.ndarray], np.ndarray]  # latent points [n, d] -> drift [n, d]
 
@@ -180,7 +179,7 @@ def path_profiles(saddles: Sequence[Saddle], minima: list[Minimum], beta: float)
 
 
 def training_curves(metrics: str | Path) -> Figure:
-    rows = [json.loads(line) for line in Path(metrics).read_text().splitlines() if line.strip()]
+    rows = read_jsonl(metrics)
     it = [r["iteration"] for r in rows]
     keys = [k for k in ("elbo", "loglik", "kl_path", "kl0", "readout", "beta") if k in rows[0]]
     fig, axes = plt.subplots(len(keys), 1, figsize=(7, 1.6 * len(keys) + 0.4), sharex=True)

@@ -12,6 +12,7 @@ from nld.data import Dataset, HMMSpec
 from nld.inference import basin_labels, head_order, read_path
 from nld.landscape import Analysis, analyze
 from nld.model import NLDModel
+from training.markdown import table_head
 
 
 def _true_dwell(data: Dataset, spec: HMMSpec | None) -> np.ndarray | None:
@@ -106,9 +107,17 @@ def model_card(name: str, res: dict[str, Any], command: str, meta: dict[str, Any
         command,
         "```",
         "",
-        "| minimum | position | E | (a) sampling | (b) zeroth | (c) second | (d) quadrature |"
-        " dwell, Kramers (steps) | dwell, simulated (steps) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        *table_head(
+            "minimum",
+            "position",
+            "E",
+            "(a) sampling",
+            "(b) zeroth",
+            "(c) second",
+            "(d) quadrature",
+            "dwell, Kramers (steps)",
+            "dwell, simulated (steps)",
+        ),
     ]
     occ = res["occupancy"]
     for i, m in enumerate(res["minima"]):

@@ -26,6 +26,7 @@ from nld import checkpoint
 from nld.data import Dataset, HMMSpec, generate_splits, load, load_spec, save
 from nld.data.limits import bayes_limits, forward_backward
 from nld.io import write_bytes, write_json
+from training.markdown import table_head
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "benchmarks"
@@ -68,11 +69,6 @@ def _data(experiment: int, out: Path) -> tuple[Dataset, Dataset]:
     for split, ds in splits.items():
         save(out / "data" / f"{split}.npz", ds)
     return splits["train"], splits["test"]
-
-
-def _head(*columns: str) -> list[str]:
-    """A markdown table's header and delimiter rows (equal in cells, or it does not render)."""
-    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
 
 
 def _fmt(values: list[float], digits: int = 3, scale: float = 1.0) -> str:
@@ -298,7 +294,7 @@ def _markdown(
         "",
         "## Occupancy l1 error (the paper's Tables 1 and 4)",
         "",
-        *_head(
+        *table_head(
             "model",
             "(a) sampling",
             "(b) zeroth",
@@ -326,7 +322,7 @@ def _markdown(
         "",
         "## Occupancies, coordinates sorted ascending (the paper's Tables 2 and 5)",
         "",
-        *_head("model", "estimate", "coordinates"),
+        *table_head("model", "estimate", "coordinates"),
     ]
     for dyn, rs in rows.items():
         for k in ESTIMATES:
@@ -340,7 +336,7 @@ def _markdown(
         "",
         "## Segmentation accuracy, online (the paper's Tables 3 and 6)",
         "",
-        *_head(
+        *table_head(
             "model",
             "accuracy %",
             "minima",
