@@ -87,7 +87,7 @@ def main() -> None:
     data = hmm.sample(hmm.load_spec(a.spec), a.sessions, a.events, seed=1).x
     # The reference: each sequence in one pass, in this process.
     lm = load_model(model_dir, chains=256, steps=4000)
-    reference = [label_chunk(lm, x, None)[0].tolist() for x in data]
+    reference = [label_chunk(lm, x, None).labels.tolist() for x in data]
 
     port = free_port()
     prefix = f"nldload:{secrets.token_hex(4)}:"

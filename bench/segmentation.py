@@ -66,7 +66,9 @@ def run_preset(
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
     if model.cfg.has_energy:  # the full analysis: minima, labels, (a)-(d), dwell times
-        full = analyze_run(model, test_set, spec=load_spec(experiment), seed=seed)[0]
+        full = analyze_run(
+            model, test_set, spec=load_spec(experiment), fit_data=train_set, seed=seed
+        )[0]
         seg = full["segmentation"]
         l1 = seg["occupancy_l1"]
         metrics = {
@@ -82,6 +84,8 @@ def run_preset(
             "dwell_kramers": full["dwell_times"],
             "dwell_simulated": full["dwell_times_simulated"],
             "dwell_truth": seg.get("dwell_times_truth"),
+            "chain_accuracy_mean": seg["chain_accuracy_mean"],
+            "dwell_chain": full["chain"]["dwell_steps"],
         }
     else:  # no basins: k-means on the latents (training.evaluate)
         spec = load_spec(experiment)
@@ -157,11 +161,13 @@ def table() -> str:
     for r in rows:
         r["kramers_error"] = _dwell_error(r, "dwell_kramers")
         r["simulated_error"] = _dwell_error(r, "dwell_simulated")
+        r["chain_error"] = _dwell_error(r, "dwell_chain")
     lines = [
         *table_head(
             "preset",
             "seeds",
             "accuracy median (min)",
+            "chain accuracy median",
             "n_minima",
             "l1 (a)",
             "l1 (b)",
@@ -170,6 +176,7 @@ def table() -> str:
             "l1 HMM",
             "dwell error Kramers",
             "dwell error simulated",
+            "dwell error chain",
             "ELBO/step",
             "train s median (max)",
             "rollbacks",
@@ -187,10 +194,12 @@ def table() -> str:
         minima = sorted({r.get("n_minima") for r in rs}, key=str)
         lines.append(
             f"| {name} | {len(rs)} | {100 * statistics.median(acc):.1f}% "
-            f"({100 * min(acc):.1f}%) | {minima} | {med(rs, 'occupancy_sampling_l1')} "
+            f"({100 * min(acc):.1f}%) | {med(rs, 'chain_accuracy_mean', '.1%')} | {minima} "
+            f"| {med(rs, 'occupancy_sampling_l1')} "
             f"| {med(rs, 'occupancy_zeroth_l1')} | {med(rs, 'occupancy_second_l1')} "
             f"| {med(rs, 'occupancy_quadrature_l1')} | {med(rs, 'occupancy_l1')} "
             f"| {med(rs, 'kramers_error', '.0%')} | {med(rs, 'simulated_error', '.0%')} "
+            f"| {med(rs, 'chain_error', '.0%')} "
             f"| {med(rs, 'final_elbo_per_step', '.2f')} "
             f"| {statistics.median(secs):.0f} ({max(secs):.0f}) "
             f"| {sum(r.get('rollbacks', 0) for r in rs)} |"

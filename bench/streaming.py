@@ -59,14 +59,15 @@ def measure(lm, b: int, steps: int) -> dict:  # type: ignore[no-untyped-def]
             _, h = model.gru(xg[:, t : t + 1], h)
 
     def service_path() -> None:
-        h = None
+        h, belief = None, None
         for t in range(steps):
-            _, _, _, h = label_chunk(lm, x[:, t : t + 1], h)
+            chunk = label_chunk(lm, x[:, t : t + 1], h, belief)
+            h, belief = chunk.h, chunk.belief
 
     t_floor = _median_seconds(floor)
     t_service = _median_seconds(service_path)
     # Basin lookups of the positions of the whole streams (the first step is atypical).
-    _, z, _, _ = label_chunk(lm, x, None)
+    z = label_chunk(lm, x, None).positions
     pts = torch.from_numpy(z.reshape(-1, z.shape[-1]))[:2000]
     index = lm.analysis.index
     t_flow = _median_seconds(lambda: assign_basins(index.energy, pts, lm.analysis.minima), 3)

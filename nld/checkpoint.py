@@ -17,6 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from nld import state_chain
 from nld.errors import CheckpointError
 from nld.io import write_bytes, write_json
 from nld.model import ModelConfig, NLDModel
@@ -31,6 +32,8 @@ def save(
 ) -> None:
     d = Path(run_dir)
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    if model.chain is not None:
+        tensors.update(state_chain.to_tensors(model.chain))
     write_bytes(d / WEIGHTS, st_save(tensors))
     write_json(
         d / CONFIG,
@@ -74,6 +77,12 @@ def load(run_dir: str | os.PathLike[str]) -> NLDModel:
     cfg, _ = read_config(run_dir)
     model = NLDModel(cfg)
     tensors = read_tensors(Path(run_dir) / WEIGHTS)
+    chain = {k: tensors.pop(k) for k in list(tensors) if k.startswith(state_chain.PREFIX)}
+    if chain:
+        try:
+            model.chain = state_chain.from_tensors(chain, cfg.obs_dim, cfg.latent_dim)
+        except ValueError as e:
+            raise CheckpointError(f"{run_dir}: {e}") from None
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))

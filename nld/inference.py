@@ -12,6 +12,7 @@ from nld.analysis import Minimum, assign_basins, find_minima, model_energy
 from nld.model import NLDModel
 
 LABELS_FROM_HEAD = "basin head"  # the most probable basin, from the basin head
+LABELS_FROM_CHAIN = "state chain"  # the causal filter of the chain over the minima
 LABELS_FROM_POSITION = "readout basins"  # the basin of the readout position
 HEAD_TOLERANCE = 0.05  # of the minima's spacing: a fitted minimum this close is the same one
 
@@ -24,16 +25,24 @@ def readout_path(model: NLDModel, x: np.ndarray | torch.Tensor, batch: int = 256
 
 @torch.no_grad()
 def read_path(
-    model: NLDModel, x: np.ndarray | torch.Tensor, batch: int = 256
+    model: NLDModel, x: np.ndarray | torch.Tensor, batch: int = 256, *, chain: bool = True
 ) -> tuple[torch.Tensor, np.ndarray | None]:
-    """The readout r(c_t) [N, T, d] of every step and the basin head's class [N, T] (None
-    without a fitted head), causal in x."""
+    """The readout r(c_t) [N, T, d] of every step and its class [N, T] (an index of the
+    fitted minima: the state chain's filter when the model has one and `chain`, else the
+    basin head's most probable basin; None without a fitted head), causal in x."""
     xt = torch.as_tensor(x, dtype=torch.float32)
     parts = [model.read(part)[:2] for part in xt.split(batch)]
     positions = torch.cat([r for r, _ in parts])
     if any(c is None for _, c in parts):
         return positions, None
+    if chain and model.chain is not None:
+        return positions, model.chain.labels(xt.double().numpy())
     return positions, torch.cat([c for _, c in parts if c is not None]).numpy()
+
+
+def class_source(model: NLDModel) -> str:
+    """Where read_path's classes come from."""
+    return LABELS_FROM_CHAIN if model.chain is not None else LABELS_FROM_HEAD
 
 
 def head_order(model: NLDModel, minima: list[Minimum]) -> np.ndarray | None:
@@ -60,12 +69,13 @@ def basin_labels(
     classes: np.ndarray | None,
     positions: torch.Tensor | np.ndarray,
     assign: Callable[[torch.Tensor | np.ndarray], np.ndarray],
+    source: str = LABELS_FROM_HEAD,
 ) -> tuple[np.ndarray, str]:
-    """Labels (indices of minima) and where they come from: the basin head's classes mapped
-    by `order` (head_order) when there are both, else `assign`(positions), the basin of
-    each readout position."""
+    """Labels (indices of minima) and where they come from: the `classes` (from `source`:
+    class_source) mapped by `order` (head_order) when there are both, else
+    `assign`(positions), the basin of each readout position."""
     if order is not None and classes is not None:
-        return order[classes], LABELS_FROM_HEAD
+        return order[classes], source
     return assign(positions), LABELS_FROM_POSITION
 
 
@@ -113,4 +123,5 @@ def landscape_labels(
         classes,
         latents,
         lambda z: segment(model, landscape, torch.as_tensor(z)),
+        class_source(model),
     )

@@ -1,7 +1,8 @@
 """Sessions in Redis, shared by every worker and replica (`NLD_SESSION_STORE=redis://...`).
 
 One hash per session holds the model, version, `t`, `seq`, the GRU state as raw float32
-bytes with its shape, the last answer and the last-seen time; Redis expires it after the
+bytes with its shape, the state chain's belief (float64 bytes, models with a chain), the
+last answer and the last-seen time; Redis expires it after the
 TTL. A sorted set of session ids by last use enforces the cap, and a short-lived tombstone
 per id tells an expired session from an unknown one. Creating, committing and touching are
 Lua scripts, so the check of `seq` and the write are one atomic step. Nothing is pickled.
@@ -48,12 +49,12 @@ return {1, '0'}
 """
 
 # KEYS: session, index. ARGV: expected seq, seq, t, h, h shape, digest, response, ttl ms,
-# now, sid. Returns 1 when stored, 0 when another request advanced the session, -1 if gone.
+# now, sid, belief. Returns 1 when stored, 0 when another request advanced the session, -1 if gone.
 COMMIT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('HGET', KEYS[1], 'seq') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'seq', ARGV[2], 't', ARGV[3], 'h', ARGV[4], 'hshape', ARGV[5],
-           'digest', ARGV[6], 'response', ARGV[7], 'seen', ARGV[9])
+           'digest', ARGV[6], 'response', ARGV[7], 'seen', ARGV[9], 'belief', ARGV[11])
 redis.call('PEXPIRE', KEYS[1], ARGV[8])
 redis.call('ZADD', KEYS[2], ARGV[9], ARGV[10])
 return 1
@@ -166,6 +167,7 @@ class RedisSessionStore:
             t=int(f["t"]),
             seq=int(f["seq"]),
             h=h,
+            belief=np.frombuffer(f["belief"], dtype=np.float64).copy() if f.get("belief") else None,
             digest=f["digest"].decode() if f.get("digest") else None,
             response=f.get("response") or None,
         )
@@ -184,6 +186,7 @@ class RedisSessionStore:
             int(self.ttl * 1000),
             self.clock(),
             state.id,
+            b"" if state.belief is None else np.asarray(state.belief, np.float64).tobytes(),
         ]
         done = await self._call(lambda: self._commit(keys=keys, args=args))
         if done == -1:

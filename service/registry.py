@@ -17,7 +17,7 @@ import numpy as np
 
 from nld import checkpoint
 from nld.errors import NLDError
-from nld.inference import LABELS_FROM_HEAD, LABELS_FROM_POSITION, head_order
+from nld.inference import LABELS_FROM_POSITION, class_source, head_order
 from nld.landscape import Analysis, analyze
 from nld.model import NLDModel
 
@@ -41,7 +41,7 @@ class LoadedModel:
     def labels_from(self) -> str | None:
         if self.analysis is None:
             return None
-        return LABELS_FROM_POSITION if self.head_order is None else LABELS_FROM_HEAD
+        return LABELS_FROM_POSITION if self.head_order is None else class_source(self.model)
 
     @property
     def streams(self) -> bool:

@@ -164,8 +164,10 @@ class ModelSummary(BaseModel):
     streams: bool
     labels_from: str | None = Field(
         None,
-        description="what stream labels are: 'basin head' (the most probable basin, from a "
-        "classifier of the context) or 'readout basins' (the basin of the readout position)",
+        description="what stream labels are: 'state chain' (the most probable minimum under "
+        "the causal filter of the hidden Markov chain over the minima), 'basin head' (the most "
+        "probable basin, from a classifier of the context) or 'readout basins' (the basin of "
+        "the readout position)",
     )
 
 

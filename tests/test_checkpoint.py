@@ -1,13 +1,16 @@
+import dataclasses
 import json
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nld import checkpoint
+from nld import checkpoint, markov
 from nld.errors import CheckpointError
 from nld.model import ModelConfig, NLDModel
+from nld.state_chain import StateChain
 
 
 def _model(**kw) -> NLDModel:
@@ -91,3 +94,36 @@ def test_no_pickle_anywhere():
         assert not re.search(r"pickle\.loads?\(|Unpickler\(", text), path
         for call in re.findall(r"torch\.load\([^)]*\)", text):
             assert "weights_only=True" in call, (path, call)
+
+
+def _chain(k: int = 2, dim: int = 3, latent: int = 2) -> StateChain:
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(k, dim, dim))
+    return StateChain(
+        positions=rng.normal(size=(k, latent)),
+        means=rng.normal(size=(k, dim)),
+        covariances=a @ a.transpose(0, 2, 1) + np.eye(dim),
+        log_init=np.log(np.full(k, 1 / k)),
+        log_trans=markov.sticky(k, 10.0),
+        evidence=-3.5,
+        rounds=4,
+    )
+
+
+def test_the_state_chain_round_trips_in_the_weights_file(tmp_path):
+    m = _model()
+    m.chain = _chain()
+    checkpoint.save(tmp_path, m)
+    back = checkpoint.load(tmp_path)
+    assert back.chain is not None
+    for f in dataclasses.fields(StateChain):
+        np.testing.assert_array_equal(getattr(back.chain, f.name), getattr(m.chain, f.name))
+    m.chain = _chain(dim=4)  # emissions in another dimension than the model's observations
+    checkpoint.save(tmp_path, m)
+    with pytest.raises(CheckpointError, match=r"state chain means has shape \(2, 4\)"):
+        checkpoint.load(tmp_path)
+    bad = _chain()
+    m.chain = dataclasses.replace(bad, covariances=-bad.covariances)
+    checkpoint.save(tmp_path, m)
+    with pytest.raises(CheckpointError, match="not positive definite"):
+        checkpoint.load(tmp_path)

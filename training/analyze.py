@@ -9,9 +9,10 @@ import numpy as np
 
 from nld.analysis import dwell_lengths, many_to_one, match_labels, matched_l1
 from nld.data import Dataset, HMMSpec
-from nld.inference import basin_labels, head_order, read_path
+from nld.inference import basin_labels, class_source, head_order, read_path
 from nld.landscape import Analysis, analyze
 from nld.model import NLDModel
+from training.evaluate import chain_report
 from training.markdown import table_head
 
 
@@ -31,11 +32,13 @@ def analyze_run(
     data: Dataset | None = None,
     *,
     spec: HMMSpec | None = None,
+    fit_data: Dataset | None = None,
     seed: int = 0,
 ) -> tuple[dict[str, Any], Analysis, np.ndarray | None]:
     """The analysis as JSON-ready data, the `Analysis` itself, and the labels [N, T] of
     `data` (None without data). With known states: accuracy, many-to-one score, and the
-    Kramers dwell times and occupancies set against the truth."""
+    Kramers dwell times and occupancies set against the truth. The state chain over the
+    minima is fitted to `fit_data` (default: `data`; no labels used)."""
     t0 = time.perf_counter()
     latents, classes = read_path(model, data.x) if data is not None else (None, None)
     encode_s = time.perf_counter() - t0
@@ -47,7 +50,9 @@ def analyze_run(
         return out, res, labels
     t0 = time.perf_counter()
     assert res.index is not None
-    labels, source = basin_labels(head_order(model, res.minima), classes, latents, res.index.assign)
+    labels, source = basin_labels(
+        head_order(model, res.minima), classes, latents, res.index.assign, class_source(model)
+    )
     out["seconds"]["segment"] = round(time.perf_counter() - t0, 3)
     k = len(res.minima)
     seg: dict[str, Any] = {
@@ -81,6 +86,15 @@ def analyze_run(
                 float(true_dwell[match.mapping[i]]) if i in match.mapping else None
                 for i in range(k)
             ]
+    t0 = time.perf_counter()
+    positions = np.stack([m.position for m in res.minima])
+    out["chain"], chain_labels = chain_report(model, positions, data, fit_data, seed)
+    out["seconds"]["chain"] = round(time.perf_counter() - t0, 3)
+    if data.states is not None:
+        chained = match_labels(labels if chain_labels is None else chain_labels, data.states, k)
+        seg.update(
+            chain_accuracy_mean=chained.accuracy_mean, chain_accuracy_std=chained.accuracy_std
+        )
     out["segmentation"] = seg
     return out, res, labels
 
@@ -145,6 +159,19 @@ def model_card(name: str, res: dict[str, Any], command: str, meta: dict[str, Any
         if "dwell_times_truth" in seg:
             truth = ", ".join("-" if v is None else f"{v:.1f}" for v in seg["dwell_times_truth"])
             lines.append(f"True mean dwell times of the matched states: {truth} steps.")
+    if "chain" in res:
+        chain_dwell = ", ".join(f"{v:.1f}" for v in res["chain"]["dwell_steps"])
+        lines += [
+            "",
+            f"The hidden Markov chain over these minima (`nld.state_chain`: decoder emissions "
+            f"refined by Baum-Welch, no labels; fitted to {res['chain']['fitted_to']}): dwell "
+            f"times {chain_dwell} steps"
+            + (
+                f"; its causal filter labels with accuracy {seg['chain_accuracy_mean']:.4f}."
+                if "chain_accuracy_mean" in seg
+                else "."
+            ),
+        ]
     if res["warnings"]:
         lines += ["", *[f"Warning: {w}" for w in res["warnings"]]]
     return "\n".join(lines) + "\n"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,8 +31,10 @@ from nld.data import Dataset
 from nld.inference import find_landscape, readout_path, segment
 from nld.model import NLDModel
 from nld.model.vae import MAX_BASINS
+from nld.state_chain import fit_state_chain
 
 MAX_STEPS = 200_000  # posterior steps sampled from the training data, at most
+MIN_AGREEMENT = 0.8  # of the state chain's labels with the head's, to label by the chain
 BATCH = 2048
 LR = 3e-3
 
@@ -43,6 +46,28 @@ class BasinHeadFit:
     cross_entropy: float  # on the sampled basins, after fitting (nats per step)
     agreement: float  # share of training steps where head and readout basin agree
     seconds: float
+    chain: dict[str, Any] | None = None  # the state chain's fit (fit_chain), if one was tried
+
+
+def fit_chain(model: NLDModel, x: torch.Tensor, classes: np.ndarray, seed: int) -> dict[str, Any]:
+    """Fit the hidden Markov chain over the head's minima to x (nld.state_chain) and keep it
+    as the model's label source if its causal labels agree with the head's `classes` (of x)
+    on at least MIN_AGREEMENT of the steps. A chain of Gaussian emissions can only tell states
+    apart by what single observations show; where states differ by their dynamics (a
+    regime-switching process with one marginal) it finds other clusters, and the head stays."""
+    start = time.perf_counter()
+    chain = fit_state_chain(model, x.numpy(), model.fitted_minima().double().numpy(), seed=seed)
+    agreement = float((chain.labels(x.numpy()) == classes).mean())
+    kept = agreement >= MIN_AGREEMENT
+    model.chain = chain if kept else None
+    return {
+        "kept": kept,
+        "agreement": agreement,
+        "rounds": chain.rounds,
+        "evidence_per_step": chain.evidence,
+        "dwell_steps": chain.dwell_steps().tolist(),
+        "seconds": time.perf_counter() - start,
+    }
 
 
 def applies(model: NLDModel) -> bool:
@@ -50,9 +75,15 @@ def applies(model: NLDModel) -> bool:
 
 
 def fit_basin_head(
-    model: NLDModel, data: Dataset, iterations: int, seed: int, progress_bar: bool = True
+    model: NLDModel,
+    data: Dataset,
+    iterations: int,
+    seed: int,
+    progress_bar: bool = True,
+    chain: bool = False,
 ) -> BasinHeadFit:
-    """Fit the model's basin head on `data` (in place); everything else stays as it is."""
+    """Fit the model's basin head on `data` (in place), and with `chain` the state chain over
+    its minima (fit_chain); everything else stays as it is."""
     head = model.basin_head
     assert head is not None
     start = time.perf_counter()
@@ -66,6 +97,7 @@ def fit_basin_head(
     landscape = find_landscape(model, latents, seed=seed)
     k = len(landscape.minima)
     model.set_fitted_minima(torch.empty(0, model.cfg.latent_dim))
+    model.chain = None
     if not 2 <= k <= MAX_BASINS or data.length <= lag:
         model.train(was_training)
         return BasinHeadFit(0, 0, math.nan, math.nan, time.perf_counter() - start)
@@ -96,5 +128,8 @@ def fit_basin_head(
         classes = torch.cat([head(part)[..., :k].argmax(-1) for part in torch.cat(ctx).split(256)])
         by_position = segment(model, landscape, latents)
         agreement = float((classes.numpy() == by_position).mean())
+    chained = fit_chain(model, x, classes.numpy(), seed) if chain else None
     model.train(was_training)
-    return BasinHeadFit(k, iterations, float(loss.detach()), agreement, time.perf_counter() - start)
+    return BasinHeadFit(
+        k, iterations, float(loss.detach()), agreement, time.perf_counter() - start, chained
+    )

@@ -53,7 +53,7 @@ def _cmd_train(a: argparse.Namespace) -> None:
     if model.cfg.has_energy and model.readout is not None:
         import torch
 
-        from nld.inference import find_landscape
+        from nld.inference import class_source, find_landscape
         from nld.landscape import SINGLE_WELL
         from training.rescue import readout_points
 
@@ -64,9 +64,45 @@ def _cmd_train(a: argparse.Namespace) -> None:
         head = meta.get("basin_head")
         if head and head["classes"]:
             print(
-                f"  labels: the basin head's most probable basin (agrees with the basin of the "
-                f"readout position on {head['agreement']:.1%} of the training steps)"
+                f"  basin head: agrees with the basin of the readout position on "
+                f"{head['agreement']:.1%} of the training steps"
             )
+        if head and head.get("chain"):
+            _print_chain(head["chain"])
+        print(f"  labels: {class_source(model) if head and head['classes'] else 'readout basins'}")
+
+
+def _print_chain(fit: dict) -> None:
+    dwell = ", ".join(f"{v:.1f}" for v in fit["dwell_steps"])
+    print(
+        f"  state chain: dwell times {dwell} steps; its labels agree with the basin head's on "
+        f"{fit['agreement']:.1%} of the training steps: "
+        + ("kept, labels are its filter's" if fit["kept"] else "not kept (too different)")
+    )
+
+
+def _cmd_fit_chain(a: argparse.Namespace) -> None:
+    import torch
+
+    from nld import checkpoint
+    from nld.inference import read_path
+    from training.basin_head import MAX_STEPS, fit_chain
+
+    model, data = _load_run(a.run_dir, a.data)
+    if len(model.fitted_minima()) == 0:
+        raise NLDError(f"{a.run_dir} has no fitted basin head: the chain's states are its minima")
+    model.chain = None  # the head's own classes, not an earlier chain's
+    n = max(1, min(data.n_sequences, MAX_STEPS // data.length))
+    gen = torch.Generator().manual_seed(0)
+    x = torch.from_numpy(data.x)[torch.randperm(data.n_sequences, generator=gen)[:n]]
+    _, classes = read_path(model, x)
+    assert classes is not None
+    fit = fit_chain(model, x, classes, seed=0)
+    _, meta = checkpoint.read_config(a.run_dir)
+    meta.setdefault("basin_head", {})["chain"] = fit
+    checkpoint.save(a.run_dir, model, meta=meta)
+    print(f"wrote {a.run_dir}")
+    _print_chain(fit)
 
 
 @overload
@@ -98,13 +134,14 @@ def _cmd_segment(a: argparse.Namespace) -> None:
 
 
 def _cmd_evaluate(a: argparse.Namespace) -> None:
-    from nld.data import load_spec
+    from nld.data import load, load_spec
     from nld.io import write_json
     from training.evaluate import evaluate
 
     model, data = _load_run(a.run_dir, a.data)
     truth = load_spec(a.spec).stationary() if a.spec else None
-    res = evaluate(model, data, true_occupancy=truth)
+    fit_data = None if a.fit_data is None else load(a.fit_data, dim=model.cfg.obs_dim)
+    res = evaluate(model, data, true_occupancy=truth, fit_data=fit_data)
     res.pop("labels")
     if a.out:
         write_json(a.out, res)
@@ -257,7 +294,20 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--data", required=True)
     e.add_argument("--spec", help="HMM spec whose stationary distribution is the occupancy truth")
     e.add_argument("--out", help="write the JSON here")
+    e.add_argument(
+        "--fit-data",
+        help="data to fit the state chain over the minima to, e.g. train.npz (default: --data; "
+        "its states are never used)",
+    )
     e.set_defaults(fn=_cmd_evaluate)
+
+    fc = sub.add_parser(
+        "fit-chain",
+        help="fit the hidden Markov chain over a trained model's minima (labels by its filter)",
+    )
+    fc.add_argument("run_dir")
+    fc.add_argument("--data", required=True, help="the training data (train.npz)")
+    fc.set_defaults(fn=_cmd_fit_chain)
 
     an = sub.add_parser(
         "analyze", help="minima, occupancies (a)-(d), saddles, rates and dwell times"

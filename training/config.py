@@ -53,6 +53,12 @@ class TrainSettings(BaseModel):
         description="steps of the stage that fits the basin head (training.basin_head; models "
         "with model.basin_head)",
     )
+    state_chain: bool = Field(
+        True,
+        description="with the basin head, also fit the hidden Markov chain over the minima "
+        "(nld.state_chain) and label by its causal filter, unless its labels agree with the "
+        "basin head's on less than training.basin_head.MIN_AGREEMENT of the training steps",
+    )
     grad_clip: float = Field(10.0, gt=0)
     checkpoint_every: int = Field(200, gt=0)
     log_every: int = Field(10, gt=0)

@@ -19,6 +19,28 @@ from nld.analysis import (
 from nld.data import Dataset
 from nld.inference import find_landscape, landscape_labels, read_path
 from nld.model import NLDModel
+from nld.state_chain import fit_state_chain
+
+
+def chain_report(
+    model: NLDModel,
+    positions: np.ndarray,
+    data: Dataset,
+    fit_data: Dataset | None,
+    seed: int = 0,
+) -> tuple[dict[str, Any], np.ndarray | None]:
+    """The state chain's summary and its labels of `data` (indices of `positions`): the
+    model's own chain (fitted in training; its labels are the model's, so None), or, for a
+    model without one, a chain over the minima at `positions` fitted to `fit_data` (default
+    `data`; no labels used)."""
+    if model.chain is not None:
+        return {
+            "fitted_to": "the training data (stored with the model)",
+            **model.chain.summary(),
+        }, None
+    chain = fit_state_chain(model, (fit_data or data).x, positions, seed=seed)
+    fitted_to = "the evaluated data" if fit_data is None else "fit_data"
+    return {"fitted_to": fitted_to, **chain.summary()}, chain.labels(data.x)
 
 
 def evaluate(
@@ -27,10 +49,12 @@ def evaluate(
     *,
     true_occupancy: np.ndarray | None = None,
     n_states: int | None = None,
+    fit_data: Dataset | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
     """Metrics of `model` on `data`. Occupancies are compared with `true_occupancy` when given,
-    else with the empirical frequencies of `data.states`."""
+    else with the empirical frequencies of `data.states`. The state chain over the minima
+    (nld.state_chain) is fitted to `fit_data` (default: `data` itself; no labels used)."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     latents, classes = read_path(model, data.x)
@@ -85,6 +109,11 @@ def evaluate(
                 np.bincount(labels.ravel(), minlength=len(land.minima)) / labels.size
             ).tolist(),
         )
+        if land.minima:
+            t0 = time.perf_counter()
+            positions = np.stack([m.position for m in land.minima])
+            out["chain"], chain_labels = chain_report(model, positions, data, fit_data, seed)
+            timings["chain_seconds"] = time.perf_counter() - t0
     if data.states is not None:
         n_labels = out.get("n_minima")
         match = match_labels(labels, data.states, n_labels)
@@ -93,6 +122,20 @@ def evaluate(
             accuracy_std=match.accuracy_std,
             mapping={str(k): v for k, v in match.mapping.items()},
         )
+        if model.chain is not None and classes is not None:  # what the head alone labels
+            _, head_classes = read_path(model, data.x, chain=False)
+            head_labels, _ = landscape_labels(model, land, latents, head_classes)
+            out["head_accuracy_mean"] = match_labels(
+                head_labels, data.states, n_labels
+            ).accuracy_mean
+        if "chain" in out:
+            chained = (
+                match if chain_labels is None else match_labels(chain_labels, data.states, n_labels)
+            )
+            out.update(
+                chain_accuracy_mean=chained.accuracy_mean,
+                chain_accuracy_std=chained.accuracy_std,
+            )
         if model.cfg.has_energy:
             truth = (
                 np.asarray(true_occupancy, dtype=float)

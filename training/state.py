@@ -14,6 +14,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save as st_save
 
+from nld import state_chain
 from nld.checkpoint import read_tensors
 from nld.errors import CheckpointError
 from nld.io import write_bytes
@@ -46,6 +47,8 @@ def save_state(
             for key, val in st.items():
                 tensors[f"opt.{name}.{idx}.{key}"] = torch.as_tensor(val).clone()
     tensors["rng"] = gen.get_state().clone()
+    if model.chain is not None:
+        tensors.update(state_chain.to_tensors(model.chain))
     meta = {"progress": json.dumps(asdict(progress)), "param_groups": json.dumps(groups)}
     write_bytes(run_dir / FILE, st_save(tensors, metadata=meta))
 
@@ -75,4 +78,10 @@ def load_state(run_dir: Path, model: NLDModel, opts: Optimizers, gen: torch.Gene
                 state.setdefault(int(idx), {})[key] = v
         opt.load_state_dict({"state": state, "param_groups": groups[name]})
     gen.set_state(tensors["rng"])
+    chain = {k: v for k, v in tensors.items() if k.startswith(state_chain.PREFIX)}
+    if chain:
+        try:
+            model.chain = state_chain.from_tensors(chain, model.cfg.obs_dim, model.cfg.latent_dim)
+        except ValueError as e:
+            raise CheckpointError(f"{path}: {e}") from None
     return progress

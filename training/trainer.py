@@ -266,7 +266,9 @@ def train(
         done = calibrate(model, data, t.calibrate_iterations, t.seed, progress_bar)
         prog.calibration = asdict(done)
     if heading:  # last: it labels by the final landscape
-        fitted = fit_basin_head(model, data, t.basin_head_iterations, t.seed, progress_bar)
+        fitted = fit_basin_head(
+            model, data, t.basin_head_iterations, t.seed, progress_bar, chain=t.state_chain
+        )
         prog.basin_head = asdict(fitted)
     if rescuing or calibrating or heading:
         save(final=True)

@@ -10,9 +10,9 @@ All recursions run in log space, batched over sequences.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
+from nld import markov
 from nld.data.hmm import HMMSpec
 
 
@@ -29,20 +29,17 @@ def emission_loglik(spec: HMMSpec, x: np.ndarray) -> np.ndarray:
     return out.reshape(*x.shape[:2], spec.n_states)
 
 
+def _chain(spec: HMMSpec) -> tuple[np.ndarray, np.ndarray]:
+    with np.errstate(divide="ignore"):  # a zero probability is -inf in log space
+        return np.log(np.asarray(spec.initial_distribution)), np.log(
+            np.asarray(spec.transition_matrix)
+        )
+
+
 def forward_filter(spec: HMMSpec, ll: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """From emission log-likelihoods ll [N, T, K]: the log filtering marginals [N, T, K],
     normalised per step, and the log evidence log p(x_1..x_T) of each sequence [N]."""
-    logp = np.log(np.asarray(spec.transition_matrix))
-    alpha = np.empty_like(ll)
-    evidence = np.zeros(ll.shape[0])
-    a = np.log(np.asarray(spec.initial_distribution))[None] + ll[:, 0]
-    for t in range(ll.shape[1]):
-        if t > 0:
-            a = logsumexp(alpha[:, t - 1, :, None] + logp[None], axis=1) + ll[:, t]
-        norm = logsumexp(a, axis=1)
-        alpha[:, t] = a - norm[:, None]
-        evidence += norm
-    return alpha, evidence
+    return markov.forward(*_chain(spec), ll)
 
 
 def forward_backward(
@@ -51,15 +48,9 @@ def forward_backward(
     """Log filtering and smoothing marginals, each [N, T, K] and normalised per step (`ll`:
     the emission log-likelihoods of x, when already computed)."""
     ll = emission_loglik(spec, x) if ll is None else ll
-    logp = np.log(np.asarray(spec.transition_matrix))
-    t_len = ll.shape[1]
-    alpha, _ = forward_filter(spec, ll)
-    beta = np.zeros_like(ll)
-    for t in range(t_len - 2, -1, -1):
-        b = logsumexp(logp[None] + (ll[:, t + 1] + beta[:, t + 1])[:, None, :], axis=2)
-        beta[:, t] = b - logsumexp(b, axis=1, keepdims=True)
-    gamma = alpha + beta
-    return alpha, gamma - logsumexp(gamma, axis=2, keepdims=True)
+    log_init, log_trans = _chain(spec)
+    alpha, _ = markov.forward(log_init, log_trans, ll)
+    return alpha, markov.smooth(log_init, log_trans, ll)
 
 
 def _accuracy(pred: np.ndarray, states: np.ndarray) -> tuple[float, float]:

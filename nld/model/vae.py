@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -29,6 +30,9 @@ from nld.model.config import ModelConfig
 from nld.model.layers import mlp
 from nld.model.prior import Prior
 from nld.model.sde import step
+
+if TYPE_CHECKING:
+    from nld.state_chain import StateChain
 
 MAX_BASINS = 16  # classes of the basin head; a landscape with more minima labels by position
 
@@ -83,6 +87,23 @@ class Decoder(nn.Module):
                 last.bias[:dim] = math.log(math.expm1(1.0))
                 if self.rank:  # V = 0 is a stationary point of the likelihood: start off it
                     last.bias[dim:].normal_(0.0, 1e-2)
+
+    def covariance(self, q: Tensor) -> Tensor:
+        """Sigma(q) [..., D, D] of p(x | q) (in the standardised space the decoder sees)."""
+        dim = self.mean(q).shape[-1]
+        batch = q.shape[:-1]
+        if self.noise == "fixed":
+            return (self.fixed_std**2 * torch.eye(dim, dtype=q.dtype)).expand(*batch, dim, dim)
+        if self.noise == "learned":
+            return torch.diag_embed(torch.exp(2 * self.log_std)).expand(*batch, dim, dim)
+        raw = self.chol(q)
+        diag = F.softplus(raw[..., :dim]) + 1e-3
+        if self.rank:
+            factor = raw[..., dim:].unflatten(-1, (dim, self.rank))
+            return factor @ factor.transpose(-1, -2) + torch.diag_embed(diag * diag)
+        lower = torch.diag_embed(diag)
+        lower[..., self.tril[0], self.tril[1]] = raw[..., dim:]
+        return lower @ lower.transpose(-1, -2)
 
     def log_prob(self, x: Tensor, q: Tensor) -> Tensor:
         """log p(x | q) for x [..., D], q [..., d] -> [...]."""
@@ -147,6 +168,9 @@ class NLDModel(nn.Module):
         self.decoder = Decoder(cfg)
         self.predictor = Decoder(cfg, in_dim=c) if cfg.predictive_weight > 0 else None
         self.prior = Prior(cfg)
+        # The hidden Markov chain over the fitted minima (nld.state_chain), fitted after
+        # training; saved beside the weights. When set, labels are its causal filter's.
+        self.chain: StateChain | None = None
 
     # -- encoder -----------------------------------------------------------------------
     def standardise(self, x: Tensor) -> Tensor:

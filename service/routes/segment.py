@@ -168,9 +168,9 @@ async def _advance(
     try:
         if len(x) <= INLINE_CHUNK:
             # Sub-millisecond: a thread hop would cost more than it frees the event loop.
-            labels, z, energy, h = label_chunk(lm, x, h0)
+            chunk = label_chunk(lm, x, h0, session.belief)
         else:
-            labels, z, energy, h = await run_in_threadpool(label_chunk, lm, x, h0)
+            chunk = await run_in_threadpool(label_chunk, lm, x, h0, session.belief)
     except NonFiniteOutput as e:
         raise HTTPException(422, str(e)) from None
     response = StreamResponse(
@@ -181,13 +181,16 @@ async def _advance(
         closed=body.end,
         results=[
             StepResult(t=session.t + i, label=int(lab), z=zi.tolist(), energy=float(e))
-            for i, (lab, zi, e) in enumerate(zip(labels, z, energy, strict=True))
+            for i, (lab, zi, e) in enumerate(
+                zip(chunk.labels, chunk.positions, chunk.energies, strict=True)
+            )
         ],
     )
     content = response.model_dump_json().encode()
     new = replace(
         session,
-        h=h.numpy(),
+        h=chunk.h.numpy(),
+        belief=chunk.belief,
         t=session.t + len(x),
         seq=session.seq + 1,
         digest=digest,

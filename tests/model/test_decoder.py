@@ -1,6 +1,7 @@
 """The decoder's full covariance: a Cholesky factor, or above `decoder_rank` dimensions a
 diagonal plus a low-rank factor, each the exact Gaussian density of the covariance it builds."""
 
+import pytest
 import torch
 from torch.nn import functional as F
 
@@ -51,3 +52,18 @@ def test_low_rank_factor_starts_off_its_stationary_point():
     last = dec.chol[-1]
     assert isinstance(last, torch.nn.Linear) and last.bias.grad is not None
     assert last.bias.grad[10:].abs().max() > 1e-4
+
+
+@pytest.mark.parametrize(
+    "noise,rank", [("fixed", None), ("learned", None), ("full", None), ("full", 2)]
+)
+def test_covariance_is_the_one_log_prob_scores(noise, rank):
+    dim = 6
+    dec = _randomised(
+        ModelConfig(obs_dim=dim, latent_dim=2, decoder_noise=noise, decoder_rank=rank)
+    )
+    q, x = torch.randn(5, 2, dtype=torch.float64), torch.randn(5, dim, dtype=torch.float64)
+    cov = dec.covariance(q)
+    assert cov.shape == (5, dim, dim)
+    ref = torch.distributions.MultivariateNormal(dec.mean(q), covariance_matrix=cov)
+    torch.testing.assert_close(dec.log_prob(x, q), ref.log_prob(x))

@@ -31,14 +31,20 @@ def test_store_round_trip_and_compare_and_set(redis_url, key_prefix):
         s = await store.create("easy", "v1")
         got = await store.get(s.id)
         assert (got.model, got.version, got.t, got.seq, got.h) == ("easy", "v1", 0, -1, None)
+        assert got.belief is None
         h = np.random.default_rng(0).standard_normal((1, 1, 7)).astype(np.float32)
-        nxt = got.__class__(s.id, "easy", "v1", t=5, seq=0, h=h, digest="d", response=b"{}")
+        belief = np.log([0.2, 0.7, 0.1])
+        nxt = got.__class__(
+            s.id, "easy", "v1", t=5, seq=0, h=h, belief=belief, digest="d", response=b"{}"
+        )
         assert await store.commit(-1, nxt)
         assert not await store.commit(-1, nxt)  # a second writer from the same state loses
         back = await store.get(s.id)
         assert back.seq == 0 and back.t == 5 and back.response == b"{}" and back.digest == "d"
         assert back.h is not None and back.h.dtype == np.float32
         np.testing.assert_array_equal(back.h, h)  # raw bytes: bit for bit
+        assert back.belief is not None and back.belief.dtype == np.float64
+        np.testing.assert_array_equal(back.belief, belief)
         assert await store.count() == 1
         await store.close(s.id)
         with pytest.raises(SessionNotFound):

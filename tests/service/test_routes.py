@@ -39,7 +39,7 @@ def test_models(client):
     assert listing["default"] == "easy"
     (m,) = listing["models"]
     assert m["obs_dim"] == 4 and m["n_minima"] == 2 and m["streams"]
-    assert m["labels_from"] == "basin head"  # the smoke preset fits one
+    assert m["labels_from"] == "state chain"  # the smoke preset fits a head and a chain
     detail = client.get("/models/easy").json()
     assert detail["version"] == m["version"] and detail["config"]["obs_dim"] == 4
     r = client.get("/models/nope")

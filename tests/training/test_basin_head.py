@@ -6,6 +6,7 @@ import torch
 from nld import checkpoint
 from nld.analysis import Minimum
 from nld.inference import (
+    LABELS_FROM_CHAIN,
     LABELS_FROM_HEAD,
     LABELS_FROM_POSITION,
     basin_labels,
@@ -59,7 +60,14 @@ def test_trained_head_labels_the_known_states_and_survives_the_checkpoint(smoke_
     assert fit["classes"] == len(model.fitted_minima()) >= 2
     assert fit["agreement"] > 0.9  # well-separated states: head and position agree
     res = evaluate(model, easy_data[1])
-    assert res["labels_from"] == LABELS_FROM_HEAD
+    assert res["labels_from"] == LABELS_FROM_CHAIN  # the head's classes, refined by the chain
     assert res["n_minima"] == 2 and res["accuracy_mean"] > 0.9
+    chain = meta["basin_head"]["chain"]
+    assert chain["kept"] and chain["agreement"] > 0.9
+    np.testing.assert_allclose(chain["dwell_steps"], 20.0, rtol=0.2)  # stay 0.95 in the data
+    assert model.chain is not None  # saved in the weights file, beside the model
+    np.testing.assert_allclose(model.chain.dwell_steps(), chain["dwell_steps"])
+    model.chain = None  # without it: the head's own classes
+    assert evaluate(model, easy_data[1])["labels_from"] == LABELS_FROM_HEAD
     _, classes = read_path(model, easy_data[1].x[:2])
     assert classes is not None and classes.shape == (2, easy_data[1].length)

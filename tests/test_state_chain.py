@@ -1,0 +1,60 @@
+"""The model's state chain on data with known hidden states: from a rough decoder (means
+nudged, noise twice too wide), Baum-Welch reaches the Bayes filter of the true chain."""
+
+import numpy as np
+import pytest
+import torch
+
+from nld.analysis import match_labels
+from nld.data import bayes_limits, load_spec, sample
+from nld.model import ModelConfig, NLDModel
+from nld.state_chain import decoder_emissions, fit_state_chain
+
+POSITIONS = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, 1.5]])
+
+
+def rough_model(means: np.ndarray) -> NLDModel:
+    """A linear decoder through `means` (nudged) at POSITIONS, with a noise std of 2."""
+    torch.manual_seed(0)
+    dim = means.shape[1]
+    model = NLDModel(ModelConfig(obs_dim=dim, latent_dim=2, decoder_noise="learned"))
+    target = means + 0.3 * np.random.default_rng(0).normal(size=means.shape)
+    affine = np.linalg.solve(np.c_[POSITIONS, np.ones(3)], target)  # [3, D]: W^T and b
+    with torch.no_grad():
+        model.decoder.mean.weight.copy_(torch.from_numpy(affine[:2].T))
+        model.decoder.mean.bias.copy_(torch.from_numpy(affine[2]))
+        model.decoder.log_std.fill_(np.log(2.0))
+        model.x_mean.fill_(0.5)  # standardised space != raw space: the map back is tested
+        model.x_std.fill_(2.0)
+    return model
+
+
+def test_decoder_emissions_are_in_raw_space():
+    model = rough_model(np.zeros((3, 2)))
+    with torch.no_grad():
+        model.decoder.mean.weight.zero_()
+        model.decoder.mean.bias.fill_(1.0)
+        model.decoder.log_std.fill_(0.0)
+    means, covs = decoder_emissions(model, POSITIONS)
+    np.testing.assert_allclose(means, np.full((3, 2), 2.5))  # 1 * 2 + 0.5
+    np.testing.assert_allclose(covs, np.broadcast_to(4 * np.eye(2), (3, 2, 2)), rtol=1e-6)
+
+
+def test_refined_chain_reaches_the_bayes_filter_and_the_true_dwell():
+    spec = load_spec("exp1")
+    # the decoder works in standardised space: (x - 0.5) / 2
+    model = rough_model((np.asarray(spec.means) - 0.5) / 2)
+    train, test = sample(spec, 200, 200, seed=5), sample(spec, 100, 200, seed=6)
+    limit = bayes_limits(spec, test.x, test.states)["online_filter_accuracy_mean"]
+
+    def accuracy(labels: np.ndarray) -> float:
+        return match_labels(labels, test.states, 3).accuracy_mean
+
+    raw = fit_state_chain(model, train.x, POSITIONS, rounds=0)
+    chain = fit_state_chain(model, train.x, POSITIONS)
+    assert raw.rounds == 0 and 1 <= chain.rounds <= 10
+    assert chain.evidence > raw.evidence
+    assert accuracy(chain.labels(test.x)) == pytest.approx(limit, abs=0.005)
+    assert accuracy(chain.labels(test.x)) > accuracy(raw.labels(test.x)) + 0.01
+    np.testing.assert_allclose(chain.dwell_steps(), 20.0, rtol=0.15)
+    np.testing.assert_allclose(chain.means, spec.means, atol=0.1)
