@@ -18,11 +18,12 @@ many states there are and where each one starts.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from scipy.stats import multivariate_normal
+from scipy.linalg import solve_triangular
 
 from nld import markov
 
@@ -44,12 +45,20 @@ class StateChain:
     evidence: float  # mean log-likelihood per step of the data it was fitted to
     rounds: int  # Baum-Welch rounds run
 
+    @cached_property
+    def _factors(self) -> tuple[np.ndarray, np.ndarray]:
+        """Cholesky factors of the covariances [K, D, D] and the Gaussians' log normalisers."""
+        chol = np.linalg.cholesky(self.covariances)
+        logdet = 2 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(-1)
+        return chol, -0.5 * (logdet + self.means.shape[1] * np.log(2 * np.pi))
+
     def loglik(self, x: np.ndarray) -> np.ndarray:
         """log p(x_t | s_t = k) for x [N, T, D]: [N, T, K]."""
         flat = np.asarray(x, dtype=np.float64).reshape(-1, x.shape[-1])
+        chol, norm = self._factors
         out = [
-            multivariate_normal(m, c).logpdf(flat)
-            for m, c in zip(self.means, self.covariances, strict=True)
+            c - 0.5 * (solve_triangular(f, (flat - m).T, lower=True) ** 2).sum(0)
+            for m, f, c in zip(self.means, chol, norm, strict=True)
         ]
         return np.stack(out, axis=-1).reshape(*x.shape[:2], len(self.means))
 

@@ -4,11 +4,13 @@ nudged, noise twice too wide), Baum-Welch reaches the Bayes filter of the true c
 import numpy as np
 import pytest
 import torch
+from scipy.stats import multivariate_normal
 
+from nld import markov
 from nld.analysis import match_labels
 from nld.data import bayes_limits, load_spec, sample
 from nld.model import ModelConfig, NLDModel
-from nld.state_chain import decoder_emissions, fit_state_chain
+from nld.state_chain import StateChain, decoder_emissions, fit_state_chain
 
 POSITIONS = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, 1.5]])
 
@@ -58,3 +60,21 @@ def test_refined_chain_reaches_the_bayes_filter_and_the_true_dwell():
     assert accuracy(chain.labels(test.x)) > accuracy(raw.labels(test.x)) + 0.01
     np.testing.assert_allclose(chain.dwell_steps(), 20.0, rtol=0.15)
     np.testing.assert_allclose(chain.means, spec.means, atol=0.1)
+
+
+def test_loglik_is_the_gaussian_density():
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(2, 3, 3))
+    chain = StateChain(
+        positions=np.zeros((2, 2)),
+        means=rng.normal(size=(2, 3)),
+        covariances=a @ a.transpose(0, 2, 1) + 0.5 * np.eye(3),
+        log_init=np.log([0.5, 0.5]),
+        log_trans=markov.sticky(2, 5.0),
+        evidence=0.0,
+        rounds=0,
+    )
+    x = rng.normal(size=(4, 6, 3))
+    for k in range(2):
+        ref = multivariate_normal(chain.means[k], chain.covariances[k]).logpdf(x.reshape(-1, 3))
+        np.testing.assert_allclose(chain.loglik(x)[..., k].ravel(), ref, rtol=1e-10)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import safe_open
@@ -32,7 +33,7 @@ class Progress:
     rollbacks: int = 0
     seconds: float = 0.0
     calibration: dict[str, float] | None = None  # training.calibrate's summary, once done
-    basin_head: dict[str, float] | None = None  # training.basin_head's summary, once done
+    basin_head: dict[str, Any] | None = None  # training.basin_head's summary, once done
 
 
 def save_state(

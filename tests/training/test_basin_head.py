@@ -1,5 +1,7 @@
 """The basin head (training.basin_head, nld.inference.head_order / basin_labels)."""
 
+import shutil
+
 import numpy as np
 import torch
 
@@ -14,7 +16,9 @@ from nld.inference import (
     read_path,
 )
 from nld.model import ModelConfig, NLDModel
+from training.config import load_config
 from training.evaluate import evaluate
+from training.trainer import train
 
 
 def _minimum(position):
@@ -71,3 +75,15 @@ def test_trained_head_labels_the_known_states_and_survives_the_checkpoint(smoke_
     assert evaluate(model, easy_data[1])["labels_from"] == LABELS_FROM_HEAD
     _, classes = read_path(model, easy_data[1].x[:2])
     assert classes is not None and classes.shape == (2, easy_data[1].length)
+
+
+def test_resuming_a_finished_run_keeps_its_state_chain(smoke_run, easy_data, tmp_path):
+    # The trainer's own state carries the chain: a resume that saves again must not drop it.
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run[0], run)
+    before = checkpoint.load(run).chain
+    model = train(load_config("smoke"), easy_data[0], run, resume=True, progress_bar=False)
+    after = checkpoint.load(run).chain
+    assert before is not None and model.chain is not None and after is not None
+    np.testing.assert_array_equal(after.covariances, before.covariances)
+    np.testing.assert_array_equal(after.log_trans, before.log_trans)
