@@ -77,6 +77,17 @@ class StateChain:
         """Mean dwell time of each state, in observation steps."""
         return markov.dwell_steps(self.log_trans)
 
+    def reordered(self, perm: np.ndarray) -> StateChain:
+        """The same chain with its states renumbered: new state j is old state perm[j]."""
+        return replace(
+            self,
+            positions=self.positions[perm],
+            means=self.means[perm],
+            covariances=self.covariances[perm],
+            log_init=self.log_init[perm],
+            log_trans=self.log_trans[np.ix_(perm, perm)],
+        )
+
     def summary(self) -> dict[str, Any]:
         """JSON-ready: the states' positions, the fit, dwell times and transitions."""
         return {

@@ -78,3 +78,15 @@ def test_loglik_is_the_gaussian_density():
     for k in range(2):
         ref = multivariate_normal(chain.means[k], chain.covariances[k]).logpdf(x.reshape(-1, 3))
         np.testing.assert_allclose(chain.loglik(x)[..., k].ravel(), ref, rtol=1e-10)
+
+
+def test_reordered_renumbers_the_states():
+    spec = load_spec("exp1")
+    model = rough_model((np.asarray(spec.means) - 0.5) / 2)
+    data = sample(spec, 20, 100, seed=7)
+    chain = fit_state_chain(model, data.x, POSITIONS, rounds=2)
+    perm = np.array([2, 0, 1])  # new state j is old state perm[j]
+    again = chain.reordered(perm)
+    np.testing.assert_array_equal(again.positions, POSITIONS[perm])
+    np.testing.assert_array_equal(np.argsort(perm)[chain.labels(data.x)], again.labels(data.x))
+    np.testing.assert_allclose(again.dwell_steps(), chain.dwell_steps()[perm])

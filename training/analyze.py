@@ -87,8 +87,7 @@ def analyze_run(
                 for i in range(k)
             ]
     t0 = time.perf_counter()
-    positions = np.stack([m.position for m in res.minima])
-    out["chain"], chain_labels = chain_report(model, positions, data, fit_data, seed)
+    out["chain"], chain_labels = chain_report(model, res.minima, data, fit_data, seed)
     out["seconds"]["chain"] = round(time.perf_counter() - t0, 3)
     if data.states is not None:
         chained = match_labels(labels if chain_labels is None else chain_labels, data.states, k)

@@ -9,6 +9,7 @@ import numpy as np
 from scipy.cluster.vq import kmeans2
 
 from nld.analysis import (
+    Minimum,
     match_labels,
     matched_l1,
     model_energy,
@@ -17,27 +18,27 @@ from nld.analysis import (
     zeroth_order,
 )
 from nld.data import Dataset
-from nld.inference import find_landscape, landscape_labels, read_path
+from nld.inference import find_landscape, head_order, landscape_labels, read_path
 from nld.model import NLDModel
 from nld.state_chain import fit_state_chain
 
 
 def chain_report(
     model: NLDModel,
-    positions: np.ndarray,
+    minima: list[Minimum],
     data: Dataset,
     fit_data: Dataset | None,
     seed: int = 0,
 ) -> tuple[dict[str, Any], np.ndarray | None]:
-    """The state chain's summary and its labels of `data` (indices of `positions`): the
-    model's own chain (fitted in training; its labels are the model's, so None), or, for a
-    model without one, a chain over the minima at `positions` fitted to `fit_data` (default
-    `data`; no labels used)."""
-    if model.chain is not None:
-        return {
-            "fitted_to": "the training data (stored with the model)",
-            **model.chain.summary(),
-        }, None
+    """The state chain's summary, its states in the order of `minima`, and its labels of
+    `data` (None where they are the model's own labels): the model's own chain (fitted in
+    training) when its states are these minima, else a chain over `minima` fitted to
+    `fit_data` (default `data`; no labels used)."""
+    order = head_order(model, minima) if model.chain is not None else None
+    if model.chain is not None and order is not None:
+        chain = model.chain.reordered(np.argsort(order))
+        return {"fitted_to": "the training data (stored with the model)", **chain.summary()}, None
+    positions = np.stack([m.position for m in minima])
     chain = fit_state_chain(model, (fit_data or data).x, positions, seed=seed)
     fitted_to = "the evaluated data" if fit_data is None else "fit_data"
     return {"fitted_to": fitted_to, **chain.summary()}, chain.labels(data.x)
@@ -111,8 +112,7 @@ def evaluate(
         )
         if land.minima:
             t0 = time.perf_counter()
-            positions = np.stack([m.position for m in land.minima])
-            out["chain"], chain_labels = chain_report(model, positions, data, fit_data, seed)
+            out["chain"], chain_labels = chain_report(model, land.minima, data, fit_data, seed)
             timings["chain_seconds"] = time.perf_counter() - t0
     if data.states is not None:
         n_labels = out.get("n_minima")

@@ -261,14 +261,24 @@ def _train_all(
     bar.close()
 
 
-def _dwell_ratios(rows: list[dict[str, Any]], key: str) -> list[float]:
-    """Dwell time / true dwell time of every matched state of every run."""
-    return [
-        d / t
-        for r in rows
-        for d, t in zip(r[key], r["segmentation"].get("dwell_times_truth", []), strict=False)
-        if d is not None and t is not None
-    ]
+DWELLS = {  # where each run's dwell times are, in the order of its minima
+    "Kramers": ("dwell_times",),
+    "simulated": ("dwell_times_simulated",),
+    "state chain": ("chain", "dwell_steps"),
+}
+
+
+def _dwell_ratios(rows: list[dict[str, Any]], path: tuple[str, ...]) -> list[float]:
+    """Dwell time (at `path` in a run's analysis) / true dwell time of every matched state of
+    every run."""
+    out = []
+    for r in rows:
+        got: Any = r
+        for key in path:
+            got = got.get(key) if isinstance(got, dict) else None
+        truth = r["segmentation"].get("dwell_times_truth", [])
+        out += [d / t for d, t in zip(got or [], truth, strict=False) if d and t]
+    return out
 
 
 def _markdown(
@@ -340,8 +350,7 @@ def _markdown(
             "model",
             "accuracy %",
             "minima",
-            "Kramers dwell / true dwell",
-            "simulated dwell / true dwell",
+            *(f"{name} dwell / true dwell" for name in DWELLS),
             "analysis s",
             "paper",
         ),
@@ -349,23 +358,22 @@ def _markdown(
     for dyn, rs in rows.items():
         acc = [r["segmentation"]["accuracy_mean"] for r in rs]
         n_min = ", ".join(str(len(r["minima"])) for r in rs)
-        ratios = {key: _dwell_ratios(rs, key) for key in ("dwell_times", "dwell_times_simulated")}
+        ratios = " | ".join(_fmt(_dwell_ratios(rs, path), 2) for path in DWELLS.values())
         secs = [r["analysis_seconds"] for r in rs]
         lines.append(
-            f"| {dyn} | {_fmt(acc, 1, 100)} | {n_min} | {_fmt(ratios['dwell_times'], 2)} "
-            f"| {_fmt(ratios['dwell_times_simulated'], 2)} | {_fmt(secs, 1)} | "
+            f"| {dyn} | {_fmt(acc, 1, 100)} | {n_min} | {ratios} | {_fmt(secs, 1)} | "
             f"{paper.get(dyn, {}).get('accuracy', '-')} |"
         )
     if hmm:
         lines.append(
             f"| hmmlearn GaussianHMM, best of {HMM_STARTS} "
-            f"| {100 * hmm['accuracy_mean']:.1f} | | | | | |"
+            f"| {100 * hmm['accuracy_mean']:.1f} | | | | | | |"
         )
     lines.append(
         "| Bayes limits (true parameters) | per step "
         f"{100 * limits['per_step_accuracy_mean']:.1f}, online filter "
         f"{100 * limits['online_filter_accuracy_mean']:.1f}, offline smoother "
-        f"{100 * limits['offline_smoother_accuracy_mean']:.1f} | | | | | |"
+        f"{100 * limits['offline_smoother_accuracy_mean']:.1f} | | | | | | |"
     )
     lines += ["", f"## Figures (seed {seeds[0]})", ""]
     for dyn in rows:

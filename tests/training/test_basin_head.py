@@ -70,6 +70,9 @@ def test_trained_head_labels_the_known_states_and_survives_the_checkpoint(smoke_
     assert chain["kept"] and chain["agreement"] > 0.9
     np.testing.assert_allclose(chain["dwell_steps"], 20.0, rtol=0.2)  # stay 0.95 in the data
     assert model.chain is not None  # saved in the weights file, beside the model
+    # reported with its states in the order of the minima found
+    minima = np.array([m["position"] for m in res["minima"]])
+    np.testing.assert_allclose(res["chain"]["positions"], minima, atol=0.05)
     np.testing.assert_allclose(model.chain.dwell_steps(), chain["dwell_steps"])
     model.chain = None  # without it: the head's own classes
     assert evaluate(model, easy_data[1])["labels_from"] == LABELS_FROM_HEAD
