@@ -13,6 +13,11 @@ The stage holds everything else fixed: it finds the minima (from the readout pos
 the training data, as `nld train` reports them), labels sampled posterior paths by gradient
 flow, and fits the head by cross-entropy. The minima's positions are stored with the head, so
 that later searches can tell which class is which minimum (`nld.inference.head_order`).
+
+With `train.state_chain` the stage ends by fitting the hidden Markov chain over the same
+minima (`fit_chain`, nld.state_chain), whose causal filter then gives the labels: it weighs
+every observation with the emissions it learned, where the head sees only what the context
+passed on (README, "State chain").
 """
 
 from __future__ import annotations
@@ -53,8 +58,9 @@ def fit_chain(model: NLDModel, x: torch.Tensor, classes: np.ndarray, seed: int) 
     """Fit the hidden Markov chain over the head's minima to x (nld.state_chain) and keep it
     as the model's label source if its causal labels agree with the head's `classes` (of x)
     on at least MIN_AGREEMENT of the steps. A chain of Gaussian emissions can only tell states
-    apart by what single observations show; where states differ by their dynamics (a
-    regime-switching process with one marginal) it finds other clusters, and the head stays."""
+    apart by what single observations show; where states differ by their dynamics alone (a
+    regime-switching process with one marginal) it could settle on other clusters, and then
+    the head stays the label source."""
     start = time.perf_counter()
     chain = fit_state_chain(model, x.numpy(), model.fitted_minima().double().numpy(), seed=seed)
     agreement = float((chain.labels(x.numpy()) == classes).mean())
