@@ -19,6 +19,13 @@ from scipy.special import logsumexp
 PSEUDO_COUNT = 1.0  # per transition and per initial state: no probability fitted to exactly 0
 
 
+def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
+    """scipy's logsumexp without its checks (the filter runs once per streamed chunk)."""
+    top = a.max(axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    return np.log(np.exp(a - top).sum(axis=axis)) + np.squeeze(top, axis=axis)
+
+
 def forward(
     log_init: np.ndarray,
     log_trans: np.ndarray,
@@ -27,18 +34,21 @@ def forward(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Log filtering marginals [N, T, K] (normalised per step) and log evidence [N].
 
-    `previous` [N, K]: the last log marginal of the chunk before, to continue a chain across
-    chunks (then `log_init` is unused and the evidence is that of this chunk given the past).
+    `previous` [N, K]: the last log marginal of the chunk before (normalised), to continue a
+    chain across chunks (then `log_init` is unused and the evidence is that of this chunk
+    given the past).
     """
     alpha = np.empty_like(ll, dtype=np.float64)
     evidence = np.zeros(ll.shape[0])
+    trans = np.exp(log_trans)
     for t in range(ll.shape[1]):
         prev = alpha[:, t - 1] if t > 0 else previous
         if prev is None:
             a = log_init[None] + ll[:, 0]
-        else:
-            a = logsumexp(prev[:, :, None] + log_trans[None], axis=1) + ll[:, t]
-        norm = logsumexp(a, axis=1)
+        else:  # prev is normalised (its largest probability >= 1/K): no overflow in exp
+            with np.errstate(divide="ignore"):  # a state no other state reaches: -inf
+                a = np.log(np.exp(prev) @ trans) + ll[:, t]
+        norm = _logsumexp(a, axis=1)
         alpha[:, t] = a - norm[:, None]
         evidence += norm
     return alpha, evidence

@@ -46,21 +46,24 @@ class StateChain:
     rounds: int  # Baum-Welch rounds run
 
     @cached_property
-    def _factors(self) -> tuple[np.ndarray, np.ndarray]:
-        """Cholesky factors of the covariances [K, D, D] and the Gaussians' log normalisers."""
+    def _whiteners(self) -> tuple[np.ndarray, np.ndarray]:
+        """Inverse Cholesky factors of the covariances [K, D, D] (x -> white noise) and the
+        Gaussians' log normalisers [K]."""
         chol = np.linalg.cholesky(self.covariances)
+        eye = np.eye(chol.shape[-1])
+        inverse = np.stack([solve_triangular(c, eye, lower=True) for c in chol])
         logdet = 2 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(-1)
-        return chol, -0.5 * (logdet + self.means.shape[1] * np.log(2 * np.pi))
+        return inverse, -0.5 * (logdet + self.means.shape[1] * np.log(2 * np.pi))
 
     def loglik(self, x: np.ndarray) -> np.ndarray:
         """log p(x_t | s_t = k) for x [N, T, D]: [N, T, K]."""
         flat = np.asarray(x, dtype=np.float64).reshape(-1, x.shape[-1])
-        chol, norm = self._factors
-        out = [
-            c - 0.5 * (solve_triangular(f, (flat - m).T, lower=True) ** 2).sum(0)
-            for m, f, c in zip(self.means, chol, norm, strict=True)
-        ]
-        return np.stack(out, axis=-1).reshape(*x.shape[:2], len(self.means))
+        inverse, norm = self._whiteners
+        out = np.empty((len(flat), len(self.means)))
+        for k, (m, w) in enumerate(zip(self.means, inverse, strict=True)):
+            white = (flat - m) @ w.T
+            out[:, k] = norm[k] - 0.5 * np.einsum("md,md->m", white, white)
+        return out.reshape(*x.shape[:2], len(self.means))
 
     def filter(
         self, x: np.ndarray, previous: np.ndarray | None = None
