@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 PREFIX = "chain."  # of its tensors in a checkpoint's weights file
 MAX_STEPS = 200_000  # observation steps EM sees, at most (whole sequences, chosen at random)
 RIDGE = 1e-6  # added to each covariance, relative to the data's mean variance
+# Full covariances cost D^2 per state to store and per step to evaluate: above this many
+# observed dimensions no chain is fitted (at D = 100 a fit takes 4 s; it grows like D^2).
+MAX_DIM = 256
 
 
 @dataclass(frozen=True)

@@ -87,9 +87,11 @@ def analyze_run(
                 for i in range(k)
             ]
     t0 = time.perf_counter()
-    out["chain"], chain_labels = chain_report(model, res.minima, data, fit_data, seed)
+    chain, chain_labels = chain_report(model, res.minima, data, fit_data, seed)
     out["seconds"]["chain"] = round(time.perf_counter() - t0, 3)
-    if data.states is not None:
+    if chain is not None:
+        out["chain"] = chain
+    if chain is not None and data.states is not None:
         chained = match_labels(labels if chain_labels is None else chain_labels, data.states, k)
         seg.update(
             chain_accuracy_mean=chained.accuracy_mean, chain_accuracy_std=chained.accuracy_std

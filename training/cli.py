@@ -73,6 +73,9 @@ def _cmd_train(a: argparse.Namespace) -> None:
 
 
 def _print_chain(fit: dict) -> None:
+    if "why" in fit:
+        print(f"  state chain: not fitted ({fit['why']})")
+        return
     dwell = ", ".join(f"{v:.1f}" for v in fit["dwell_steps"])
     print(
         f"  state chain: dwell times {dwell} steps; its labels agree with the basin head's on "

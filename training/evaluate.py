@@ -20,7 +20,7 @@ from nld.analysis import (
 from nld.data import Dataset
 from nld.inference import find_landscape, head_order, landscape_labels, read_path
 from nld.model import NLDModel
-from nld.state_chain import fit_state_chain
+from nld.state_chain import MAX_DIM, fit_state_chain
 
 
 def chain_report(
@@ -29,15 +29,18 @@ def chain_report(
     data: Dataset,
     fit_data: Dataset | None,
     seed: int = 0,
-) -> tuple[dict[str, Any], np.ndarray | None]:
+) -> tuple[dict[str, Any] | None, np.ndarray | None]:
     """The state chain's summary, its states in the order of `minima`, and its labels of
     `data` (None where they are the model's own labels): the model's own chain (fitted in
     training) when its states are these minima, else a chain over `minima` fitted to
-    `fit_data` (default `data`; no labels used)."""
+    `fit_data` (default `data`; no labels used); (None, None) above MAX_DIM observed
+    dimensions."""
     order = head_order(model, minima) if model.chain is not None else None
     if model.chain is not None and order is not None:
         chain = model.chain.reordered(np.argsort(order))
         return {"fitted_to": "the training data (stored with the model)", **chain.summary()}, None
+    if model.cfg.obs_dim > MAX_DIM:
+        return None, None
     positions = np.stack([m.position for m in minima])
     chain = fit_state_chain(model, (fit_data or data).x, positions, seed=seed)
     fitted_to = "the evaluated data" if fit_data is None else "fit_data"
@@ -112,7 +115,9 @@ def evaluate(
         )
         if land.minima:
             t0 = time.perf_counter()
-            out["chain"], chain_labels = chain_report(model, land.minima, data, fit_data, seed)
+            chain, chain_labels = chain_report(model, land.minima, data, fit_data, seed)
+            if chain is not None:
+                out["chain"] = chain
             timings["chain_seconds"] = time.perf_counter() - t0
     if data.states is not None:
         n_labels = out.get("n_minima")

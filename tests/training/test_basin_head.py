@@ -16,6 +16,7 @@ from nld.inference import (
     read_path,
 )
 from nld.model import ModelConfig, NLDModel
+from training import basin_head
 from training.config import load_config
 from training.evaluate import evaluate
 from training.trainer import train
@@ -90,3 +91,10 @@ def test_resuming_a_finished_run_keeps_its_state_chain(smoke_run, easy_data, tmp
     assert before is not None and model.chain is not None and after is not None
     np.testing.assert_array_equal(after.covariances, before.covariances)
     np.testing.assert_array_equal(after.log_trans, before.log_trans)
+
+
+def test_no_chain_above_its_dimension_cap(monkeypatch):
+    monkeypatch.setattr(basin_head, "MAX_DIM", 2)
+    model = _model_with_head([[-1.0, 0.0], [1.0, 0.0]])  # 3 observed dimensions
+    fit = basin_head.fit_chain(model, torch.randn(2, 10, 3), np.zeros((2, 10), int), seed=0)
+    assert not fit["kept"] and "3 observed dimensions" in fit["why"] and model.chain is None
