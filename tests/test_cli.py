@@ -2,10 +2,12 @@
 
 import json
 import re
+import shutil
 
 import numpy as np
 import pytest
 
+from nld import checkpoint, state_chain
 from nld.data import load_spec
 from training.cli import main
 
@@ -38,6 +40,7 @@ def test_generate_writes_splits(tmp_path, capsys, monkeypatch):
         (["segment", "no-run", "--data", "d.npz", "--out", "l.npy"], "missing"),
         (["analyze", "no-run", "--out", "a.json"], "missing"),
         (["plot", "no-run", "--out", "figs"], "missing"),
+        (["fit-chain", "no-run", "--data", "d.npz"], "missing"),
     ],
 )
 def test_errors_are_one_line_without_traceback(tmp_path, capsys, monkeypatch, argv, message):
@@ -74,8 +77,9 @@ def test_train_segment_evaluate(tmp_path, capsys, easy_data_cli):
     found = re.search(r"(\d+) energy minima", out)
     assert found, out
     assert (found[1] == "1") == ("warning: the energy has a single minimum" in out)
-    # The smoke preset has a basin head: fitted whenever there are basins to tell apart.
-    assert (found[1] != "1") == ("labels: the basin head's most probable basin" in out)
+    # The smoke preset has a basin head and a state chain: fitted whenever there are basins
+    # to tell apart; else labels are the basins of the readout positions.
+    assert ("labels: readout basins" in out) == (found[1] == "1")
     code, _, err = _run(
         capsys, "segment", str(run), "--data", str(test_path), "--out", str(tmp_path / "l.npy")
     )
@@ -138,3 +142,24 @@ def easy_data_cli(tmp_path):
     save(tmp_path / "train.npz", sample(spec, 20, 40, seed=0))
     save(tmp_path / "test.npz", sample(spec, 10, 40, seed=1))
     return tmp_path / "train.npz", tmp_path / "test.npz"
+
+
+def test_fit_chain_adds_the_chain_to_a_finished_run(tmp_path, capsys, smoke_run, easy_data):
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run[0], run)
+    (run / checkpoint.WEIGHTS).write_bytes(_without_chain(run))
+    assert checkpoint.load(run).chain is None
+    np.savez(tmp_path / "train.npz", x=easy_data[0].x)
+    code, out, err = _run(capsys, "fit-chain", str(run), "--data", str(tmp_path / "train.npz"))
+    assert code == 0, err
+    assert "state chain: dwell times" in out and "kept" in out
+    assert checkpoint.load(run).chain is not None
+    assert checkpoint.read_config(run)[1]["basin_head"]["chain"]["kept"]
+
+
+def _without_chain(run) -> bytes:
+    """The run's weights file as it was before the state chain existed."""
+    from safetensors.torch import save
+
+    tensors = checkpoint.read_tensors(run / checkpoint.WEIGHTS)
+    return save({k: v for k, v in tensors.items() if not k.startswith(state_chain.PREFIX)})
