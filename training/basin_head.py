@@ -54,6 +54,12 @@ class BasinHeadFit:
     chain: dict[str, Any] | None = None  # the state chain's fit (fit_chain), if one was tried
 
 
+def training_sequences(data: Dataset, gen: torch.Generator) -> torch.Tensor:
+    """Whole sequences of `data` drawn at random, at most MAX_STEPS steps in all."""
+    n_seq = max(1, min(data.n_sequences, MAX_STEPS // data.length))
+    return torch.from_numpy(data.x)[torch.randperm(data.n_sequences, generator=gen)[:n_seq]]
+
+
 def fit_chain(model: NLDModel, x: torch.Tensor, classes: np.ndarray, seed: int) -> dict[str, Any]:
     """Fit the hidden Markov chain over the head's minima to x (nld.state_chain) and keep it
     as the model's label source if its causal labels agree with the head's `classes` (of x)
@@ -100,8 +106,7 @@ def fit_basin_head(
     was_training = model.training
     model.eval()
     lag = model.cfg.readout_lag
-    n_seq = max(1, min(data.n_sequences, MAX_STEPS // data.length))
-    x = torch.from_numpy(data.x)[torch.randperm(data.n_sequences, generator=gen)[:n_seq]]
+    x = training_sequences(data, gen)
     latents = readout_path(model, x)
     landscape = find_landscape(model, latents, seed=seed)
     k = len(landscape.minima)

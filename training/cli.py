@@ -89,15 +89,13 @@ def _cmd_fit_chain(a: argparse.Namespace) -> None:
 
     from nld import checkpoint
     from nld.inference import read_path
-    from training.basin_head import MAX_STEPS, fit_chain
+    from training.basin_head import fit_chain, training_sequences
 
     model, data = _load_run(a.run_dir, a.data)
     if len(model.fitted_minima()) == 0:
         raise NLDError(f"{a.run_dir} has no fitted basin head: the chain's states are its minima")
     model.chain = None  # the head's own classes, not an earlier chain's
-    n = max(1, min(data.n_sequences, MAX_STEPS // data.length))
-    gen = torch.Generator().manual_seed(0)
-    x = torch.from_numpy(data.x)[torch.randperm(data.n_sequences, generator=gen)[:n]]
+    x = training_sequences(data, torch.Generator().manual_seed(0))
     _, classes = read_path(model, x)
     assert classes is not None
     fit = fit_chain(model, x, classes, seed=0)

@@ -61,7 +61,10 @@ def evaluate(
     (nld.state_chain) is fitted to `fit_data` (default: `data` itself; no labels used)."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    latents, classes = read_path(model, data.x)
+    latents, head_classes = read_path(model, data.x, chain=False)
+    classes = head_classes
+    if model.chain is not None and head_classes is not None:
+        classes = model.chain.labels(data.x)
     timings["encode_seconds"] = time.perf_counter() - t0
     out: dict[str, Any] = {"n_sequences": data.n_sequences, "length": data.length}
     if not model.cfg.has_energy:
@@ -127,8 +130,7 @@ def evaluate(
             accuracy_std=match.accuracy_std,
             mapping={str(k): v for k, v in match.mapping.items()},
         )
-        if model.chain is not None and classes is not None:  # what the head alone labels
-            _, head_classes = read_path(model, data.x, chain=False)
+        if classes is not head_classes:  # the chain labels: what the head alone would
             head_labels, _ = landscape_labels(model, land, latents, head_classes)
             out["head_accuracy_mean"] = match_labels(
                 head_labels, data.states, n_labels
