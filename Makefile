@@ -23,7 +23,7 @@ lint: $(STAMP)
 # The service tests talk to a real Redis on 127.0.0.1:6379 (started here if none answers).
 test: lint
 	bash deploy/ensure-redis.sh
-	OMP_NUM_THREADS=1 $(BIN)/pytest
+	OMP_NUM_THREADS=1 $(BIN)/pytest -n 2 --dist loadfile
 
 # The service on 127.0.0.1:8000 with the shipped models (models/); Ctrl-C stops it.
 serve: $(STAMP)

@@ -35,9 +35,18 @@ def read_path(
     positions = torch.cat([r for r, _ in parts])
     if any(c is None for _, c in parts):
         return positions, None
-    if chain and model.chain is not None:
-        return positions, model.chain.labels(xt.double().numpy())
-    return positions, torch.cat([c for _, c in parts if c is not None]).numpy()
+    head = torch.cat([c for _, c in parts if c is not None]).numpy()
+    return positions, chain_classes(model, xt, head) if chain else head
+
+
+def chain_classes(
+    model: NLDModel, x: np.ndarray | torch.Tensor, head: np.ndarray | None
+) -> np.ndarray | None:
+    """The classes read_path gives for x, from the basin head's classes `head` of x: the
+    state chain's filter when the model has a chain and a fitted head, else `head`."""
+    if head is None or model.chain is None:
+        return head
+    return model.chain.labels(torch.as_tensor(x).double().numpy())
 
 
 def class_source(model: NLDModel) -> str:

@@ -38,6 +38,10 @@ RIDGE = 1e-6  # added to each covariance, relative to the data's mean variance
 MAX_DIM = 256
 
 
+class TooManyDimensions(ValueError):
+    """fit_state_chain was given more than MAX_DIM observed dimensions."""
+
+
 @dataclass(frozen=True)
 class StateChain:
     positions: np.ndarray  # [K, d] the minima the states stand for
@@ -168,7 +172,10 @@ def fit_state_chain(
 ) -> StateChain:
     """The chain whose states are the minima at `positions` [K, d], fitted to x [N, T, D]:
     emissions from the decoder, transitions sticky (`dwell` steps), then Baum-Welch rounds
-    until the mean log-likelihood per step improves by less than `tol` nats."""
+    until the mean log-likelihood per step improves by less than `tol` nats. Raises
+    TooManyDimensions above MAX_DIM observed dimensions."""
+    if x.shape[-1] > MAX_DIM:
+        raise TooManyDimensions(f"{x.shape[-1]} observed dimensions > {MAX_DIM}")
     rng = np.random.default_rng(seed)
     n = max(1, min(len(x), MAX_STEPS // x.shape[1]))
     xs = np.asarray(x, dtype=np.float64)[np.sort(rng.permutation(len(x))[:n])]

@@ -36,9 +36,8 @@ from nld.data import Dataset
 from nld.inference import find_landscape, readout_path, segment
 from nld.model import NLDModel
 from nld.model.vae import MAX_BASINS
-from nld.state_chain import MAX_DIM, fit_state_chain
+from nld.state_chain import MAX_STEPS, TooManyDimensions, fit_state_chain
 
-MAX_STEPS = 200_000  # posterior steps sampled from the training data, at most
 MIN_AGREEMENT = 0.8  # of the state chain's labels with the head's, to label by the chain
 BATCH = 2048
 LR = 3e-3
@@ -68,10 +67,11 @@ def fit_chain(model: NLDModel, x: torch.Tensor, classes: np.ndarray, seed: int) 
     regime-switching process with one marginal) it could settle on other clusters, and then
     the head stays the label source."""
     start = time.perf_counter()
-    if model.cfg.obs_dim > MAX_DIM:
-        model.chain = None
-        return {"kept": False, "why": f"{model.cfg.obs_dim} observed dimensions > {MAX_DIM}"}
-    chain = fit_state_chain(model, x.numpy(), model.fitted_minima().double().numpy(), seed=seed)
+    model.chain = None
+    try:
+        chain = fit_state_chain(model, x.numpy(), model.fitted_minima().double().numpy(), seed=seed)
+    except TooManyDimensions as e:
+        return {"kept": False, "why": str(e)}
     agreement = float((chain.labels(x.numpy()) == classes).mean())
     kept = agreement >= MIN_AGREEMENT
     model.chain = chain if kept else None

@@ -18,9 +18,15 @@ from nld.analysis import (
     zeroth_order,
 )
 from nld.data import Dataset
-from nld.inference import find_landscape, head_order, landscape_labels, read_path
+from nld.inference import (
+    chain_classes,
+    find_landscape,
+    head_order,
+    landscape_labels,
+    read_path,
+)
 from nld.model import NLDModel
-from nld.state_chain import MAX_DIM, fit_state_chain
+from nld.state_chain import TooManyDimensions, fit_state_chain
 
 
 def chain_report(
@@ -39,10 +45,11 @@ def chain_report(
     if model.chain is not None and order is not None:
         chain = model.chain.reordered(np.argsort(order))
         return {"fitted_to": "the training data (stored with the model)", **chain.summary()}, None
-    if model.cfg.obs_dim > MAX_DIM:
-        return None, None
     positions = np.stack([m.position for m in minima])
-    chain = fit_state_chain(model, (fit_data or data).x, positions, seed=seed)
+    try:
+        chain = fit_state_chain(model, (fit_data or data).x, positions, seed=seed)
+    except TooManyDimensions:
+        return None, None
     fitted_to = "the evaluated data" if fit_data is None else "fit_data"
     return {"fitted_to": fitted_to, **chain.summary()}, chain.labels(data.x)
 
@@ -62,9 +69,7 @@ def evaluate(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     latents, head_classes = read_path(model, data.x, chain=False)
-    classes = head_classes
-    if model.chain is not None and head_classes is not None:
-        classes = model.chain.labels(data.x)
+    classes = chain_classes(model, data.x, head_classes)
     timings["encode_seconds"] = time.perf_counter() - t0
     out: dict[str, Any] = {"n_sequences": data.n_sequences, "length": data.length}
     if not model.cfg.has_energy:

@@ -311,10 +311,12 @@ class NLDModel(nn.Module):
         pred = self.readout(path.context[:, : t_len - lag].detach())
         return ((pred - q[:, lag:]) ** 2).sum(-1).sum(-1)
 
-    def read(self, x: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor | None, Tensor]:
+    def read(
+        self, x: Tensor, h: Tensor | None = None, *, head: bool = True
+    ) -> tuple[Tensor, Tensor | None, Tensor]:
         """r(c_t) [B, T, d], the basin head's class of each step [B, T] (None without a fitted
-        head; classes index `fitted_minima`), and the new GRU state, for raw observations x
-        [B, T, D] continuing GRU state h.
+        head, or when not `head`; classes index `fitted_minima`), and the new GRU state, for
+        raw observations x [B, T, D] continuing GRU state h.
 
         A model without a readout head (imported from the paper's code) gives the position of
         its noise-free posterior path instead, from the start of x only (no continuation).
@@ -328,7 +330,7 @@ class NLDModel(nn.Module):
         ctx, h_last = self.encode(self.standardise(x), h)
         k = len(self.fitted_minima())
         classes = None
-        if self.basin_head is not None and k > 0:
+        if head and self.basin_head is not None and k > 0:
             classes = self.basin_head(ctx)[..., :k].argmax(-1)
         return self.readout(ctx), classes, h_last
 

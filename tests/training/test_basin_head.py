@@ -5,7 +5,7 @@ import shutil
 import numpy as np
 import torch
 
-from nld import checkpoint
+from nld import checkpoint, state_chain
 from nld.analysis import Minimum
 from nld.inference import (
     LABELS_FROM_CHAIN,
@@ -94,7 +94,7 @@ def test_resuming_a_finished_run_keeps_its_state_chain(smoke_run, easy_data, tmp
 
 
 def test_no_chain_above_its_dimension_cap(monkeypatch):
-    monkeypatch.setattr(basin_head, "MAX_DIM", 2)
+    monkeypatch.setattr(state_chain, "MAX_DIM", 2)
     model = _model_with_head([[-1.0, 0.0], [1.0, 0.0]])  # 3 observed dimensions
     fit = basin_head.fit_chain(model, torch.randn(2, 10, 3), np.zeros((2, 10), int), seed=0)
     assert not fit["kept"] and "3 observed dimensions" in fit["why"] and model.chain is None

@@ -22,7 +22,10 @@ def test_smoke_preset_learns_two_states(smoke_run, easy_data):
     assert res["n_minima"] == 2
     assert res["accuracy_mean"] > 0.9
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert rows[-1]["iteration"] == 500 and rows[-1]["elbo"] > rows[0]["elbo"]
+    assert (
+        rows[-1]["iteration"] == load_config("smoke").train.iterations
+        and rows[-1]["elbo"] > rows[0]["elbo"]
+    )
     # The preset's predictive head is trained with the rest: its loss falls.
     first, last = (sum(r["predictive"] for r in part) / 5 for part in (rows[:5], rows[-5:]))
     assert last < first - 0.1
@@ -52,9 +55,15 @@ def test_occupancy_follows_the_time_spent_in_each_state(tmp_path):
         }
     )
     train_set, test_set = sample(spec, 200, 100, seed=0), sample(spec, 50, 200, seed=1)
-    model = train(load_config("smoke"), train_set, tmp_path / "run", progress_bar=False)
+    cfg = load_config("smoke")
+    # Longer than the preset (200 iterations on windows of 25), whose wells' masses are still
+    # 0.02-0.03 off here; at this length they settle within 0.015 of 70 / 30 (.713 / .287).
+    cfg.train.iterations, cfg.train.window, cfg.train.kl_warmup = 400, 50, 80
+    model = train(cfg, train_set, tmp_path / "run", progress_bar=False)
     cal = checkpoint.read_config(tmp_path / "run")[1]["calibration"]
-    assert cal["iterations"] == 300 and cal["nll_after"] < cal["nll_before"]
+    assert (
+        cal["iterations"] == cfg.train.calibrate_iterations and cal["nll_after"] < cal["nll_before"]
+    )
     out, _, _ = analyze_run(model, test_set, spec=spec)
     l1 = out["segmentation"]["occupancy_l1"]
     assert l1["quadrature"] < 0.04 and l1["sampling"] < 0.04, l1
