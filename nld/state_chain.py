@@ -26,6 +26,7 @@ import torch
 from scipy.linalg import solve_triangular
 
 from nld import markov
+from nld.data.hmm import HMMSpec
 
 if TYPE_CHECKING:
     from nld.model import NLDModel
@@ -109,6 +110,20 @@ class StateChain:
         }
 
 
+def spec_chain(spec: HMMSpec, latent_dim: int = 2) -> StateChain:
+    """The chain of a Gaussian HMM spec, its true parameters (positions: zeros)."""
+    k = len(spec.means)
+    return StateChain(
+        np.zeros((k, latent_dim)),
+        np.asarray(spec.means, dtype=float),
+        np.asarray(spec.covariances, dtype=float),
+        np.log(np.asarray(spec.initial_distribution, dtype=float)),
+        np.log(np.asarray(spec.transition_matrix, dtype=float)),
+        -np.inf,
+        0,
+    )
+
+
 def to_tensors(chain: StateChain) -> dict[str, torch.Tensor]:
     """The chain as named float64 tensors (PREFIX + field), for a safetensors file."""
     return {
@@ -176,22 +191,39 @@ def fit_state_chain(
     TooManyDimensions above MAX_DIM observed dimensions."""
     if x.shape[-1] > MAX_DIM:
         raise TooManyDimensions(f"{x.shape[-1]} observed dimensions > {MAX_DIM}")
-    rng = np.random.default_rng(seed)
-    n = max(1, min(len(x), MAX_STEPS // x.shape[1]))
-    xs = np.asarray(x, dtype=np.float64)[np.sort(rng.permutation(len(x))[:n])]
-    flat = xs.reshape(-1, xs.shape[-1])
-    ridge = RIDGE * float(flat.var(0).mean()) * np.eye(xs.shape[-1])
+    xs = subsample(x, seed)
     means, covs = decoder_emissions(model, np.asarray(positions))
     k = len(means)
     chain = StateChain(
         np.asarray(positions),
         means,
-        covs + ridge,
+        covs + ridge(xs),
         np.full(k, -np.log(k)),
         markov.sticky(k, dwell),
         -np.inf,
         0,
     )
+    return baum_welch(chain, xs, rounds=rounds, tol=tol)
+
+
+def subsample(x: np.ndarray, seed: int, max_steps: int = MAX_STEPS) -> np.ndarray:
+    """Whole sequences of x [N, T, D] drawn at random, at most `max_steps` steps in all,
+    float64."""
+    n = max(1, min(len(x), max_steps // x.shape[1]))
+    rng = np.random.default_rng(seed)
+    return np.asarray(x, dtype=np.float64)[np.sort(rng.permutation(len(x))[:n])]
+
+
+def ridge(xs: np.ndarray) -> np.ndarray:
+    """What is added to every covariance fitted to xs [N, T, D]: [D, D]."""
+    return RIDGE * float(xs.reshape(-1, xs.shape[-1]).var(0).mean()) * np.eye(xs.shape[-1])
+
+
+def baum_welch(chain: StateChain, xs: np.ndarray, *, rounds: int, tol: float) -> StateChain:
+    """Baum-Welch rounds from `chain` on xs [N, T, D] until the mean log-likelihood per step
+    improves by less than `tol` nats; `evidence` is that of the chain returned."""
+    flat = xs.reshape(-1, xs.shape[-1])
+    k, add = len(chain.means), ridge(xs)
     last = -np.inf
     for r in range(rounds + 1):
         e = markov.expectations(chain.log_init, chain.log_trans, chain.loglik(xs))
@@ -209,6 +241,6 @@ def fit_state_chain(
                 continue
             means[j] = w @ flat / w.sum()
             centred = flat - means[j]
-            covs[j] = (centred * w[:, None]).T @ centred / w.sum() + ridge
+            covs[j] = (centred * w[:, None]).T @ centred / w.sum() + add
         chain = StateChain(chain.positions, means, covs, log_init, log_trans, -np.inf, r + 1)
     return chain

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from nld import checkpoint, state_chain
-from nld.data import load_spec
+from nld.data import load_spec, sample
+from tests.fixtures import easy_spec
 from training.cli import main
 
 
@@ -135,8 +136,7 @@ def test_train_segment_evaluate(tmp_path, capsys, easy_data_cli):
 
 @pytest.fixture
 def easy_data_cli(tmp_path):
-    from nld.data import sample, save
-    from tests.fixtures import easy_spec
+    from nld.data import save
 
     spec = easy_spec()
     save(tmp_path / "train.npz", sample(spec, 20, 40, seed=0))
@@ -154,7 +154,24 @@ def test_fit_chain_adds_the_chain_to_a_finished_run(tmp_path, capsys, smoke_run,
     assert code == 0, err
     assert "state chain: dwell times" in out and "kept" in out
     assert checkpoint.load(run).chain is not None
-    assert checkpoint.read_config(run)[1]["basin_head"]["chain"]["kept"]
+    fit = checkpoint.read_config(run)[1]["basin_head"]["chain"]
+    assert fit["kept"] and not fit["split"]["preferred"] and "warning" not in out
+
+    # Data of three states for the model's two wells: the third differs from the first in
+    # one coordinate only, so both label it as the first; the split test finds it.
+    spec = easy_spec().model_copy(
+        update={
+            "transition_matrix": [[0.94, 0.03, 0.03], [0.03, 0.94, 0.03], [0.03, 0.03, 0.94]],
+            "initial_distribution": [1 / 3] * 3,
+            "means": [[1.5] * 4, [-1.5] * 4, [1.5, 1.5, 1.5, -1.5]],
+            "covariances": [np.eye(4).tolist()] * 3,
+        }
+    )
+    np.savez(tmp_path / "three.npz", x=sample(spec, 100, 100, seed=0).x)
+    code, out, err = _run(capsys, "fit-chain", str(run), "--data", str(tmp_path / "three.npz"))
+    assert code == 0, err
+    fit = checkpoint.read_config(run)[1]["basin_head"]["chain"]
+    assert fit["split"]["preferred"] and "warning: the data support one more state" in out
 
 
 def _without_chain(run) -> bytes:

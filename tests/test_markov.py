@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 
@@ -52,3 +54,26 @@ def test_em_step_from_the_true_chain_stays_there():
     start = markov.expectations(np.full(3, -np.log(3)), markov.sticky(3, 3.0), ll)
     again = markov.expectations(*markov.maximise(start), ll)
     assert again.evidence.sum() > start.evidence.sum()
+
+
+def test_expectations_equal_the_sum_over_every_path():
+    rng = np.random.default_rng(3)
+    k, t_len = 3, 5
+    log_init = np.log(rng.dirichlet(np.ones(k)))
+    log_trans = np.log(rng.dirichlet(np.ones(k), size=k))
+    ll = rng.normal(scale=3.0, size=(2, t_len, k)) - 50.0  # far from 0: scaling is exercised
+    e = markov.expectations(log_init, log_trans, ll)
+    paths = np.array(list(itertools.product(range(k), repeat=t_len)))  # [k^T, T]
+    counts = np.zeros((k, k))
+    for n in range(2):
+        logp = log_init[paths[:, 0]] + ll[n, np.arange(t_len), paths].sum(1)
+        logp += log_trans[paths[:, :-1], paths[:, 1:]].sum(1)
+        evidence = np.logaddexp.reduce(logp)
+        assert e.evidence[n] == pytest.approx(evidence, rel=1e-12)
+        w = np.exp(logp - evidence)
+        for t in range(t_len):
+            marginal = np.bincount(paths[:, t], w, minlength=k)
+            np.testing.assert_allclose(e.posterior[n, t], marginal, atol=1e-12)
+            if t < t_len - 1:
+                np.add.at(counts, (paths[:, t], paths[:, t + 1]), w)
+    np.testing.assert_allclose(e.transitions, counts, atol=1e-12)

@@ -32,6 +32,7 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from nld.chain_split import split_test
 from nld.data import Dataset
 from nld.inference import find_landscape, readout_path, segment
 from nld.model import NLDModel
@@ -75,14 +76,30 @@ def fit_chain(model: NLDModel, x: torch.Tensor, classes: np.ndarray, seed: int) 
     agreement = float((chain.labels(x.numpy()) == classes).mean())
     kept = agreement >= MIN_AGREEMENT
     model.chain = chain if kept else None
-    return {
+    out: dict[str, Any] = {
         "kept": kept,
         "agreement": agreement,
         "rounds": chain.rounds,
         "evidence_per_step": chain.evidence,
         "dwell_steps": chain.dwell_steps().tolist(),
-        "seconds": time.perf_counter() - start,
     }
+    if kept:  # do the data hold a state the landscape merged into one of its wells?
+        out["split"] = split_test(chain, x.numpy(), seed=seed).summary()
+    return out | {"seconds": time.perf_counter() - start}
+
+
+def split_warning(fit: dict[str, Any]) -> str | None:
+    """What fit_chain's split test says to the user when it prefers one more state."""
+    split = fit.get("split")
+    if not split or not split["preferred"]:
+        return None
+    pos = ", ".join(f"{v:.3f}" for v in split["position"])
+    return (
+        "the data support one more state than the energy has minima: splitting the state of "
+        f"the minimum at ({pos}) in two gains {split['bic_gain']:.0f} nats (BIC, "
+        "nld.chain_split). The landscape may have merged two states in that well, or their "
+        "observations are not Gaussian; training again with another --seed may separate them."
+    )
 
 
 def applies(model: NLDModel) -> bool:

@@ -73,6 +73,8 @@ def _cmd_train(a: argparse.Namespace) -> None:
 
 
 def _print_chain(fit: dict) -> None:
+    from training.basin_head import split_warning
+
     if "why" in fit:
         print(f"  state chain: not fitted ({fit['why']})")
         return
@@ -82,6 +84,9 @@ def _print_chain(fit: dict) -> None:
         f"{fit['agreement']:.1%} of the training steps: "
         + ("kept, labels are its filter's" if fit["kept"] else "not kept (too different)")
     )
+    warning = split_warning(fit)
+    if warning:
+        print(f"  warning: {warning}")
 
 
 def _cmd_fit_chain(a: argparse.Namespace) -> None:

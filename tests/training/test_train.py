@@ -7,7 +7,7 @@ from nld import checkpoint
 from nld.data.hmm import sample
 from tests.fixtures import easy_spec
 from training import trainer
-from training.analyze import analyze_run
+from training.analyze import analyze_run, model_card
 from training.config import load_config, presets
 from training.evaluate import evaluate
 from training.trainer import train
@@ -42,6 +42,14 @@ def test_smoke_preset_learns_two_states(smoke_run, easy_data):
     assert out["segmentation"]["accuracy_mean"] > 0.9
     assert all(0 < t < 1e4 for t in out["dwell_times"] + out["dwell_times_simulated"])
     assert labels is not None and labels.shape == test_set.states.shape
+
+    # Its card: the training record says the chain's split test found no merged state (two
+    # true states, two wells); a record where it did puts the warning on the card.
+    meta = checkpoint.read_config(run)[1]
+    card = model_card("easy", out, "nld analyze ...", meta)
+    assert "no sign of a merged state" in card and "support one more state" not in card
+    meta["basin_head"]["chain"]["split"]["preferred"] = True
+    assert "Warning: the data support one more state" in model_card("easy", out, "", meta)
 
 
 def test_occupancy_follows_the_time_spent_in_each_state(tmp_path):

@@ -1,0 +1,130 @@
+"""Do the data hold more states than the landscape has wells? A BIC test of splitting each
+state of the state chain (nld.state_chain) in two.
+
+The chain's states are the energy's minima, so where training merged two hidden states into
+one well the chain is one state short, and nothing in the landscape says so. The data can:
+state j is split into two Gaussians one standard deviation either side of its mean along
+the main axis of its covariance (transitions into it shared between the halves), Baum-Welch
+refits the whole chain, and the gain in log-likelihood is set against the Bayesian
+information criterion's price of the extra parameters, `(D + D (D + 1) / 2 + 2 K + 1) / 2
+log n` for n steps. A positive gain for some j says the data prefer K + 1 states: the
+landscape may have merged two states in well j, or the observations of that state are not
+Gaussian (a Gaussian chain explains a skewed or heavy-tailed state better with two). EM from
+one start can miss the better split, so a negative gain is weaker evidence than a positive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nld import markov
+from nld.data.hmm import stationary_distribution
+from nld.state_chain import StateChain, baum_welch, subsample
+
+# Steps the test sees, at most: enough to find a merged pair (bench/split_power.py: gains of
+# thousands of nats wherever it finds one), few enough to keep the test to seconds.
+MAX_STEPS = 50_000
+
+
+@dataclass(frozen=True)
+class Split:
+    state: int  # the chain state whose split scored best
+    gain: float  # log-likelihood gain minus the BIC price, nats (> 0: the split is preferred)
+    loglik_gain: float  # nats per step, before the price
+    steps: int  # observation steps the test saw
+    chain: StateChain  # the refitted chain with that state split (it is state j and state K)
+
+    @property
+    def preferred(self) -> bool:
+        return self.gain > 0
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "state": self.state,
+            "position": self.chain.positions[self.state].tolist(),
+            "bic_gain": float(self.gain),
+            "loglik_gain_per_step": float(self.loglik_gain),
+            "steps": self.steps,
+            "preferred": bool(self.preferred),
+            "dwell_steps_after": self.chain.dwell_steps().tolist(),
+        }
+
+
+def split_state(chain: StateChain, j: int) -> StateChain:
+    """The chain with state j replaced by two halves (j and a new last state K) whose means
+    sit one standard deviation either side of j's along its covariance's main axis."""
+    k = len(chain.means)
+    values, vectors = np.linalg.eigh(chain.covariances[j])
+    shift = np.sqrt(values[-1]) * vectors[:, -1]
+    idx = np.r_[np.arange(k), j]
+    means = chain.means[idx].copy()
+    means[j] -= shift
+    means[k] += shift
+    log_trans = chain.log_trans[np.ix_(idx, idx)].copy()
+    log_trans[:, [j, k]] -= np.log(2)  # what went into j now goes half to each
+    log_init = chain.log_init[idx].copy()
+    log_init[[j, k]] -= np.log(2)
+    return StateChain(
+        chain.positions[idx],
+        means,
+        chain.covariances[idx].copy(),
+        log_init,
+        log_trans,
+        -np.inf,
+        0,
+    )
+
+
+def merge_states(chain: StateChain, a: int, b: int) -> StateChain:
+    """The chain with states a and b as one Gaussian (the moments of their mixture, weighted by
+    the chain's stationary distribution), put last, and sticky transitions at the mean dwell
+    time: what a chain over a landscape that merged them starts from. Refit it with
+    baum_welch."""
+    k = len(chain.means)
+    pi = stationary_distribution(np.exp(chain.log_trans))
+    w = pi[[a, b]] / pi[[a, b]].sum()
+    mean = w @ chain.means[[a, b]]
+    spread = chain.means[[a, b]] - mean
+    cov = np.einsum("i,ijk->jk", w, chain.covariances[[a, b]]) + (spread.T * w) @ spread
+    rest = [j for j in range(k) if j not in (a, b)]
+    return StateChain(
+        chain.positions[[*rest, a]],
+        np.vstack([chain.means[rest], mean[None]]),
+        np.concatenate([chain.covariances[rest], cov[None]]),
+        np.full(k - 1, -np.log(k - 1)),
+        markov.sticky(k - 1, float(chain.dwell_steps().mean())),
+        -np.inf,
+        0,
+    )
+
+
+def split_test(
+    chain: StateChain,
+    x: np.ndarray,
+    *,
+    rounds: int = 10,
+    tol: float = 1e-5,
+    seed: int = 0,
+    max_steps: int = MAX_STEPS,
+) -> Split:
+    """The best split of one of the chain's states on x [N, T, D] (at most `max_steps` steps
+    of it, whole sequences drawn with `seed`), scored against the chain refitted to the same
+    steps. It costs K + 1 chain fits."""
+    xs = subsample(x, seed, max_steps)
+    n, d = xs.shape[0] * xs.shape[1], xs.shape[-1]
+    k = len(chain.means)
+    base = baum_welch(chain, xs, rounds=rounds, tol=tol)
+    price = 0.5 * (d + d * (d + 1) / 2 + 2 * k + 1) * np.log(n)
+    best: Split | None = None
+    for j in range(k):
+        split = baum_welch(split_state(base, j), xs, rounds=rounds, tol=tol)
+        per_step = split.evidence - base.evidence
+        candidate = Split(j, n * per_step - price, per_step, n, split)
+        if best is None or candidate.gain > best.gain:
+            best = candidate
+    assert best is not None
+    return best
