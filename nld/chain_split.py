@@ -128,3 +128,24 @@ def split_test(
             best = candidate
     assert best is not None
     return best
+
+
+def stored_split(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The split test a checkpoint's training record (config.json's meta) holds, if any:
+    training stores it with the basin head's state chain."""
+    split = ((meta.get("basin_head") or {}).get("chain") or {}).get("split")
+    return split if isinstance(split, dict) else None
+
+
+def split_warning(record: dict[str, Any] | None) -> str | None:
+    """What a stored split test (`Split.summary()`) says to the user when it prefers one more
+    state; None when it does not, or without one."""
+    if not record or not record["preferred"]:
+        return None
+    pos = ", ".join(f"{v:.3f}" for v in record["position"])
+    return (
+        "the data support one more state than the energy has minima: splitting the state of "
+        f"the minimum at ({pos}) in two gains {record['bic_gain']:.0f} nats (BIC, "
+        "nld.chain_split). The landscape may have merged two states in that well, or their "
+        "observations are not Gaussian; training again from another seed may separate them."
+    )

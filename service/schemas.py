@@ -71,7 +71,10 @@ class MinimaResponse(BaseModel):
     version: str
     beta: float
     minima: list[MinimumOut]
-    warnings: list[str]
+    warnings: list[str] = Field(
+        description="caveats of the analysis (low barriers, a single well), and the state "
+        "chain's split test when the training data support one more state than there are minima"
+    )
 
 
 OccupancyMethod = Literal["sampling", "zeroth", "second", "quadrature"]

@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 
 from nld.analysis import dwell_lengths, many_to_one, match_labels, matched_l1
+from nld.chain_split import split_warning, stored_split
 from nld.data import Dataset, HMMSpec
 from nld.inference import basin_labels, class_source, head_order, read_path
 from nld.landscape import Analysis, analyze
 from nld.model import NLDModel
-from training.basin_head import split_warning
 from training.evaluate import chain_report
 from training.markdown import table_head
 
@@ -174,20 +174,20 @@ def model_card(name: str, res: dict[str, Any], command: str, meta: dict[str, Any
                 else "."
             ),
         ]
-    chain_fit = (meta.get("basin_head") or {}).get("chain") or {}
-    if "split" in chain_fit:
+    split = stored_split(meta)
+    if split:
         verdict = (
             "positive: the data prefer one more state, see the warning"
-            if chain_fit["split"]["preferred"]
+            if split["preferred"]
             else "negative: no sign of a merged state"
         )
         lines += [
             "",
             "Split test of the stored chain on the training data (`nld.chain_split`): the best "
-            f"split of one state into two changes the BIC by {chain_fit['split']['bic_gain']:.0f} "
-            f"nats ({verdict}).",
+            f"split of one state into two changes the BIC by {split['bic_gain']:.0f} nats "
+            f"({verdict}).",
         ]
-    warnings = [*res["warnings"], *filter(None, [split_warning(chain_fit)])]
+    warnings = [*res["warnings"], *filter(None, [split_warning(split)])]
     if warnings:
         lines += ["", *[f"Warning: {w}" for w in warnings]]
     return "\n".join(lines) + "\n"

@@ -88,20 +88,6 @@ def fit_chain(model: NLDModel, x: torch.Tensor, classes: np.ndarray, seed: int) 
     return out | {"seconds": time.perf_counter() - start}
 
 
-def split_warning(fit: dict[str, Any]) -> str | None:
-    """What fit_chain's split test says to the user when it prefers one more state."""
-    split = fit.get("split")
-    if not split or not split["preferred"]:
-        return None
-    pos = ", ".join(f"{v:.3f}" for v in split["position"])
-    return (
-        "the data support one more state than the energy has minima: splitting the state of "
-        f"the minimum at ({pos}) in two gains {split['bic_gain']:.0f} nats (BIC, "
-        "nld.chain_split). The landscape may have merged two states in that well, or their "
-        "observations are not Gaussian; training again with another --seed may separate them."
-    )
-
-
 def applies(model: NLDModel) -> bool:
     return model.basin_head is not None
 

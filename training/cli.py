@@ -73,7 +73,7 @@ def _cmd_train(a: argparse.Namespace) -> None:
 
 
 def _print_chain(fit: dict) -> None:
-    from training.basin_head import split_warning
+    from nld.chain_split import split_warning
 
     if "why" in fit:
         print(f"  state chain: not fitted ({fit['why']})")
@@ -84,7 +84,7 @@ def _print_chain(fit: dict) -> None:
         f"{fit['agreement']:.1%} of the training steps: "
         + ("kept, labels are its filter's" if fit["kept"] else "not kept (too different)")
     )
-    warning = split_warning(fit)
+    warning = split_warning(fit.get("split"))
     if warning:
         print(f"  warning: {warning}")
 

@@ -34,6 +34,21 @@ def test_a_bad_model_is_reported_not_fatal(tmp_path, models_dir):
         assert list(body["models"]) == ["easy"] and "not valid JSON" in body["failed"]["broken"]
 
 
+def test_minima_carry_the_split_tests_warning(tmp_path, models_dir):
+    import shutil
+
+    shutil.copytree(models_dir / "easy", tmp_path / "easy")
+    path = tmp_path / "easy" / "config.json"
+    config = json.loads(path.read_text())
+    split = config["meta"]["basin_head"]["chain"]["split"]
+    assert not split["preferred"]  # two states, two wells
+    split["preferred"] = True  # as training records it when the data hold a third
+    path.write_text(json.dumps(config))
+    with TestClient(create_app(make_settings(tmp_path))) as c:
+        warnings = c.get("/landscape/minima").json()["warnings"]
+    assert any("one more state than the energy has minima" in w for w in warnings)
+
+
 def test_models(client):
     listing = client.get("/models").json()
     assert listing["default"] == "easy"
@@ -49,6 +64,7 @@ def test_models(client):
 def test_landscape(client):
     minima = client.get("/landscape/minima").json()
     assert len(minima["minima"]) == 2
+    assert not any("one more state" in w for w in minima["warnings"])
     for m in minima["minima"]:
         assert set(m["occupancy"]) == {"sampling", "zeroth", "second", "quadrature"}
         assert all(ev > 0 for ev in m["hessian_eigenvalues"])
