@@ -100,4 +100,12 @@ def load(run_dir: str | os.PathLike[str]) -> NLDModel:
         if not torch.isfinite(v).all():
             raise CheckpointError(f"{run_dir}: weight {k} has non-finite values")
     model.load_state_dict(tensors, strict=True)
+    # The chain's states are the basin head's minima (its labels index them): a chain over
+    # other positions would label garbage.
+    if model.chain is not None and not torch.equal(
+        torch.as_tensor(model.chain.positions), model.fitted_minima().double()
+    ):
+        raise CheckpointError(
+            f"{run_dir}: the state chain's states are not the basin head's minima"
+        )
     return model.eval()

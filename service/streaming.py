@@ -41,9 +41,8 @@ def label_chunk(
     batched = x.ndim == 3
     xt = torch.from_numpy(x)
     chain, new_belief = lm.model.chain, None
-    if chain is not None and len(lm.model.fitted_minima()) == 0:
-        chain = None  # the chain's states are the head's minima: without them, no chain
-    # The chain labels by itself: the head's classes are not needed then.
+    # The chain (whose states are the head's minima: checkpoint.load) labels by itself: the
+    # head's classes are not needed then.
     r, classes, h_new = lm.model.read(xt if batched else xt[None], h, head=chain is None)
     if chain is not None:
         xs = x if batched else x[None]

@@ -100,7 +100,7 @@ def _chain(k: int = 2, dim: int = 3, latent: int = 2) -> StateChain:
     rng = np.random.default_rng(0)
     a = rng.normal(size=(k, dim, dim))
     return StateChain(
-        positions=rng.normal(size=(k, latent)),
+        positions=rng.normal(size=(k, latent)).astype(np.float32).astype(np.float64),
         means=rng.normal(size=(k, dim)),
         covariances=a @ a.transpose(0, 2, 1) + np.eye(dim),
         log_init=np.log(np.full(k, 1 / k)),
@@ -111,8 +111,9 @@ def _chain(k: int = 2, dim: int = 3, latent: int = 2) -> StateChain:
 
 
 def test_the_state_chain_round_trips_in_the_weights_file(tmp_path):
-    m = _model()
+    m = _model(basin_head=True)
     m.chain = _chain()
+    m.set_fitted_minima(torch.from_numpy(m.chain.positions))
     checkpoint.save(tmp_path, m)
     back = checkpoint.load(tmp_path)
     assert back.chain is not None
@@ -126,4 +127,8 @@ def test_the_state_chain_round_trips_in_the_weights_file(tmp_path):
     m.chain = dataclasses.replace(bad, covariances=-bad.covariances)
     checkpoint.save(tmp_path, m)
     with pytest.raises(CheckpointError, match="not positive definite"):
+        checkpoint.load(tmp_path)
+    m.chain = dataclasses.replace(bad, positions=bad.positions + 1.0)  # not the head's minima
+    checkpoint.save(tmp_path, m)
+    with pytest.raises(CheckpointError, match="not the basin head's minima"):
         checkpoint.load(tmp_path)
