@@ -39,6 +39,7 @@ def serve(
     *,
     limit_concurrency: int | None = None,
     graceful_seconds: float = 10.0,
+    healthcheck_seconds: int = 10,
 ) -> None:
     import uvicorn
 
@@ -74,4 +75,5 @@ def serve(
             limit_concurrency=limit_concurrency,
             http=NoDelayHTTP,
             timeout_graceful_shutdown=int(graceful_seconds),
+            timeout_worker_healthcheck=healthcheck_seconds,
         )

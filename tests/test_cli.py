@@ -3,6 +3,8 @@
 import json
 import re
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -17,6 +19,15 @@ def _run(capsys, *argv):
     code = main(list(argv))
     out = capsys.readouterr()
     return code, out.out, out.err
+
+
+def test_the_nld_script_loads_without_torch():
+    """`nld serve --workers N` spawns workers that re-import the `nld` script before they can
+    answer uvicorn's health pings: with torch in it, a loaded machine's workers were killed
+    as hung while they started, again and again."""
+    code = "import sys, training.cli; print(sorted({'torch', 'numpy'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_generate_writes_splits(tmp_path, capsys, monkeypatch):

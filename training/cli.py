@@ -7,13 +7,13 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import overload
+from typing import TYPE_CHECKING, overload
 
-import numpy as np
-
-from nld.data import Dataset
 from nld.errors import NLDError
-from nld.model import NLDModel
+
+if TYPE_CHECKING:  # the script loads without torch: see `serve`'s worker processes
+    from nld.data import Dataset
+    from nld.model import NLDModel
 
 
 def _cmd_data_generate(a: argparse.Namespace) -> None:
@@ -128,6 +128,8 @@ def _load_run(run_dir: str, data_path: str | None) -> tuple[NLDModel, Dataset | 
 
 
 def _cmd_segment(a: argparse.Namespace) -> None:
+    import numpy as np
+
     from nld.inference import label
     from nld.io import atomic_write
 
@@ -252,6 +254,7 @@ def _cmd_serve(a: argparse.Namespace) -> None:
         a.workers,
         limit_concurrency=a.limit_concurrency,
         graceful_seconds=a.graceful_seconds,
+        healthcheck_seconds=a.healthcheck_seconds,
     )
 
 
@@ -375,6 +378,13 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=10.0,
         help="after the drain, how long requests in flight may take before exit",
+    )
+    sv.add_argument(
+        "--healthcheck-seconds",
+        type=_positive,
+        default=10,
+        help="with several workers, one that does not answer its supervisor's ping this long "
+        "is killed and restarted (the supervisor handles SIGTERM only after the ping)",
     )
     sv.set_defaults(fn=_cmd_serve)
     return p

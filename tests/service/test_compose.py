@@ -2,6 +2,7 @@
 (docker does not run on these machines) with two workers against the local Redis,
 through a killed worker and a SIGTERM."""
 
+import contextlib
 import os
 import re
 import signal
@@ -43,7 +44,8 @@ def test_compose_file(compose):
     assert int(cmd[cmd.index("--workers") + 1]) > 1 and "--limit-concurrency" in cmd
     drain = float(api["environment"]["NLD_DRAIN_SECONDS"])
     graceful = float(cmd[cmd.index("--graceful-seconds") + 1])
-    assert _seconds(api["stop_grace_period"]) > drain + graceful
+    ping = float(cmd[cmd.index("--healthcheck-seconds") + 1])
+    assert _seconds(api["stop_grace_period"]) > drain + graceful + ping
     assert api["environment"]["NLD_SESSION_STORE"].startswith("redis://redis:")
     prometheus = (ROOT / "deploy" / "prometheus.yml").read_text()
     assert "api:8000" in prometheus
@@ -62,6 +64,23 @@ def _workers(pid: int) -> list[int]:
     return [int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
 
 
+def _all_serving(url: str, pid: int, timeout: float = 120) -> list[int]:
+    """The two workers, once each has answered ready (on new connections, which the kernel
+    hands to either): a worker process that is still starting is no stand-in for a live one."""
+    seen: set[int] = set()
+    deadline = time.monotonic() + timeout
+    while True:
+        workers = _workers(pid)
+        if len(workers) == 2 and seen.issuperset(workers):
+            return workers
+        assert time.monotonic() < deadline, f"workers {workers} not all ready; seen {seen}"
+        with contextlib.suppress(httpx.TransportError):
+            body = httpx.get(f"{url}/readyz", timeout=5).json()
+            if body["ready"]:
+                seen.add(body["pid"])
+        time.sleep(0.05)
+
+
 def test_the_compose_api_command_here(compose, models_dir, redis_url, key_prefix, stream):
     """The api service's command and environment, with the host names, paths and port of
     this machine: two workers sharing the local Redis."""
@@ -78,8 +97,7 @@ def test_the_compose_api_command_here(compose, models_dir, redis_url, key_prefix
     fresh = httpx.Client(base_url=url, limits=httpx.Limits(max_keepalive_connections=0))
     with running_server(command, env, url) as proc, NLDClient(url, client=fresh) as nld:
         whole = [(r.t, r.label) for r in nld.stream_segment(stream, chunk_size=len(stream))]
-        workers = _workers(proc.pid)
-        assert len(workers) == 2
+        workers = _all_serving(url, proc.pid)
         got = []
         stream_iter = nld.stream_segment(stream, chunk_size=3)
         for i, r in enumerate(stream_iter):
@@ -87,6 +105,9 @@ def test_the_compose_api_command_here(compose, models_dir, redis_url, key_prefix
             if i == 20:  # a worker dies mid-stream: the session goes on in the other
                 os.kill(workers[0], signal.SIGKILL)
         assert got == whole
+        # The supervisor replaces the killed worker (and is not waiting on a starting one's
+        # ping when the SIGTERM below comes).
+        assert workers[0] not in _all_serving(url, proc.pid)
         # Whichever worker a scrape lands on, it counts the events of all (the killed included).
         for _ in range(4):
             text = httpx.get(f"{url}/metrics").text
