@@ -78,11 +78,6 @@ def load(run_dir: str | os.PathLike[str]) -> NLDModel:
     model = NLDModel(cfg)
     tensors = read_tensors(Path(run_dir) / WEIGHTS)
     chain = {k: tensors.pop(k) for k in list(tensors) if k.startswith(state_chain.PREFIX)}
-    if chain:
-        try:
-            model.chain = state_chain.from_tensors(chain, cfg.obs_dim, cfg.latent_dim)
-        except ValueError as e:
-            raise CheckpointError(f"{run_dir}: {e}") from None
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))
@@ -100,12 +95,20 @@ def load(run_dir: str | os.PathLike[str]) -> NLDModel:
         if not torch.isfinite(v).all():
             raise CheckpointError(f"{run_dir}: weight {k} has non-finite values")
     model.load_state_dict(tensors, strict=True)
+    attach_chain(model, chain, run_dir)
+    return model.eval()
+
+
+def attach_chain(model: NLDModel, tensors: dict[str, torch.Tensor], where: object) -> None:
+    """Give `model`, its weights loaded, the state chain stored in `tensors` (if any)."""
+    if not tensors:
+        return
+    try:
+        chain = state_chain.from_tensors(tensors, model.cfg.obs_dim, model.cfg.latent_dim)
+    except ValueError as e:
+        raise CheckpointError(f"{where}: {e}") from None
     # The chain's states are the basin head's minima (its labels index them): a chain over
     # other positions would label garbage.
-    if model.chain is not None and not torch.equal(
-        torch.as_tensor(model.chain.positions), model.fitted_minima().double()
-    ):
-        raise CheckpointError(
-            f"{run_dir}: the state chain's states are not the basin head's minima"
-        )
-    return model.eval()
+    if not torch.equal(torch.as_tensor(chain.positions), model.fitted_minima().double()):
+        raise CheckpointError(f"{where}: the state chain's states are not the basin head's minima")
+    model.chain = chain

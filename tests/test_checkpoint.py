@@ -132,3 +132,25 @@ def test_the_state_chain_round_trips_in_the_weights_file(tmp_path):
     checkpoint.save(tmp_path, m)
     with pytest.raises(CheckpointError, match="not the basin head's minima"):
         checkpoint.load(tmp_path)
+
+
+def test_the_trainer_state_checks_its_chain_as_the_checkpoint_does(tmp_path):
+    """`--resume` reads the chain from the trainer state: the same checks apply."""
+    from training.state import Progress, load_state, save_state
+
+    def resume(into: NLDModel) -> Progress:
+        opts = {"all": torch.optim.Adam(into.parameters())}
+        return load_state(tmp_path, into, opts, torch.Generator())
+
+    m = _model(basin_head=True)
+    m.chain = _chain()
+    m.set_fitted_minima(torch.from_numpy(m.chain.positions))
+    opts = {"all": torch.optim.Adam(m.parameters())}
+    save_state(tmp_path, m, opts, torch.Generator().manual_seed(0), Progress(iteration=3))
+    back = _model(basin_head=True)
+    assert resume(back).iteration == 3 and back.chain is not None
+    np.testing.assert_array_equal(back.chain.log_trans, m.chain.log_trans)
+    m.chain = dataclasses.replace(m.chain, positions=m.chain.positions + 1.0)
+    save_state(tmp_path, m, opts, torch.Generator(), Progress(iteration=3))
+    with pytest.raises(CheckpointError, match="not the basin head's minima"):
+        resume(_model(basin_head=True))

@@ -16,7 +16,7 @@ from safetensors import safe_open
 from safetensors.torch import save as st_save
 
 from nld import state_chain
-from nld.checkpoint import read_tensors
+from nld.checkpoint import attach_chain, read_tensors
 from nld.errors import CheckpointError
 from nld.io import write_bytes
 from nld.model import NLDModel
@@ -79,10 +79,7 @@ def load_state(run_dir: Path, model: NLDModel, opts: Optimizers, gen: torch.Gene
                 state.setdefault(int(idx), {})[key] = v
         opt.load_state_dict({"state": state, "param_groups": groups[name]})
     gen.set_state(tensors["rng"])
-    chain = {k: v for k, v in tensors.items() if k.startswith(state_chain.PREFIX)}
-    if chain:
-        try:
-            model.chain = state_chain.from_tensors(chain, model.cfg.obs_dim, model.cfg.latent_dim)
-        except ValueError as e:
-            raise CheckpointError(f"{path}: {e}") from None
+    attach_chain(
+        model, {k: v for k, v in tensors.items() if k.startswith(state_chain.PREFIX)}, path
+    )
     return progress
