@@ -22,10 +22,14 @@ def _run(capsys, *argv):
 
 
 def test_the_nld_script_loads_without_torch():
-    """`nld serve --workers N` spawns workers that re-import the `nld` script before they can
-    answer uvicorn's health pings: with torch in it, a loaded machine's workers were killed
-    as hung while they started, again and again."""
-    code = "import sys, training.cli; print(sorted({'torch', 'numpy'} & set(sys.modules)))"
+    """`nld serve --workers N` spawns workers that re-import the `nld` script (and
+    service.cli, whose protocol class the config holds) before they can answer uvicorn's
+    health pings: with torch in them, a loaded machine's workers were killed as hung while
+    they started, again and again."""
+    code = (
+        "import sys, training.cli, service.cli; "
+        "print(sorted({'torch', 'numpy'} & set(sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
