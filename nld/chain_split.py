@@ -137,15 +137,15 @@ def stored_split(meta: dict[str, Any]) -> dict[str, Any] | None:
     return split if isinstance(split, dict) else None
 
 
-def split_warning(record: dict[str, Any] | None) -> str | None:
-    """What a stored split test (`Split.summary()`) says to the user when it prefers one more
-    state; None when it does not, or without one."""
+def split_warnings(record: dict[str, Any] | None) -> list[str]:
+    """What a stored split test (`Split.summary()`) says to the user: one warning when it
+    prefers one more state; none when it does not, or without one."""
     if not record or not record["preferred"]:
-        return None
+        return []
     pos = ", ".join(f"{v:.3f}" for v in record["position"])
-    return (
+    return [
         "the data support one more state than the energy has minima: splitting the state of "
         f"the minimum at ({pos}) in two gains {record['bic_gain']:.0f} nats (BIC, "
         "nld.chain_split). The landscape may have merged two states in that well, or their "
         "observations are not Gaussian; training again from another seed may separate them."
-    )
+    ]

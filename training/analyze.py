@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from nld.analysis import dwell_lengths, many_to_one, match_labels, matched_l1
-from nld.chain_split import split_warning, stored_split
+from nld.chain_split import split_warnings, stored_split
 from nld.data import Dataset, HMMSpec
 from nld.inference import basin_labels, class_source, head_order, read_path
 from nld.landscape import Analysis, analyze
@@ -187,7 +187,7 @@ def model_card(name: str, res: dict[str, Any], command: str, meta: dict[str, Any
             f"split of one state into two changes the BIC by {split['bic_gain']:.0f} nats "
             f"({verdict}).",
         ]
-    warnings = [*res["warnings"], *filter(None, [split_warning(split)])]
+    warnings = [*res["warnings"], *split_warnings(split)]
     if warnings:
         lines += ["", *[f"Warning: {w}" for w in warnings]]
     return "\n".join(lines) + "\n"

@@ -73,7 +73,7 @@ def _cmd_train(a: argparse.Namespace) -> None:
 
 
 def _print_chain(fit: dict) -> None:
-    from nld.chain_split import split_warning
+    from nld.chain_split import split_warnings
 
     if "why" in fit:
         print(f"  state chain: not fitted ({fit['why']})")
@@ -84,8 +84,7 @@ def _print_chain(fit: dict) -> None:
         f"{fit['agreement']:.1%} of the training steps: "
         + ("kept, labels are its filter's" if fit["kept"] else "not kept (too different)")
     )
-    warning = split_warning(fit.get("split"))
-    if warning:
+    for warning in split_warnings(fit.get("split")):
         print(f"  warning: {warning}")
 
 

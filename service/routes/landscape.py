@@ -7,7 +7,7 @@ import numpy as np
 from fastapi import APIRouter, HTTPException
 
 from nld.analysis.grid import box_grid, plane_grid, plane_through
-from nld.chain_split import split_warning, stored_split
+from nld.chain_split import split_warnings, stored_split
 from nld.landscape import finite_or_none
 from service.deps import AUTH, RegistryDep, SettingsDep, resolve_energy_model
 from service.schemas import (
@@ -57,7 +57,7 @@ async def minima(reg: RegistryDep, model: str | None = None) -> MinimaResponse:
             )
             for i, m in enumerate(a.minima)
         ],
-        warnings=[*a.warnings, *filter(None, [split_warning(stored_split(lm.meta))])],
+        warnings=[*a.warnings, *split_warnings(stored_split(lm.meta))],
     )
 
 
