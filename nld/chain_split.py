@@ -15,7 +15,7 @@ one start can miss the better split, so a negative gain is weaker evidence than 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,8 @@ class Split:
     loglik_gain: float  # nats per step, before the price
     steps: int  # observation steps the test saw
     chain: StateChain  # the refitted chain with that state split (it is state j and state K)
+    gains: tuple[float, ...] = ()  # the gain of splitting each state, nats (training.separate
+    # splits every state whose gain is positive)
 
     @property
     def preferred(self) -> bool:
@@ -50,6 +52,7 @@ class Split:
             "loglik_gain_per_step": float(self.loglik_gain),
             "steps": self.steps,
             "preferred": bool(self.preferred),
+            "gains": [float(g) for g in self.gains],
             "dwell_steps_after": self.chain.dwell_steps().tolist(),
         }
 
@@ -119,15 +122,13 @@ def split_test(
     k = len(chain.means)
     base = baum_welch(chain, xs, rounds=rounds, tol=tol)
     price = 0.5 * (d + d * (d + 1) / 2 + 2 * k + 1) * np.log(n)
-    best: Split | None = None
+    splits = []
     for j in range(k):
         split = baum_welch(split_state(base, j), xs, rounds=rounds, tol=tol)
         per_step = split.evidence - base.evidence
-        candidate = Split(j, n * per_step - price, per_step, n, split)
-        if best is None or candidate.gain > best.gain:
-            best = candidate
-    assert best is not None
-    return best
+        splits.append(Split(j, n * per_step - price, per_step, n, split))
+    best = max(splits, key=lambda s: s.gain)
+    return replace(best, gains=tuple(s.gain for s in splits))
 
 
 def stored_split(meta: dict[str, Any]) -> dict[str, Any] | None:

@@ -37,12 +37,14 @@ def test_no_split_of_the_true_chain(data):
     train, _ = data
     split = split_test(spec_chain(SPEC), train.x)
     assert not split.preferred and split.gain < 0
+    assert len(split.gains) == 3 and max(split.gains) == split.gain
 
 
 def test_a_merged_state_is_found_and_splitting_it_recovers_the_filter(data):
     train, test = data
     split = split_test(merged_chain(train.x), train.x)
     assert split.preferred and split.state == 1  # merged states go last
+    assert split.gains[1] == split.gain > 0 > split.gains[0]  # only the merged state pays
     limit = bayes_limits(SPEC, test.x, test.states)["online_filter_accuracy_mean"]
     accuracy = match_labels(split.chain.labels(test.x), test.states, 3).accuracy_mean
     assert accuracy == pytest.approx(limit, abs=0.01)

@@ -15,6 +15,7 @@ from nld.landscape import Analysis, analyze
 from nld.model import NLDModel
 from training.evaluate import chain_report
 from training.markdown import table_head
+from training.separate import describe
 
 
 def _true_dwell(data: Dataset, spec: HMMSpec | None) -> np.ndarray | None:
@@ -187,6 +188,9 @@ def model_card(name: str, res: dict[str, Any], command: str, meta: dict[str, Any
             f"split of one state into two changes the BIC by {split['bic_gain']:.0f} nats "
             f"({verdict}).",
         ]
+    rounds = describe(meta.get("separation"))
+    if rounds:
+        lines += ["", *[f"{r[0].upper()}{r[1:]}." for r in rounds]]
     warnings = [*res["warnings"], *split_warnings(split)]
     if warnings:
         lines += ["", *[f"Warning: {w}" for w in warnings]]

@@ -56,6 +56,7 @@ def _cmd_train(a: argparse.Namespace) -> None:
         from nld.inference import class_source, find_landscape
         from nld.landscape import SINGLE_WELL
         from training.rescue import readout_points
+        from training.separate import describe
 
         minima = find_landscape(model, torch.from_numpy(readout_points(model, data))).minima
         print(f"  {len(minima)} energy minima, the hidden states it found")
@@ -67,6 +68,8 @@ def _cmd_train(a: argparse.Namespace) -> None:
                 f"  basin head: agrees with the basin of the readout position on "
                 f"{head['agreement']:.1%} of the training steps"
             )
+        for line in describe(meta.get("separation")):
+            print(f"  {line}")
         if head and head.get("chain"):
             _print_chain(head["chain"])
         print(f"  labels: {class_source(model) if head and head['classes'] else 'readout basins'}")

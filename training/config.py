@@ -59,6 +59,15 @@ class TrainSettings(BaseModel):
         "(nld.state_chain) and label by its causal filter, unless its labels agree with the "
         "basin head's on less than training.basin_head.MIN_AGREEMENT of the training steps",
     )
+    separate_rounds: int = Field(
+        2,
+        ge=0,
+        description="when the state chain's split test says a well holds two states, at most "
+        "this many rounds of the stage that pulls them apart (training.separate; 0: never)",
+    )
+    separate_iterations: int = Field(
+        1000, gt=0, description="training iterations of one round of training.separate"
+    )
     grad_clip: float = Field(10.0, gt=0)
     checkpoint_every: int = Field(200, gt=0)
     log_every: int = Field(10, gt=0)

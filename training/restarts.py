@@ -14,8 +14,9 @@ its lower weight, whose objective the full ELBO would otherwise hold against it 
 rescued candidate, 3 minima, scores -11.14 nats per step at w = 1 and -7.07 at w = 0.2; the
 other, 2 minima, -8.14 and -7.81). The candidates stay in `RUN_DIR/candidates/`; the winner's
 checkpoint and metrics are copied to `RUN_DIR`, and its `config.json` records every
-candidate's score under `meta.restarts`. `--resume` resumes the candidates that did not
-finish and reuses those that did.
+candidate's score under `meta.restarts`. The separation stage (`training.separate`) runs on
+the kept candidate alone. `--resume` resumes the candidates that did not finish and reuses
+those that did.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from nld.errors import NLDError
 from nld.io import write_bytes
 from nld.model import NLDModel
 from training.config import TrainConfig
+from training.separate import applies as separation_applies
+from training.separate import separate
 from training.state import FILE as STATE_FILE
 from training.trainer import METRICS, train
 
@@ -81,6 +84,15 @@ def fit(
     _, meta = checkpoint.read_config(dirs[best])
     model = models[best]
     meta["restarts"] = {"kept": rows[best]["seed"], "kl_weight": weight, "candidates": rows}
+    if separation_applies(model, t):  # the kept candidate only, on all the threads
+        meta["separation"], meta["basin_head"], meta["calibration"] = separate(
+            model,
+            data,
+            t.model_copy(update={"seed": rows[best]["seed"]}),
+            meta["basin_head"],
+            meta["calibration"],
+            progress_bar,
+        )
     write_bytes(out / METRICS, (dirs[best] / METRICS).read_bytes())
     checkpoint.save(out, model, meta=meta)
     return model
@@ -115,7 +127,11 @@ def _train_candidates(
     if not todo:
         return failed
     workers = min(len(todo), t.threads)
-    per_worker = t.model_copy(update={"threads": max(1, t.threads // workers)})
+    # Candidates end before the separation stage: it runs on the one kept (fit), so that they
+    # are compared under the ELBO alone and the stage's cost is paid once.
+    per_worker = t.model_copy(
+        update={"threads": max(1, t.threads // workers), "separate_rounds": 0}
+    )
     ctx = multiprocessing.get_context("spawn")
     bar = tqdm(
         total=len(todo) * t.iterations,
@@ -134,7 +150,7 @@ def _train_candidates(
             time.sleep(1.0)
             bar.n = sum(min(_logged_iteration(d), t.iterations) for _, d in todo)
             if bar.n == bar.total:
-                bar.set_postfix_str("final stages (rescue check, calibration, basin head)")
+                bar.set_postfix_str("final stages: rescue check, calibration, basin head, ...")
             bar.refresh()
         errors = {i: f.exception() for (i, _), f in zip(todo, futures, strict=True)}
     bar.n = bar.total

@@ -20,9 +20,9 @@ from nld.checkpoint import attach_chain, read_tensors
 from nld.errors import CheckpointError
 from nld.io import write_bytes
 from nld.model import NLDModel
+from training.step import Optimizers
 
 FILE = "trainer.safetensors"
-Optimizers = dict[str, torch.optim.Optimizer]
 
 
 @dataclass
@@ -34,6 +34,7 @@ class Progress:
     seconds: float = 0.0
     calibration: dict[str, float] | None = None  # training.calibrate's summary, once done
     basin_head: dict[str, Any] | None = None  # training.basin_head's summary, once done
+    separation: dict[str, Any] | None = None  # training.separate's summary, once done
 
 
 def save_state(

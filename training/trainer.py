@@ -10,10 +10,11 @@ and, when the model has one, the predictive head (`ModelConfig.predictive_weight
 A step whose loss or gradient is not finite (or that leaves non-finite weights) is undone:
 the model and optimizers return to the last good snapshot, the learning rate and the gradient
 clip are halved, and training goes on. After the last iteration (and the single-well rescue,
-if it fires) the calibration stage of `training.calibrate` fits the wells' depths, and for a
-model with a basin head `training.basin_head` fits it to the final landscape. State is
-checkpointed atomically every `checkpoint_every` iterations, after the calibration, and on
-Ctrl-C, so `--resume` continues the same run.
+if it fires) the calibration stage of `training.calibrate` fits the wells' depths, for a
+model with a basin head `training.basin_head` fits it (and the state chain) to the final
+landscape, and where the chain's split test says a well holds two states `training.separate`
+pulls them apart. State is checkpointed atomically every `checkpoint_every` iterations, after
+the final stages, and on Ctrl-C, so `--resume` continues the same run.
 """
 
 from __future__ import annotations
@@ -41,17 +42,16 @@ from training.calibrate import applies as calibration_applies
 from training.calibrate import calibrate
 from training.config import TrainConfig, TrainSettings
 from training.rescue import single_well
+from training.separate import applies as separation_applies
+from training.separate import separate
 from training.state import FILE as STATE_FILE
-from training.state import Optimizers, Progress, load_state, save_state
+from training.state import Progress, load_state, save_state
+from training.step import NonFinite, elbo_step, optimizers, set_lr, window_index
 
 METRICS = "metrics.jsonl"
 
 
 class TrainingDiverged(NLDError):
-    pass
-
-
-class _NonFinite(Exception):
     pass
 
 
@@ -68,38 +68,8 @@ def _kl_weight(t: TrainSettings, it: int) -> float:
 
 
 def _batch(x: Tensor, size: int, window: int | None, gen: torch.Generator) -> Tensor:
-    n, t_len, _ = x.shape
-    idx = torch.randint(n, (size,), generator=gen)
-    w = t_len if window is None else min(window, t_len)
-    start = torch.randint(t_len - w + 1, (size,), generator=gen)
-    steps = start[:, None] + torch.arange(w)[None]
-    return x[idx[:, None], steps]
-
-
-def _optimizers(model: NLDModel, t: TrainSettings) -> Optimizers:
-    def adam(params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
-        return torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay)
-
-    if model.cfg.posterior != "free":
-        return {"main": adam(list(model.parameters()))}
-    drift = model.prior.drift_parameters()
-    ids = {id(p) for p in drift}
-    rest = [p for p in model.parameters() if id(p) not in ids]
-    return {"main": adam(rest), "prior": adam(drift)}
-
-
-def _step(opt: torch.optim.Optimizer, loss: Tensor, clip: float) -> float:
-    """One clipped optimizer step; raises _NonFinite instead of stepping on a bad loss."""
-    if not torch.isfinite(loss):
-        raise _NonFinite
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    params = [p for g in opt.param_groups for p in g["params"]]
-    norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
-    if not math.isfinite(norm):
-        raise _NonFinite
-    opt.step()
-    return norm
+    rows, steps = window_index(x.shape[0], x.shape[1], size, window, gen)
+    return x[rows, steps]
 
 
 def train(
@@ -120,7 +90,7 @@ def train(
     with torch.no_grad():
         model.x_mean.copy_(x.mean(dim=(0, 1)))
         model.x_std.copy_(x.std(dim=(0, 1)).clamp(min=1e-6))
-    opts = _optimizers(model, t)
+    opts = optimizers(model, t)
     gen = torch.Generator().manual_seed(t.seed)
     prog = Progress()
     if resume:
@@ -164,6 +134,7 @@ def train(
                 "rollbacks": prog.rollbacks,
                 "calibration": prog.calibration,
                 "basin_head": prog.basin_head,
+                "separation": prog.separation,
                 "data": {"n_sequences": data.n_sequences, "length": data.length, "dim": data.dim},
             },
         )
@@ -182,29 +153,15 @@ def train(
         with (out / METRICS).open("a") as log:
             while prog.iteration < t.iterations:
                 lr = _lr(t, prog.iteration) * prog.lr_scale
-                for o in opts.values():
-                    for group in o.param_groups:
-                        group["lr"] = lr
+                set_lr(opts, lr)
                 kl_w = _kl_weight(t, prog.iteration)
                 clip = t.grad_clip * prog.clip_scale
                 xb = _batch(x, t.batch_size, t.window, gen)
                 try:
-                    terms, path = model.elbo_terms(xb, generator=gen)
-                    steps = xb.shape[1]
-                    kl = terms["kl0"] + terms["kl_path"]
-                    elbo = (terms["loglik"] - kl_w * kl).mean()
-                    aux = terms["readout"].mean()
-                    if "predictive" in terms:
-                        aux = aux + model.cfg.predictive_weight * terms["predictive"].mean()
-                    loss = (aux - elbo) / steps
-                    grad_norm = _step(opts["main"], loss, clip)
-                    for _ in range(t.prior_steps if "prior" in opts else 0):
-                        assert path.trace_y is not None and path.trace_f is not None
-                        mismatch = model.prior_mismatch(path.trace_y, path.trace_f)
-                        _step(opts["prior"], kl_w * mismatch, clip)
-                    if not all(torch.isfinite(p).all() for p in model.parameters()):
-                        raise _NonFinite
-                except _NonFinite:
+                    terms, grad_norm = elbo_step(
+                        model, opts, xb, gen, kl_weight=kl_w, clip=clip, prior_steps=t.prior_steps
+                    )
+                except NonFinite:
                     rollback()
                     continue
                 prog.iteration += 1
@@ -215,7 +172,7 @@ def train(
                     row = {
                         "iteration": prog.iteration,
                         "seconds": round(prog.seconds, 3),
-                        **{k: float(v.detach().mean()) / steps for k, v in terms.items()},
+                        **{k: float(v.detach().mean()) / xb.shape[1] for k, v in terms.items()},
                         "kl_weight": kl_w,
                         "lr": lr,
                         "grad_norm": grad_norm,
@@ -245,7 +202,8 @@ def train(
         t.calibrate_iterations > 0 and prog.calibration is None and calibration_applies(model)
     )
     heading = prog.basin_head is None and basin_head_applies(model)
-    save(final=not (rescuing or calibrating or heading))
+    separating = prog.separation is None and separation_applies(model, t)
+    save(final=not (rescuing or calibrating or heading or separating))
     model.eval()
     if rescuing:
         why = single_well(model, data)
@@ -270,7 +228,11 @@ def train(
             model, data, t.basin_head_iterations, t.seed, progress_bar, chain=t.state_chain
         )
         prog.basin_head = asdict(fitted)
-    if rescuing or calibrating or heading:
+    if separating:  # after the basin head, whose chain's split test it acts on
+        prog.separation, prog.basin_head, prog.calibration = separate(
+            model, data, t, prog.basin_head, prog.calibration, progress_bar
+        )
+    if rescuing or calibrating or heading or separating:
         save(final=True)
     return model
 

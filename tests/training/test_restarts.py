@@ -60,6 +60,9 @@ def test_restarts_keep_the_best_candidate_and_resume_reuses_them(tmp_path, easy_
         assert torch.equal(v, weights[k]), k
     assert (out / "metrics.jsonl").read_bytes() == (kept / "metrics.jsonl").read_bytes()
     assert meta["finished"] and meta["train"]["train"]["seed"] == record["kept"]
+    # The candidates leave the separation stage to the one kept; two easy states: no round.
+    assert meta["train"]["train"]["separate_rounds"] == 0
+    assert meta["separation"]["rounds"] == []
 
     with pytest.raises(NLDError, match="--resume"):
         fit(cfg, train_set, out, progress_bar=False)
