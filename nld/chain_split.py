@@ -148,5 +148,6 @@ def split_warnings(record: dict[str, Any] | None) -> list[str]:
         "the data support one more state than the energy has minima: splitting the state of "
         f"the minimum at ({pos}) in two gains {record['bic_gain']:.0f} nats (BIC, "
         "nld.chain_split). The landscape may have merged two states in that well, or their "
-        "observations are not Gaussian; training again from another seed may separate them."
+        "observations are not Gaussian. `nld train` separates such a pair where it can "
+        "(config.json's meta.separation says what it tried); another seed may too."
     ]
