@@ -144,30 +144,34 @@ def _pull_apart(
     gen = torch.Generator().manual_seed(seed)
     opts = optimizers(model, t)
     scale = 2 * (WIDTH * spacing) ** 2
-    model.train()
     n = t.separate_iterations
-    for i in tqdm(range(n), desc="separate states", disable=not progress_bar, leave=False):
-        frac = i / n
-        set_lr(opts, t.lr_final + 0.5 * (t.lr / 3 - t.lr_final) * (1 + math.cos(math.pi * frac)))
-        rows, steps = window_index(x.shape[0], x.shape[1], t.batch_size, t.window, gen)
-        p = probs[rows, steps]  # [B, W, K']
+    model.train()
+    try:
+        for i in tqdm(range(n), desc="separate states", disable=not progress_bar, leave=False):
+            frac = i / n
+            set_lr(
+                opts, t.lr_final + 0.5 * (t.lr / 3 - t.lr_final) * (1 + math.cos(math.pi * frac))
+            )
+            rows, steps = window_index(x.shape[0], x.shape[1], t.batch_size, t.window, gen)
+            p = probs[rows, steps]  # [B, W, K']
 
-        def pull(path: PosteriorPath, p: Tensor = p) -> Tensor:
-            q = model.prior.position(path.y)  # [B, W, d]
-            dist = ((q[:, :, None] - centers) ** 2).sum(-1)  # [B, W, K']
-            return (p * dist).sum((1, 2)) / scale
+            def pull(path: PosteriorPath, p: Tensor = p) -> Tensor:
+                q = model.prior.position(path.y)  # [B, W, d]
+                dist = ((q[:, :, None] - centers) ** 2).sum(-1)  # [B, W, K']
+                return (p * dist).sum((1, 2)) / scale
 
-        elbo_step(
-            model,
-            opts,
-            x[rows, steps],
-            gen,
-            kl_weight=t.kl_final,
-            clip=t.grad_clip,
-            prior_steps=t.prior_steps,
-            extra=pull,
-        )
-    model.eval()
+            elbo_step(
+                model,
+                opts,
+                x[rows, steps],
+                gen,
+                kl_weight=t.kl_final,
+                clip=t.grad_clip,
+                prior_steps=t.prior_steps,
+                extra=pull,
+            )
+    finally:
+        model.eval()
 
 
 def separate(
