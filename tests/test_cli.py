@@ -13,6 +13,7 @@ from nld import checkpoint, state_chain
 from nld.data import load_spec, sample
 from tests.fixtures import easy_spec
 from training.cli import main
+from training.evaluate import evaluate
 
 
 def _run(capsys, *argv):
@@ -57,6 +58,7 @@ def test_generate_writes_splits(tmp_path, capsys, monkeypatch):
         (["analyze", "no-run", "--out", "a.json"], "missing"),
         (["plot", "no-run", "--out", "figs"], "missing"),
         (["fit-chain", "no-run", "--data", "d.npz"], "missing"),
+        (["separate", "no-run", "--data", "d.npz"], "missing"),
     ],
 )
 def test_errors_are_one_line_without_traceback(tmp_path, capsys, monkeypatch, argv, message):
@@ -159,7 +161,9 @@ def easy_data_cli(tmp_path):
     return tmp_path / "train.npz", tmp_path / "test.npz"
 
 
-def test_fit_chain_adds_the_chain_to_a_finished_run(tmp_path, capsys, smoke_run, easy_data):
+def test_fit_chain_adds_the_chain_and_separate_acts_on_its_split_test(
+    tmp_path, capsys, smoke_run, easy_data
+):
     run = tmp_path / "run"
     shutil.copytree(smoke_run[0], run)
     (run / checkpoint.WEIGHTS).write_bytes(_without_chain(run))
@@ -171,6 +175,8 @@ def test_fit_chain_adds_the_chain_to_a_finished_run(tmp_path, capsys, smoke_run,
     assert checkpoint.load(run).chain is not None
     fit = checkpoint.read_config(run)[1]["basin_head"]["chain"]
     assert fit["kept"] and not fit["split"]["preferred"] and "warning" not in out
+    code, out, err = _run(capsys, "separate", str(run), "--data", str(tmp_path / "train.npz"))
+    assert code == 0 and "nothing to separate" in out
 
     # Data of three states for the model's two wells: the third differs from the first in
     # one coordinate only, so both label it as the first; the split test finds it.
@@ -187,6 +193,22 @@ def test_fit_chain_adds_the_chain_to_a_finished_run(tmp_path, capsys, smoke_run,
     assert code == 0, err
     fit = checkpoint.read_config(run)[1]["basin_head"]["chain"]
     assert fit["split"]["preferred"] and "warning: the data support one more state" in out
+
+    # `nld separate` acts on it: the third state gets its own well, and the labels follow.
+    test = sample(spec, 50, 200, seed=1)
+    before = evaluate(checkpoint.load(run), test)
+    assert before["n_minima"] == 2 and before["accuracy_mean"] < 0.75
+    args = ["--data", str(tmp_path / "three.npz"), "--iterations", "500", "--threads", "1"]
+    code, out, err = _run(capsys, "separate", str(run), *args, "--quiet")
+    assert code == 0, err
+    assert "2 -> 3 minima, kept" in out and "warning" not in out
+    meta = checkpoint.read_config(run)[1]
+    assert (
+        meta["separation"]["rounds"][0]["kept"]
+        and not meta["basin_head"]["chain"]["split"]["preferred"]
+    )
+    after = evaluate(checkpoint.load(run), test)
+    assert after["n_minima"] == 3 and after["accuracy_mean"] > 0.95
 
 
 def _without_chain(run) -> bytes:

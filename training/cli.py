@@ -113,6 +113,41 @@ def _cmd_fit_chain(a: argparse.Namespace) -> None:
     _print_chain(fit)
 
 
+def _cmd_separate(a: argparse.Namespace) -> None:
+    import torch
+
+    from nld import checkpoint
+    from training.config import TrainSettings
+    from training.separate import applies, describe, separate, split_states
+
+    model, data = _load_run(a.run_dir, a.data)
+    torch.set_num_threads(a.threads)
+    _, meta = checkpoint.read_config(a.run_dir)
+    if not split_states(meta.get("basin_head")):
+        print(f"{a.run_dir}: its split test prefers no more states: nothing to separate")
+        return
+    if "train" not in meta:
+        raise NLDError(f"{a.run_dir} was not trained by nld train: no settings to go on with")
+    update = {"separate_rounds": a.rounds, "threads": a.threads}
+    if a.iterations is not None:
+        update["separate_iterations"] = a.iterations
+    t = TrainSettings.model_validate(meta["train"]["train"] | update)
+    if not applies(model, t):
+        raise NLDError(
+            f"{a.run_dir}: separation needs an energy model with a basin head, a "
+            "state chain and latent dimension <= 3"
+        )
+    meta["separation"], meta["basin_head"], meta["calibration"] = separate(
+        model, data, t, meta["basin_head"], meta.get("calibration"), progress_bar=not a.quiet
+    )
+    checkpoint.save(a.run_dir, model, meta=meta)
+    print(f"wrote {a.run_dir}")
+    for line in describe(meta["separation"]):
+        print(f"  {line}")
+    if meta["basin_head"].get("chain"):
+        _print_chain(meta["basin_head"]["chain"])
+
+
 @overload
 def _load_run(run_dir: str, data_path: str) -> tuple[NLDModel, Dataset]: ...
 @overload
@@ -319,6 +354,19 @@ def _parser() -> argparse.ArgumentParser:
     fc.add_argument("run_dir")
     fc.add_argument("--data", required=True, help="the training data (train.npz)")
     fc.set_defaults(fn=_cmd_fit_chain)
+
+    sp = sub.add_parser(
+        "separate",
+        help="pull apart the states a trained model merged into one well, where its split test "
+        "says so (what nld train does at its end; for runs trained before it did)",
+    )
+    sp.add_argument("run_dir")
+    sp.add_argument("--data", required=True, help="the training data (train.npz)")
+    sp.add_argument("--rounds", type=_positive, default=2, help="at most this many rounds")
+    sp.add_argument("--iterations", type=_positive, help="training iterations per round")
+    sp.add_argument("--threads", type=_positive, default=2)
+    sp.add_argument("--quiet", action="store_true", help="no progress bars")
+    sp.set_defaults(fn=_cmd_separate)
 
     an = sub.add_parser(
         "analyze", help="minima, occupancies (a)-(d), saddles, rates and dwell times"
