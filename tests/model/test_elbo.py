@@ -111,3 +111,44 @@ def test_predictive_term_scores_the_next_observation_from_the_context():
     model.elbo_terms(x)[0]["predictive"].sum().backward()
     assert model.gru.weight_ih_l0.grad is not None
     assert model.gru.weight_ih_l0.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize(
+    ("dynamics", "posterior", "substeps"),
+    [("overdamped", "free", 2), ("underdamped", "free", 1), ("overdamped", "residual", 2)],
+)
+def test_path_batches_the_free_kl_and_the_control_context_exactly(dynamics, posterior, substeps):
+    """posterior() evaluates the control's context share for all steps at once and a free
+    posterior's KL after the loop: the same path and KL as interval-by-interval `advance`
+    with the whole control network on (y, c), given the same noise."""
+    torch.manual_seed(2)
+    cfg = ModelConfig(
+        obs_dim=3, latent_dim=2, dynamics=dynamics, posterior=posterior, substeps=substeps
+    )
+    model = NLDModel(cfg).double()
+    for p in model.control.parameters():
+        torch.nn.init.normal_(p, std=0.5)
+    x = torch.randn(5, 9, 3, dtype=torch.float64)
+    path = model.posterior(x, generator=torch.Generator().manual_seed(3), trace=True)
+
+    gen = torch.Generator().manual_seed(3)
+    ctx, _ = model.encode(model.standardise(x))
+    eps = torch.randn(5, cfg.state_dim, generator=gen, dtype=torch.float64)
+    y, _ = model.initial(ctx[:, 0], eps)
+    ys, kl = [y], torch.zeros(5, dtype=torch.float64)
+    for t in range(1, 9):
+        noise = torch.randn(substeps, 5, 2, generator=gen, dtype=torch.float64)
+        y_in = y
+        y, kl_t = model.advance(y, ctx[:, t], noise)
+        kl += kl_t
+        ys.append(y)
+        whole = model.control(torch.cat([y_in, ctx[:, t]], dim=-1))
+        if posterior != "additive":
+            whole = cfg.control_bound * torch.tanh(whole / cfg.control_bound)
+        torch.testing.assert_close(model.control_at(y_in, ctx[:, t]), whole)
+    torch.testing.assert_close(path.y, torch.stack(ys, dim=1))
+    torch.testing.assert_close(path.kl_path, kl)
+    assert path.trace_y is not None and path.trace_f is not None
+    assert path.trace_y.shape == (5, 8 * substeps, cfg.state_dim)
+    assert path.trace_f.shape == (5, 8 * substeps, 2)
+    torch.testing.assert_close(path.trace_y[:, ::substeps], path.y[:, :-1])

@@ -1,0 +1,92 @@
+"""Seconds per training iteration of a preset: the ELBO step `nld train` repeats (forward
+through encoder, posterior SDE and decoder, backward, optimizer step), on a data file.
+
+    python bench/train_step.py --preset exp1-overdamped --data ../shared/benchmarks/exp1-train.npz
+        [--threads 2] [--steps 30] [--set model.substeps=1 --tag NAME]
+
+The model is the preset's at initialisation with a KL weight of 1 (the cost of a step hardly
+changes during training); three warm-up steps are not timed. Prints the median and quartiles
+and appends a row (with the commit) to bench/results/train_step.jsonl. To compare two versions
+of the code, run this file from both checkouts alternately, one at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+from record import add_variant_options, append_row, variant_of
+
+from nld.data import load
+from nld.model import NLDModel
+from training.config import load_config, with_overrides
+from training.step import elbo_step, optimizers, window_index
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "train_step.jsonl"
+
+
+def _commit() -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout
+
+    return git("rev-parse", "--short", "HEAD").strip() + (
+        "+" if git("status", "--porcelain") else ""
+    )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--preset", default="exp1-overdamped")
+    p.add_argument("--data", default=str(ROOT.parent / "shared/benchmarks/exp1-train.npz"))
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--steps", type=int, default=30)
+    add_variant_options(p, "model.substeps=1")
+    a = p.parse_args()
+    overrides, variant = variant_of(a)
+    torch.set_num_threads(a.threads)
+    cfg = with_overrides(load_config(a.preset), overrides)
+    data = load(a.data)
+    t = cfg.train
+    torch.manual_seed(0)
+    model = NLDModel(cfg.model_config_for(data.dim)).train()
+    x = torch.from_numpy(data.x)
+    with torch.no_grad():
+        model.x_mean.copy_(x.mean(dim=(0, 1)))
+        model.x_std.copy_(x.std(dim=(0, 1)).clamp(min=1e-6))
+    opts = optimizers(model, t)
+    gen = torch.Generator().manual_seed(0)
+    times = []
+    for i in range(3 + a.steps):
+        rows, steps = window_index(x.shape[0], x.shape[1], t.batch_size, t.window, gen)
+        batch = x[rows, steps]
+        start = time.perf_counter()
+        elbo_step(
+            model, opts, batch, gen, kl_weight=1.0, clip=t.grad_clip, prior_steps=t.prior_steps
+        )
+        if i >= 3:
+            times.append(time.perf_counter() - start)
+    q1, median, q3 = statistics.quantiles(times, n=4)
+    append_row(
+        RESULTS,
+        {
+            "preset": a.preset,
+            "variant": variant,
+            "data": Path(a.data).name,
+            "threads": a.threads,
+            "steps": a.steps,
+            "commit": _commit(),
+            "median_s": median,
+            "q1_s": q1,
+            "q3_s": q3,
+            "iterations_s": median * t.iterations,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
