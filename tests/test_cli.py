@@ -47,10 +47,24 @@ def test_generate_writes_splits(tmp_path, capsys, monkeypatch):
         assert f["x"].shape == (3, 20, 15) and f["states"].shape == (3, 20)
 
 
+def test_wells_writes_splits_and_their_truth(tmp_path, capsys):
+    out_dir = tmp_path / "w"
+    argv = ["data", "wells", "--wells", "3", "--dim", "4", "--sequences", "8", "--length", "30"]
+    code, out, _ = _run(capsys, *argv, "--out", str(out_dir))
+    assert code == 0 and "wells.json" in out
+    truth = json.loads((out_dir / "wells.json").read_text())
+    assert len(truth["minima"]) == 3 and sum(truth["occupancy"]) == pytest.approx(1.0)
+    with np.load(out_dir / "train.npz") as f:
+        assert f["x"].shape == (8, 30, 4) and set(np.unique(f["states"])) <= {0, 1, 2}
+    with np.load(out_dir / "test.npz") as f:
+        assert f["x"].shape == (2, 30, 4)
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["data", "generate", "--spec", "nope", "--out", "x"], "no spec"),
+        (["data", "wells", "--wells", "1", "--out", "x"], "--wells >= 2"),
         (["train", "--data", "missing.npz", "--out", "r"], "no such file"),
         (["train", "--preset", "nope", "--data", "d.npz", "--out", "r"], "no preset"),
         (["evaluate", "no-run", "--data", "d.npz"], "missing"),
