@@ -25,6 +25,17 @@ def append_row(path: Path, row: dict[str, Any], *, show: bool = True) -> None:
         f.write(json.dumps(row) + "\n")
 
 
+def case_parser(doc: str | None, n_cases: int) -> argparse.ArgumentParser:
+    """The options of a benchmark over numbered cases: `--cases`, `--threads`, `--table`."""
+    p = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--cases", type=int, nargs="+", default=list(range(n_cases)))
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--table", action="store_true", help="print the results as a table")
+    return p
+
+
 def add_variant_options(p: argparse.ArgumentParser, example: str) -> None:
     """`--set SECTION.KEY=JSON ...` overrides of the preset and `--tag NAME` for their rows."""
     p.add_argument(

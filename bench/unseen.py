@@ -14,13 +14,12 @@ bench/results/unseen.jsonl; cases already there are skipped.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from record import add_variant_options, append_row, variant_of
+from record import add_variant_options, append_row, case_parser, variant_of
 
 from nld.data import Dataset
 from nld.data.hmm import HMMSpec, random_spec
@@ -226,12 +225,7 @@ def table() -> str:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--cases", type=int, nargs="+", default=list(range(len(CASES))))
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--table", action="store_true", help="print the results as a table")
+    p = case_parser(__doc__, len(CASES))
     p.add_argument(
         "--likelihoods",
         action="store_true",

@@ -13,13 +13,12 @@ Rows go to bench/results/wells.jsonl (cases already there are skipped); runs to 
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from record import add_variant_options, append_row, variant_of
+from record import add_variant_options, append_row, case_parser, variant_of
 
 from nld.data.wells import WellsSpec, random_wells, sample_wells
 from nld.io import read_jsonl
@@ -155,12 +154,7 @@ def table() -> str:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--cases", type=int, nargs="+", default=list(range(len(CASES))))
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--table", action="store_true", help="print the results as a table")
+    p = case_parser(__doc__, len(CASES))
     add_variant_options(p, "train.restarts=1")
     a = p.parse_args()
     if a.table:
