@@ -33,7 +33,8 @@ def _cmd_data_wells(a: argparse.Namespace) -> None:
 
     if a.wells < 2 or a.dim < 1 or a.latent < 1 or a.sequences < 1 or a.length < 2:
         raise NLDError(
-            "nld data wells needs --wells >= 2, --length >= 2, and --dim, --latent and --sequences >= 1"
+            "nld data wells needs --wells >= 2, --length >= 2, and --dim, --latent and "
+            "--sequences >= 1"
         )
     spec = random_wells(a.wells, a.dim, a.seed, latent_dim=a.latent)
     out = Path(a.out)
