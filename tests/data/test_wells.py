@@ -50,8 +50,9 @@ def test_trajectories_hold_the_stationary_occupancy_and_balance_the_fluxes():
     """Started from exp(-beta E), the trajectories stay in it: the time in each state is its
     basin's mass, and in a two-state stationary process each state is left as often as it is
     entered, so the mean dwell times are in the ratio of the masses (detailed balance). Their
-    scale is not Kramers': at this barrier (2.3 / beta over the shallow well) the brute-force
-    mean first passage time of these wells is 1.45x Kramers' (bench/RESULTS.md, wells)."""
+    scale is not held against Kramers': at barriers of 2-3 / beta the formula on the true
+    potential is 0.5-1.2x these data's dwell times (bench/wells.py, "Kramers on the true
+    potential")."""
     spec = _double_well()
     data = sample_wells(spec, 100, 400, seed=0)
     assert data.states is not None and data.x.shape == (100, 400, 3)
