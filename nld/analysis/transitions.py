@@ -227,6 +227,15 @@ def dwell_times(rates: np.ndarray, dt: float = 1.0) -> np.ndarray:
         return np.where(out_rate > 0, 1.0 / (out_rate * dt), np.inf)
 
 
+def last_core(cores: np.ndarray) -> np.ndarray:
+    """Milestoning: the index of the last core each trajectory visited, [n, T] from `cores`
+    [n, T] (a core's index, or -1 between cores); -1 before a trajectory's first core."""
+    cores = np.atleast_2d(np.asarray(cores))
+    idx = np.where(cores >= 0, np.arange(cores.shape[1])[None, :], -1)
+    last = np.maximum.accumulate(idx, axis=1)
+    return np.where(last >= 0, np.take_along_axis(cores, np.maximum(last, 0), axis=1), -1)
+
+
 def milestone_dwell(cores: np.ndarray, n_states: int) -> np.ndarray:
     """Mean dwell time of each state, in steps, from trajectories labelled by core.
 
@@ -236,11 +245,7 @@ def milestone_dwell(cores: np.ndarray, n_states: int) -> np.ndarray:
     the time it holds the trajectories divided by the number of times they leave it
     (infinite without an exit). Steps before a trajectory's first core are not counted.
     """
-    cores = np.atleast_2d(np.asarray(cores))
-    t_len = cores.shape[1]
-    idx = np.where(cores >= 0, np.arange(t_len)[None, :], -1)
-    last = np.maximum.accumulate(idx, axis=1)
-    state = np.where(last >= 0, np.take_along_axis(cores, np.maximum(last, 0), axis=1), -1)
+    state = last_core(cores)
     held = np.bincount(state[state >= 0], minlength=n_states)[:n_states].astype(float)
     leave = (state[:, :-1] >= 0) & (state[:, 1:] != state[:, :-1])
     exits = np.bincount(state[:, :-1][leave], minlength=n_states)[:n_states].astype(float)

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from nld.analysis.minima import Minimum, assign_basins, find_minima
+from nld.analysis.transitions import last_core
 from nld.data.dataset import Dataset
 from nld.errors import ConfigError
 
@@ -83,11 +84,8 @@ class WellsSpec:
 def milestones(basins: np.ndarray, in_core: np.ndarray) -> np.ndarray:
     """States [N, T] from basin indices [N, T] and whether each point is in its basin's core:
     the basin of the last core visited (the basin itself before the first one)."""
-    t_len = basins.shape[1]
-    idx = np.where(in_core, np.arange(t_len)[None, :], -1)
-    last = np.maximum.accumulate(idx, axis=1)
-    held = np.take_along_axis(basins, np.maximum(last, 0), axis=1)
-    return np.where(last >= 0, held, basins)
+    state = last_core(np.where(in_core, basins, -1))
+    return np.where(state >= 0, state, basins)
 
 
 def sample_wells(spec: WellsSpec, n_sequences: int, length: int, seed: int) -> Dataset:
