@@ -35,7 +35,6 @@ partly what the chain said, which the checkpoint records (`meta.separation`).
 from __future__ import annotations
 
 import copy
-import math
 import time
 from dataclasses import asdict
 from typing import Any
@@ -57,7 +56,7 @@ from training.basin_head import fit_basin_head
 from training.calibrate import applies as calibration_applies
 from training.calibrate import calibrate
 from training.config import TrainSettings
-from training.step import NonFinite, elbo_step, optimizers, set_lr, window_index
+from training.step import NonFinite, cosine, elbo_step, optimizers, set_lr, window_index
 
 READOUT_STEPS = 50_000  # training steps whose readout positions place the split halves
 DIRECTIONS = 256  # directions tried when the halves of two split states would meet
@@ -148,10 +147,7 @@ def _pull_apart(
     model.train()
     try:
         for i in tqdm(range(n), desc="separate states", disable=not progress_bar, leave=False):
-            frac = i / n
-            set_lr(
-                opts, t.lr_final + 0.5 * (t.lr / 3 - t.lr_final) * (1 + math.cos(math.pi * frac))
-            )
+            set_lr(opts, cosine(t.lr / 3, t.lr_final, i / n))
             rows, steps = window_index(x.shape[0], x.shape[1], t.batch_size, t.window, gen)
             p = probs[rows, steps]  # [B, W, K']
 

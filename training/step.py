@@ -45,6 +45,11 @@ def set_lr(opts: Optimizers, lr: float) -> None:
             group["lr"] = lr
 
 
+def cosine(start: float, end: float, frac: float) -> float:
+    """A cosine schedule from `start` (frac 0) to `end` (frac 1)."""
+    return end + 0.5 * (start - end) * (1 + math.cos(math.pi * frac))
+
+
 def window_index(
     n: int, t_len: int, size: int, window: int | None, gen: torch.Generator
 ) -> tuple[Tensor, Tensor]:

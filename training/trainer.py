@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import sys
 import time
 from dataclasses import asdict
@@ -46,7 +45,7 @@ from training.separate import applies as separation_applies
 from training.separate import separate
 from training.state import FILE as STATE_FILE
 from training.state import Progress, load_state, save_state
-from training.step import NonFinite, elbo_step, optimizers, set_lr, window_index
+from training.step import NonFinite, cosine, elbo_step, optimizers, set_lr, window_index
 
 METRICS = "metrics.jsonl"
 
@@ -56,8 +55,7 @@ class TrainingDiverged(NLDError):
 
 
 def _lr(t: TrainSettings, it: int) -> float:
-    frac = min(it / t.iterations, 1.0)
-    return t.lr_final + 0.5 * (t.lr - t.lr_final) * (1 + math.cos(math.pi * frac))
+    return cosine(t.lr, t.lr_final, min(it / t.iterations, 1.0))
 
 
 def _kl_weight(t: TrainSettings, it: int) -> float:
