@@ -15,11 +15,10 @@ bench/results/unseen.jsonl; cases already there are skipped.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
-from record import add_variant_options, append_row, case_parser, variant_of
+from record import add_variant_options, append_row, case_parser, trained, variant_of
 
 from nld.data import Dataset
 from nld.data.hmm import HMMSpec, random_spec
@@ -105,22 +104,14 @@ def run_hmm(case: int, seed: int, starts: int, variant: str) -> dict:
 
 
 def run(case: int, threads: int, overrides: dict[str, object], variant: str) -> dict:
-    from nld import checkpoint
     from training.config import load_config, with_overrides
     from training.evaluate import evaluate
-    from training.restarts import finished, fit, resumable
 
     spec, train_set, test_set, limits = case_data(case)
     assert test_set.states is not None
     cfg = with_overrides(load_config("default"), {"train.threads": threads, **overrides})
     out = ROOT / "runs" / "unseen" / f"case{case}" / variant
-    t0 = time.perf_counter()
-    if finished(out):  # evaluated again (e.g. with a new metric): its own training time
-        model = checkpoint.load(out)
-        train_s = float(checkpoint.read_config(out)[1]["train_seconds"])
-    else:
-        model = fit(cfg, train_set, out, resume=resumable(out), progress_bar=False)
-        train_s = time.perf_counter() - t0
+    model, train_s = trained(cfg, train_set, out)  # a finished run: its own training time
     res = evaluate(model, test_set, true_occupancy=spec.stationary(), fit_data=train_set)
     knn = readout_knn(model, test_set.x, test_set.states)
     return _row(

@@ -14,12 +14,12 @@ Rows go to bench/results/wells.jsonl (cases already there are skipped); runs to 
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
-from record import add_variant_options, append_row, case_parser, variant_of
+from record import add_variant_options, append_row, case_parser, trained, variant_of
 
+from nld.data import Dataset
 from nld.data.wells import WellsSpec, random_wells, sample_wells
 from nld.io import read_jsonl
 from training.markdown import table_head
@@ -48,14 +48,12 @@ def _ratios(model_dwell: list, truth: list) -> list[float | None]:
     ]
 
 
-def oracle_accuracy(case: int) -> float:
+def oracle_accuracy(spec: WellsSpec, test_set: Dataset) -> float:
     """Accuracy of an online labeller that knows the truth: each record's z estimated from x
     by least squares through the true map, then milestoned between the true wells' cores. A
     reference for the model's accuracy (not a bound: it ignores the dynamics)."""
     from nld.data.wells import milestones
 
-    spec = case_spec(case)
-    test_set = sample_wells(spec, 200, CASES[case][3], seed=2)
     assert test_set.states is not None
     x = test_set.x.astype(np.float64) - spec.offset
     z = np.linalg.lstsq(spec.mixing, x.reshape(-1, spec.dim).T, rcond=None)[0].T
@@ -80,11 +78,9 @@ def truth_kramers_ratio(spec: WellsSpec, states: np.ndarray) -> list[float]:
 
 
 def run(case: int, threads: int, overrides: dict[str, object], variant: str) -> dict:
-    from nld import checkpoint
     from nld.analysis import matched_l1
     from training.analyze import analyze_run
     from training.config import load_config, with_overrides
-    from training.restarts import finished, fit, resumable
 
     k, dim, latent, length, n = CASES[case]
     spec = case_spec(case)
@@ -93,13 +89,7 @@ def run(case: int, threads: int, overrides: dict[str, object], variant: str) -> 
     truth = spec.occupancy()
     cfg = with_overrides(load_config("default"), {"train.threads": threads, **overrides})
     out = ROOT / "runs" / "wells" / f"case{case}" / variant
-    t0 = time.perf_counter()
-    if finished(out):
-        model = checkpoint.load(out)
-        train_s = float(checkpoint.read_config(out)[1]["train_seconds"])
-    else:
-        model = fit(cfg, train_set, out, resume=resumable(out), progress_bar=False)
-        train_s = time.perf_counter() - t0
+    model, train_s = trained(cfg, train_set, out)  # a finished run: its own training time
     res, _, _ = analyze_run(model, test_set, fit_data=train_set)
     seg = res["segmentation"]
     mapping = {int(a): b for a, b in seg["mapping"].items()}
@@ -127,6 +117,7 @@ def run(case: int, threads: int, overrides: dict[str, object], variant: str) -> 
         "dwell_ratio_simulated": _ratios(res["dwell_times_simulated"], truth_dwell),
         "dwell_ratio_chain": _ratios(chain["dwell_steps"], truth_dwell) if chain else None,
         "truth_kramers_ratio": truth_kramers_ratio(spec, test_set.states),
+        "oracle_accuracy": oracle_accuracy(spec, test_set),
         "train_seconds": round(train_s, 1),
     }
 
@@ -173,7 +164,7 @@ def table() -> str:
         lines.append(
             f"| {r['case']} | {r['variant']} | {r['wells']} | {r['dim']} | {r['latent']} "
             f"| {r['n_minima']} | {100 * r['accuracy_mean']:.1f}% "
-            f"| {100 * r['chain_accuracy_mean']:.1f}% | {100 * oracle_accuracy(r['case']):.1f}% "
+            f"| {100 * r['chain_accuracy_mean']:.1f}% | {100 * r['oracle_accuracy']:.1f}% "
             f"| {occ} "
             f"| {_spread(r['dwell_ratio_kramers'])} | {_spread(r['truth_kramers_ratio'])} "
             f"| {_spread(r['dwell_ratio_simulated'])} "
