@@ -22,9 +22,9 @@ import torch
 from record import add_variant_options, append_row, variant_of
 
 from nld.data import load
-from nld.model import NLDModel
 from training.config import load_config, with_overrides
 from training.step import elbo_step, optimizers, window_index
+from training.trainer import initial_model
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "train_step.jsonl"
@@ -53,11 +53,8 @@ def main() -> None:
     data = load(a.data)
     t = cfg.train
     torch.manual_seed(0)
-    model = NLDModel(cfg.model_config_for(data.dim)).train()
     x = torch.from_numpy(data.x)
-    with torch.no_grad():
-        model.x_mean.copy_(x.mean(dim=(0, 1)))
-        model.x_std.copy_(x.std(dim=(0, 1)).clamp(min=1e-6))
+    model = initial_model(cfg, x).train()
     opts = optimizers(model, t)
     gen = torch.Generator().manual_seed(0)
     times = []

@@ -70,6 +70,16 @@ def _batch(x: Tensor, size: int, window: int | None, gen: torch.Generator) -> Te
     return x[rows, steps]
 
 
+def initial_model(cfg: TrainConfig, x: Tensor) -> NLDModel:
+    """A new model of `cfg` for observations x [N, T, D], standardising by their mean and std
+    (its weights drawn from torch's global generator)."""
+    model = NLDModel(cfg.model_config_for(x.shape[-1]))
+    with torch.no_grad():
+        model.x_mean.copy_(x.mean(dim=(0, 1)))
+        model.x_std.copy_(x.std(dim=(0, 1)).clamp(min=1e-6))
+    return model
+
+
 def train(
     cfg: TrainConfig,
     data: Dataset,
@@ -83,11 +93,8 @@ def train(
     t = cfg.train
     torch.set_num_threads(t.threads)
     torch.manual_seed(t.seed)
-    model = NLDModel(cfg.model_config_for(data.dim))
     x = torch.from_numpy(data.x)
-    with torch.no_grad():
-        model.x_mean.copy_(x.mean(dim=(0, 1)))
-        model.x_std.copy_(x.std(dim=(0, 1)).clamp(min=1e-6))
+    model = initial_model(cfg, x)
     opts = optimizers(model, t)
     gen = torch.Generator().manual_seed(t.seed)
     prog = Progress()
