@@ -9,6 +9,7 @@ the model's own stationary density do both.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +39,7 @@ from nld.analysis.transitions import (
 )
 from nld.errors import NLDError
 from nld.model import NLDModel
-from nld.simulate import simulate_prior
+from nld.simulate import euler_split, simulate_prior
 
 # Below this barrier (in units of 1/beta) the harmonic estimates (c) and the rates are
 # outside their regime of validity, and the analysis says so.
@@ -58,7 +59,8 @@ def finite_or_none(a: np.ndarray) -> list[float | None]:
 class Analysis:
     dynamics: str
     beta: float
-    gamma: np.ndarray  # [d] (equal entries unless per-dimension)
+    clock: float  # ModelConfig.clock, applied to gamma and mass
+    gamma: np.ndarray  # [d] (equal entries unless per-dimension), the clock applied
     mass: np.ndarray | None
     dt: float  # model time between two observations
     minima: list[Minimum]
@@ -78,6 +80,7 @@ class Analysis:
         return {
             "dynamics": self.dynamics,
             "beta": self.beta,
+            "clock": self.clock,
             "gamma": self.gamma.tolist(),
             "mass": None if self.mass is None else self.mass.tolist(),
             "dt": self.dt,
@@ -135,6 +138,8 @@ def simulated_dwell(
     trajectories of `n_steps` observation intervals (the model's own Euler-Maruyama steps)
     started at `starts` (stationary samples), milestoned between the wells' cores; `energy` is
     the analysis' float64 copy of the model's E (`model_energy`), which decides the cores.
+    With a clock (`ModelConfig.clock`) the paths are `euler_split` times shorter: the same
+    number of Euler steps, and about as many crossings, as without one.
 
     The core of a well is the part of its basin less than min(1/beta, half its lowest
     barrier) above its minimum. Unlike the Kramers rates this holds at any barrier height,
@@ -148,9 +153,10 @@ def simulated_dwell(
     rng = np.random.default_rng(seed)
     start = starts[rng.integers(len(starts), size=n_paths)]
     sub = model.cfg.substeps
-    path = simulate_prior(
-        model, n_paths, n_steps * sub, model.cfg.dt / sub, seed=seed, start=start
-    )[:, ::sub]
+    rows = math.ceil(n_steps / euler_split(model)) * sub
+    path = simulate_prior(model, n_paths, rows, model.cfg.dt / sub, seed=seed, start=start)[
+        :, ::sub
+    ]
     basin = index.assign(path, exact=False)
     height = energy_on(energy, path) - np.array([m.energy for m in minima])[basin]
     cores = np.where(height < depth[basin], basin, -1)
@@ -174,11 +180,10 @@ def analyze(
     prior = model.prior
     beta = float(prior.beta().detach())
     d = model.cfg.latent_dim
-    gamma = np.broadcast_to(prior.gamma().detach().double().numpy(), (d,)).copy()
+    clocked_gamma, clocked_mass, _ = (v.detach().double().numpy() for v in prior.kinetics())
+    gamma = np.broadcast_to(clocked_gamma, (d,)).copy()
     mass = (
-        np.broadcast_to(prior.mass().detach().double().numpy(), (d,)).copy()
-        if model.cfg.dynamics == "underdamped"
-        else None
+        np.broadcast_to(clocked_mass, (d,)).copy() if model.cfg.dynamics == "underdamped" else None
     )
     seconds: dict[str, float] = {}
     gen = torch.Generator().manual_seed(seed)
@@ -243,6 +248,7 @@ def analyze(
     return Analysis(
         dynamics=model.cfg.dynamics,
         beta=beta,
+        clock=model.cfg.clock,
         gamma=gamma,
         mass=mass,
         dt=model.cfg.dt,

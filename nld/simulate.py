@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
 from nld.model import NLDModel
 from nld.model.sde import step
+
+BLOCK = 1024  # steps whose noise is drawn at once
+
+
+def euler_split(model: NLDModel) -> int:
+    """Euler steps `simulate_prior` takes per step of an energy prior: ceil(clock), so that no
+    step is longer than one of the same dt in the unclocked prior (whose step training kept
+    stable)."""
+    return max(1, math.ceil(model.prior.clock))
 
 
 @torch.no_grad()
@@ -20,7 +31,8 @@ def simulate_prior(
     start: np.ndarray | None = None,
 ) -> np.ndarray:
     """Positions [n_paths, n_steps + 1, d] of the prior from `start` [d] or [n_paths, d]
-    (positions; momenta start at 0), or from draws of the prior's initial distribution."""
+    (positions; momenta start at 0), or from draws of the prior's initial distribution; `dt`
+    is the time between two rows, on the prior's clock (`ModelConfig.clock`)."""
     cfg, prior = model.cfg, model.prior
     gen = torch.Generator().manual_seed(seed)
     s, d = cfg.state_dim, cfg.latent_dim
@@ -32,29 +44,30 @@ def simulate_prior(
         y = torch.cat([q0, torch.zeros(n_paths, s - d)], dim=-1) if s > d else q0.clone()
     out = torch.empty(n_paths, n_steps + 1, d)
     out[:, 0] = y[:, :d]
-    noise = torch.randn(n_steps, n_paths, d, generator=gen) * dt**0.5
     energy = prior.energy
     if energy is None:  # NSDE baseline: its MLP drift through the shared step
+        noise = torch.randn(n_steps, n_paths, d, generator=gen) * dt**0.5
         for k in range(n_steps):
             y = step(prior, y, dt, drift=prior.noise_drift(y, shape_grad=False), dw=noise[k])
             out[:, k + 1] = y
         return out.numpy()
     # Energy priors, written out so that a step costs little beyond its grad E: the same
-    # Euler-Maruyama (semi-implicit for underdamped) step as `nld.model.sde.step`.
-    kick = noise.mul_(prior.diffusion())  # g dW for every step at once
-    gamma = prior.gamma()
-    if cfg.dynamics == "overdamped":
-        q, rate = y.clone(), dt / gamma
-        for k in range(n_steps):
-            q.sub_(energy.force_grad(q).mul_(rate)).add_(kick[k])
-            out[:, k + 1] = q
-        return out.numpy()
-    mass = prior.mass()
-    q, p = y[:, :d].clone(), y[:, d:].clone()
-    decay, velocity = 1 - gamma * dt / mass, dt / mass
-    for k in range(n_steps):
-        # p <- p - (grad E + gamma p / m) dt + g dW;  q <- q + p / m dt  (in place)
-        p.mul_(decay).sub_(energy.force_grad(q), alpha=dt).add_(kick[k])
-        q.addcmul_(p, velocity)
-        out[:, k + 1] = q
+    # Euler-Maruyama (semi-implicit for underdamped) step as `nld.model.sde.step`, with the
+    # prior's clock (`Prior.kinetics`), each step of dt split in `euler_split` Euler steps.
+    gamma, mass, g = prior.kinetics()
+    split = euler_split(model)
+    h = dt / split
+    q, p = y[:, :d].clone(), y[:, d:] / prior.clock  # momenta in the clock's units
+    rate, decay, velocity = h / gamma, 1 - gamma * h / mass, h / mass
+    for first in range(0, n_steps, BLOCK):
+        rows = min(BLOCK, n_steps - first)
+        kick = torch.randn(rows * split, n_paths, d, generator=gen).mul_(g * h**0.5)
+        for j in range(rows * split):
+            if cfg.dynamics == "overdamped":
+                q.sub_(energy.force_grad(q).mul_(rate)).add_(kick[j])
+            else:  # p <- p - (grad E + gamma p / m) h + g dW;  q <- q + p / m h  (in place)
+                p.mul_(decay).sub_(energy.force_grad(q), alpha=h).add_(kick[j])
+                q.addcmul_(p, velocity)
+            if (j + 1) % split == 0:
+                out[:, first + (j + 1) // split] = q
     return out.numpy()

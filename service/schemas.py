@@ -101,6 +101,11 @@ class TransitionsResponse(BaseModel):
     model: str
     version: str
     saddles: list[SaddleOut]
+    clock: float = Field(
+        description="the prior's clock (ModelConfig.clock): rates and dwell times are those of "
+        "the landscape run this many times faster than in training, fitted to the data's "
+        "dwell times when training ended (1: not fitted)"
+    )
     rates: list[list[float | None]] = Field(description="generator, per model time unit")
     dwell_times: list[float | None] = Field(
         description="mean dwell per state, in observation steps, from the Kramers rates"
@@ -145,7 +150,13 @@ class SampleRequest(Strict):
     model: str | None = None
     n_paths: int = Field(16, ge=1)
     n_steps: int = Field(200, ge=1)
-    dt: float = Field(0.1, gt=0, le=10, allow_inf_nan=False)
+    dt: float = Field(
+        0.1,
+        gt=0,
+        le=10,
+        allow_inf_nan=False,
+        description="model time between two rows, on the prior's clock (see /transitions)",
+    )
     seed: int = Field(0, ge=0, lt=2**63)
     start: Vector | None = Field(None, description="start position (default: prior's p(z0))")
 

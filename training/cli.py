@@ -177,6 +177,30 @@ def _cmd_separate(a: argparse.Namespace) -> None:
         _print_chain(meta["basin_head"]["chain"])
 
 
+def _cmd_clock(a: argparse.Namespace) -> None:
+    from dataclasses import asdict
+
+    from nld import checkpoint
+    from training.clock import fit_clock
+
+    model, data = _load_run(a.run_dir, a.data)
+    if not model.cfg.has_energy:
+        raise NLDError(f"{a.run_dir} has no energy (an NSDE baseline): it has no clock to set")
+    fit = fit_clock(model, data, a.seed)
+    if fit.skipped:
+        raise NLDError(f"{a.run_dir}: no clock fitted: {fit.skipped}")
+    _, meta = checkpoint.read_config(a.run_dir)
+    meta["clock"] = asdict(fit)
+    checkpoint.save(a.run_dir, model, meta=meta)
+    print(f"wrote {a.run_dir}: clock {fit.clock:.3g}")
+    for name, dwell in (
+        ("state chain", fit.chain_dwell),
+        ("prior before", fit.dwell_before),
+        ("prior after", fit.dwell_after),
+    ):
+        print(f"  {name:>12}: " + ", ".join(f"{v:.1f}" for v in dwell) + " steps")
+
+
 @overload
 def _load_run(run_dir: str, data_path: str) -> tuple[NLDModel, Dataset]: ...
 @overload
@@ -409,6 +433,16 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--threads", type=_positive, default=2)
     sp.add_argument("--quiet", action="store_true", help="no progress bars")
     sp.set_defaults(fn=_cmd_separate)
+
+    ck = sub.add_parser(
+        "clock",
+        help="set a trained model's prior clock to its state chain's dwell times (what nld "
+        "train does at its end; for runs trained before it did)",
+    )
+    ck.add_argument("run_dir")
+    ck.add_argument("--data", required=True, help="the training data (train.npz)")
+    ck.add_argument("--seed", type=int, default=0)
+    ck.set_defaults(fn=_cmd_clock)
 
     an = sub.add_parser(
         "analyze", help="minima, occupancies (a)-(d), saddles, rates and dwell times"

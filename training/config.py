@@ -68,6 +68,11 @@ class TrainSettings(BaseModel):
     separate_iterations: int = Field(
         1000, gt=0, description="training iterations of one round of training.separate"
     )
+    clock: bool = Field(
+        True,
+        description="once the other stages are done, set the prior's clock to the state "
+        "chain's dwell times (training.clock; energy models with a state chain)",
+    )
     grad_clip: float = Field(10.0, gt=0)
     checkpoint_every: int = Field(200, gt=0)
     log_every: int = Field(10, gt=0)

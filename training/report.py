@@ -350,6 +350,7 @@ def _markdown(
             "model",
             "accuracy %",
             "minima",
+            "prior clock",
             *(f"{name} dwell / true dwell" for name in DWELLS),
             "analysis s",
             "paper",
@@ -360,20 +361,21 @@ def _markdown(
         n_min = ", ".join(str(len(r["minima"])) for r in rs)
         ratios = " | ".join(_fmt(_dwell_ratios(rs, path), 2) for path in DWELLS.values())
         secs = [r["analysis_seconds"] for r in rs]
+        clocks = _fmt([r.get("clock", 1.0) for r in rs], 2)
         lines.append(
-            f"| {dyn} | {_fmt(acc, 1, 100)} | {n_min} | {ratios} | {_fmt(secs, 1)} | "
+            f"| {dyn} | {_fmt(acc, 1, 100)} | {n_min} | {clocks} | {ratios} | {_fmt(secs, 1)} | "
             f"{paper.get(dyn, {}).get('accuracy', '-')} |"
         )
     if hmm:
         lines.append(
             f"| hmmlearn GaussianHMM, best of {HMM_STARTS} "
-            f"| {100 * hmm['accuracy_mean']:.1f} | | | | | | |"
+            f"| {100 * hmm['accuracy_mean']:.1f} | | | | | | | |"
         )
     lines.append(
         "| Bayes limits (true parameters) | per step "
         f"{100 * limits['per_step_accuracy_mean']:.1f}, online filter "
         f"{100 * limits['online_filter_accuracy_mean']:.1f}, offline smoother "
-        f"{100 * limits['offline_smoother_accuracy_mean']:.1f} | | | | | | |"
+        f"{100 * limits['offline_smoother_accuracy_mean']:.1f} | | | | | | | |"
     )
     lines += ["", f"## Figures (seed {seeds[0]})", ""]
     for dyn in rows:

@@ -14,9 +14,9 @@ its lower weight, whose objective the full ELBO would otherwise hold against it 
 rescued candidate, 3 minima, scores -11.14 nats per step at w = 1 and -7.07 at w = 0.2; the
 other, 2 minima, -8.14 and -7.81). The candidates stay in `RUN_DIR/candidates/`; the winner's
 checkpoint and metrics are copied to `RUN_DIR`, and its `config.json` records every
-candidate's score under `meta.restarts`. The separation stage (`training.separate`) runs on
-the kept candidate alone. `--resume` resumes the candidates that did not finish and reuses
-those that did.
+candidate's score under `meta.restarts`. The separation stage (`training.separate`) and the
+clock (`training.clock`) run on the kept candidate alone. `--resume` resumes the candidates
+that did not finish and reuses those that did.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import json
 import multiprocessing
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from nld.data import Dataset
 from nld.errors import NLDError
 from nld.io import write_bytes
 from nld.model import NLDModel
+from training.clock import fit_clock
 from training.config import TrainConfig
 from training.separate import applies as separation_applies
 from training.separate import separate
@@ -93,6 +95,8 @@ def fit(
             meta["calibration"],
             progress_bar,
         )
+    if t.clock and model.cfg.has_energy:
+        meta["clock"] = asdict(fit_clock(model, data, rows[best]["seed"]))
     write_bytes(out / METRICS, (dirs[best] / METRICS).read_bytes())
     checkpoint.save(out, model, meta=meta)
     return model
@@ -127,10 +131,10 @@ def _train_candidates(
     if not todo:
         return failed
     workers = min(len(todo), t.threads)
-    # Candidates end before the separation stage: it runs on the one kept (fit), so that they
-    # are compared under the ELBO alone and the stage's cost is paid once.
+    # Candidates end before the separation stage and the clock: they run on the one kept (fit),
+    # so that candidates are compared under the ELBO alone and the stages' cost is paid once.
     per_worker = t.model_copy(
-        update={"threads": max(1, t.threads // workers), "separate_rounds": 0}
+        update={"threads": max(1, t.threads // workers), "separate_rounds": 0, "clock": False}
     )
     ctx = multiprocessing.get_context("spawn")
     bar = tqdm(

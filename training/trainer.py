@@ -39,6 +39,7 @@ from training.basin_head import applies as basin_head_applies
 from training.basin_head import fit_basin_head
 from training.calibrate import applies as calibration_applies
 from training.calibrate import calibrate
+from training.clock import fit_clock
 from training.config import TrainConfig, TrainSettings
 from training.rescue import single_well
 from training.separate import applies as separation_applies
@@ -140,6 +141,7 @@ def train(
                 "calibration": prog.calibration,
                 "basin_head": prog.basin_head,
                 "separation": prog.separation,
+                "clock": prog.clock,
                 "data": {"n_sequences": data.n_sequences, "length": data.length, "dim": data.dim},
             },
         )
@@ -208,7 +210,9 @@ def train(
     )
     heading = prog.basin_head is None and basin_head_applies(model)
     separating = prog.separation is None and separation_applies(model, t)
-    save(final=not (rescuing or calibrating or heading or separating))
+    clocking = t.clock and prog.clock is None and model.cfg.has_energy
+    stages = rescuing or calibrating or heading or separating or clocking
+    save(final=not stages)
     model.eval()
     if rescuing:
         why = single_well(model, data)
@@ -237,7 +241,9 @@ def train(
         prog.separation, prog.basin_head, prog.calibration = separate(
             model, data, t, prog.basin_head, prog.calibration, progress_bar
         )
-    if rescuing or calibrating or heading or separating:
+    if clocking:  # last: on the final landscape and chain
+        prog.clock = asdict(fit_clock(model, data, t.seed))
+    if stages:
         save(final=True)
     return model
 

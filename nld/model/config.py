@@ -84,6 +84,13 @@ class ModelConfig(BaseModel):
     per_dim_friction: bool = Field(
         False, description="one gamma and one mass per latent dimension (imported models)"
     )
+    clock: float = Field(
+        1.0,
+        gt=0,
+        description="how many times faster the prior runs when it generates (sampling, rates, "
+        "dwell times) than in the ELBO: friction gamma / clock and mass m / clock^2, the same "
+        "landscape on another time scale; fitted after training (training.clock), 1: none",
+    )
     confinement: float = Field(
         0.05,
         gt=0,
@@ -96,6 +103,8 @@ class ModelConfig(BaseModel):
             raise ValueError("learn_mass applies to underdamped dynamics only")
         if self.architecture == "dynvae" and self.dynamics == "nsde":
             raise ValueError("the dynvae architecture is an energy model: use over/underdamped")
+        if self.clock != 1 and self.dynamics == "nsde":
+            raise ValueError("the clock applies to energy models (gamma, m) only")
         if self.basin_head and (self.dynamics == "nsde" or self.architecture == "dynvae"):
             raise ValueError("basin_head needs an energy (basins) and a readout (nld architecture)")
         return self

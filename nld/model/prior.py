@@ -5,6 +5,12 @@ State y has `state_dim` components; the last `latent_dim` of them carry noise:
 - underdamped y = (q, p):  dq = p/m dt,  dp = (-grad E(q) - gamma p/m) dt + sqrt(2 gamma/beta) dW
 - nsde        y = z:       dz = MLP(z) dt + sigma dW  (sigma learned, positive)
 beta, gamma and m are positive by construction (softplus of a free parameter).
+
+When the prior generates (sampling, rates, dwell times) an energy prior runs on its own clock c
+(`ModelConfig.clock`, fitted after training by training.clock): gamma / c and m / c^2 in place
+of gamma and m. That is the same landscape and stationary density exp(-beta E), with time
+running c times faster: q_c(t) = q(c t) in law. Training never sees it: the ELBO's prior is
+the one above, so the posterior, the labels and the ELBO do not change with c.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ class Prior(nn.Module):
         super().__init__()
         self.dynamics = cfg.dynamics
         self.latent_dim = cfg.latent_dim
+        self.clock = cfg.clock  # kept equal to the model's cfg.clock (NLDModel.set_clock)
         self.energy: MLPEnergy | ResidualEnergy | None = None
         self.drift_net: nn.Sequential | None = None
         if cfg.has_energy:
@@ -77,9 +84,18 @@ class Prior(nn.Module):
         """g on the noisy components, [latent_dim] (or a scalar for energy models)."""
         if self.energy is None:
             return F.softplus(self.raw_sigma)
+        return self._noise_scale(self.gamma())
+
+    def _noise_scale(self, gamma: Tensor) -> Tensor:
         if self.dynamics == "overdamped":
-            return torch.sqrt(2 / (self.beta() * self.gamma()))
-        return torch.sqrt(2 * self.gamma() / self.beta())
+            return torch.sqrt(2 / (self.beta() * gamma))
+        return torch.sqrt(2 * gamma / self.beta())
+
+    def kinetics(self) -> tuple[Tensor, Tensor, Tensor]:
+        """Friction, mass and noise scale g of an energy prior as it generates: the clock
+        applied (gamma / c, m / c^2; module docstring)."""
+        gamma, mass = self.gamma() / self.clock, self.mass() / self.clock**2
+        return gamma, mass, self._noise_scale(gamma)
 
     def drift(self, y: Tensor) -> Tensor:
         """Prior drift h(y), same shape as y."""

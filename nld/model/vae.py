@@ -397,6 +397,12 @@ class NLDModel(nn.Module):
         self.basin_minima[:k] = positions.to(self.basin_minima.dtype)
         self.basin_count.fill_(k)
 
+    def set_clock(self, clock: float) -> None:
+        """Set the prior's clock (`ModelConfig.clock`): in the config the checkpoint stores and
+        in the prior that generates."""
+        self.cfg = ModelConfig.model_validate({**self.cfg.model_dump(), "clock": clock})
+        self.prior.clock = self.cfg.clock
+
     def prior_mismatch(self, trace_y: Tensor, trace_f: Tensor) -> Tensor:
         """Path KL rate |(f - h(y)) / g|^2 / 2 per observation interval, on a detached trace.
 

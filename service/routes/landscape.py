@@ -103,6 +103,7 @@ async def transitions(reg: RegistryDep, model: str | None = None) -> Transitions
             )
             for s in a.saddles
         ],
+        clock=a.clock,
         rates=[finite_or_none(row) for row in a.rates],
         dwell_times=finite_or_none(a.dwell_steps),
         dwell_times_simulated=finite_or_none(a.dwell_simulated),

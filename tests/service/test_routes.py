@@ -75,6 +75,8 @@ def test_landscape(client):
     assert client.get("/landscape/occupancy", params={"method": "magic"}).status_code == 422
     tr = client.get("/landscape/transitions").json()
     assert len(tr["saddles"]) == 1 and all(t > 0 for t in tr["dwell_times"])
+    clock = client.get("/models/easy").json()["config"]["clock"]
+    assert tr["clock"] == pytest.approx(clock) and clock != 1  # the smoke run's fitted clock
     assert all(t > 0 for t in tr["dwell_times_simulated"])
     assert client.get("/landscape/minima", params={"model": "nope"}).status_code == 404
 
