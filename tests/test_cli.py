@@ -73,6 +73,7 @@ def test_wells_writes_splits_and_their_truth(tmp_path, capsys):
         (["plot", "no-run", "--out", "figs"], "missing"),
         (["fit-chain", "no-run", "--data", "d.npz"], "missing"),
         (["separate", "no-run", "--data", "d.npz"], "missing"),
+        (["clock", "no-run", "--data", "d.npz"], "missing"),
     ],
 )
 def test_errors_are_one_line_without_traceback(tmp_path, capsys, monkeypatch, argv, message):

@@ -51,14 +51,17 @@ class ClockFit:
 
 def fit_clock(model: NLDModel, data: Dataset, seed: int) -> ClockFit:
     """Set the clock of `model` (an energy model) to its state chain's dwell times, in
-    place; see the module. Without a chain the clock is left as it is, and the record says
-    why."""
+    place; see the module. Where that cannot be done the clock is left as it was, and the
+    record says why."""
     start = time.perf_counter()
     if model.chain is None:
         return ClockFit(model.cfg.clock, [], [], [], 0.0, "no state chain (train.state_chain)")
     chain = model.chain.dwell_steps()
+    previous = model.cfg.clock
 
     def done(before: np.ndarray, after: np.ndarray, skipped: str | None = None) -> ClockFit:
+        if skipped:
+            model.set_clock(previous)
         return ClockFit(
             model.cfg.clock,
             chain.tolist(),

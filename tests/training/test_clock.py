@@ -8,8 +8,10 @@ import pytest
 import torch
 
 from nld import checkpoint
+from nld.data.dataset import save
 from nld.model import ModelConfig, NLDModel
 from nld.simulate import simulate_prior
+from training.cli import main
 from training.clock import fit_clock
 
 
@@ -75,3 +77,26 @@ def test_fit_clock_refits_from_scratch_and_says_why_it_cannot(smoke_run, easy_da
     model.chain = None
     missing = fit_clock(model, easy_data[0], seed=0)
     assert missing.skipped is not None and "chain" in missing.skipped
+
+
+def test_nld_clock_sets_an_older_run_and_refuses_a_model_without_energy(
+    smoke_run, easy_data, tmp_path, capsys
+):
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run[0], run)
+    fitted = checkpoint.load(run).cfg.clock
+    model = checkpoint.load(run)
+    model.set_clock(1.0)
+    _, meta = checkpoint.read_config(run)
+    del meta["clock"]
+    checkpoint.save(run, model, meta=meta)  # as a run trained before the stage
+    save(tmp_path / "train.npz", easy_data[0])
+    assert main(["clock", str(run), "--data", str(tmp_path / "train.npz")]) == 0
+    assert f"clock {fitted:.3g}" in capsys.readouterr().out
+    assert checkpoint.load(run).cfg.clock == pytest.approx(fitted, rel=1e-6)
+    assert checkpoint.read_config(run)[1]["clock"]["clock"] == pytest.approx(fitted, rel=1e-6)
+    nsde = tmp_path / "nsde"
+    checkpoint.save(nsde, NLDModel(ModelConfig(obs_dim=4, dynamics="nsde")))
+    assert main(["clock", str(nsde), "--data", str(tmp_path / "train.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "no energy" in err and "Traceback" not in err
