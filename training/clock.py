@@ -41,7 +41,7 @@ MAX_CLOCK = 100.0  # the fitted factor is kept within [1 / MAX_CLOCK, MAX_CLOCK]
 
 @dataclass(frozen=True)
 class ClockFit:
-    clock: float  # the factor set (1.0 when not fitted)
+    clock: float  # the factor set (when skipped: the clock as it was)
     chain_dwell: list[float]  # the state chain's mean dwell per state, observation steps
     dwell_before: list[float]  # the prior's simulated dwell per state before the clock
     dwell_after: list[float]  # ... and with it (states in the chain's order)
