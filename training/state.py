@@ -84,4 +84,6 @@ def load_state(run_dir: Path, model: NLDModel, opts: Optimizers, gen: torch.Gene
     attach_chain(
         model, {k: v for k, v in tensors.items() if k.startswith(state_chain.PREFIX)}, path
     )
+    if progress.clock is not None:  # the config rebuilt the model with clock 1
+        model.set_clock(progress.clock["clock"])
     return progress

@@ -100,3 +100,17 @@ def test_nld_clock_sets_an_older_run_and_refuses_a_model_without_energy(
     assert main(["clock", str(nsde), "--data", str(tmp_path / "train.npz")]) == 2
     err = capsys.readouterr().err
     assert "no energy" in err and "Traceback" not in err
+
+
+def test_resuming_a_finished_run_keeps_its_clock(smoke_run, easy_data, tmp_path):
+    """The twin of test_resuming_a_finished_run_keeps_its_state_chain: a resume rebuilds the
+    model from the preset (clock 1) and saves again, which must not drop the fitted clock."""
+    from training.config import load_config
+    from training.trainer import train
+
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run[0], run)
+    fitted = checkpoint.load(run).cfg.clock
+    model = train(load_config("smoke"), easy_data[0], run, resume=True, progress_bar=False)
+    assert fitted != 1 and model.cfg.clock == fitted == model.prior.clock
+    assert checkpoint.load(run).cfg.clock == fitted
