@@ -111,7 +111,7 @@ def model_card(name: str, res: dict[str, Any], command: str, meta: dict[str, Any
         f"# {name}",
         "",
         f"{res['dynamics']} NLD model, beta {res['beta']:.4f}, {len(res['minima'])} minima, "
-        f"prior clock {res.get('clock', 1.0):.3g} (its dwell times and rates are those of the "
+        f"prior clock {res['clock']:.3g} (its dwell times and rates are those of the "
         "landscape run that many times faster than in training: `training.clock`).",
         "",
         f"Trained with the preset `{meta.get('preset', '?')}` (seed {train.get('seed', '?')}, "
@@ -180,13 +180,14 @@ def model_card(name: str, res: dict[str, Any], command: str, meta: dict[str, Any
     clock = meta.get("clock")
     if clock and not clock.get("skipped"):
         steps = {
-            k: ", ".join(f"{v:.1f}" for v in clock[k]) for k in ("dwell_before", "dwell_after")
+            k: ", ".join(f"{v:.1f}" for v in clock[k])
+            for k in ("chain_dwell", "dwell_before", "dwell_after")
         }
         lines += [
             "",
             f"Prior clock {clock['clock']:.3g}, fitted to the state chain's dwell times on the "
             f"training data (`training.clock`; states in the stored chain's order): chain "
-            f"{', '.join(f'{v:.1f}' for v in clock['chain_dwell'])} steps, the prior simulated "
+            f"{steps['chain_dwell']} steps, the prior simulated "
             f"{steps['dwell_before']} before the clock and {steps['dwell_after']} with it.",
         ]
     split = stored_split(meta)

@@ -358,6 +358,18 @@ def _positive(text: str) -> int:
     return value
 
 
+def _stage_parser(
+    sub: argparse._SubParsersAction, name: str, help: str, fn: Callable[[argparse.Namespace], None]
+) -> argparse.ArgumentParser:
+    """A command that runs one of training's final stages on a trained run: RUN_DIR and the
+    training data it was trained on."""
+    p: argparse.ArgumentParser = sub.add_parser(name, help=help)
+    p.add_argument("run_dir")
+    p.add_argument("--data", required=True, help="the training data (train.npz)")
+    p.set_defaults(fn=fn)
+    return p
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nld", description="Neural Langevin Dynamics")
     sub = p.add_subparsers(dest="command", required=True)
@@ -413,36 +425,31 @@ def _parser() -> argparse.ArgumentParser:
     )
     e.set_defaults(fn=_cmd_evaluate)
 
-    fc = sub.add_parser(
+    _stage_parser(
+        sub,
         "fit-chain",
-        help="fit the hidden Markov chain over a trained model's minima (labels by its filter)",
+        "fit the hidden Markov chain over a trained model's minima (labels by its filter)",
+        _cmd_fit_chain,
     )
-    fc.add_argument("run_dir")
-    fc.add_argument("--data", required=True, help="the training data (train.npz)")
-    fc.set_defaults(fn=_cmd_fit_chain)
-
-    sp = sub.add_parser(
+    sp = _stage_parser(
+        sub,
         "separate",
-        help="pull apart the states a trained model merged into one well, where its split test "
+        "pull apart the states a trained model merged into one well, where its split test "
         "says so (what nld train does at its end; for runs trained before it did)",
+        _cmd_separate,
     )
-    sp.add_argument("run_dir")
-    sp.add_argument("--data", required=True, help="the training data (train.npz)")
     sp.add_argument("--rounds", type=_positive, default=2, help="at most this many rounds")
     sp.add_argument("--iterations", type=_positive, help="training iterations per round")
     sp.add_argument("--threads", type=_positive, default=2)
     sp.add_argument("--quiet", action="store_true", help="no progress bars")
-    sp.set_defaults(fn=_cmd_separate)
-
-    ck = sub.add_parser(
+    ck = _stage_parser(
+        sub,
         "clock",
-        help="set a trained model's prior clock to its state chain's dwell times (what nld "
-        "train does at its end; for runs trained before it did)",
+        "set a trained model's prior clock to its state chain's dwell times (what nld train "
+        "does at its end; for runs trained before it did)",
+        _cmd_clock,
     )
-    ck.add_argument("run_dir")
-    ck.add_argument("--data", required=True, help="the training data (train.npz)")
     ck.add_argument("--seed", type=int, default=0)
-    ck.set_defaults(fn=_cmd_clock)
 
     an = sub.add_parser(
         "analyze", help="minima, occupancies (a)-(d), saddles, rates and dwell times"

@@ -361,7 +361,7 @@ def _markdown(
         n_min = ", ".join(str(len(r["minima"])) for r in rs)
         ratios = " | ".join(_fmt(_dwell_ratios(rs, path), 2) for path in DWELLS.values())
         secs = [r["analysis_seconds"] for r in rs]
-        clocks = _fmt([r.get("clock", 1.0) for r in rs], 2)
+        clocks = _fmt([r["clock"] for r in rs], 2)
         lines.append(
             f"| {dyn} | {_fmt(acc, 1, 100)} | {n_min} | {clocks} | {ratios} | {_fmt(secs, 1)} | "
             f"{paper.get(dyn, {}).get('accuracy', '-')} |"
