@@ -35,6 +35,7 @@ from nld.analysis.transitions import (
     dwell_times,
     find_saddles,
     milestone_dwell,
+    milestone_transitions,
     rate_matrix,
 )
 from nld.errors import NLDError
@@ -70,6 +71,7 @@ class Analysis:
     rates: np.ndarray  # [k, k] per model time unit
     dwell_steps: np.ndarray  # [k], in observation steps (Kramers)
     dwell_simulated: np.ndarray  # [k], in observation steps (the prior simulated)
+    transitions_simulated: np.ndarray  # [k, k] exits i -> j of the same simulation
     warnings: list[str]
     index: BasinIndex | None = field(repr=False)
     seconds: dict[str, float]
@@ -109,6 +111,7 @@ class Analysis:
             "rates": [finite_or_none(row) for row in self.rates],
             "dwell_times": finite_or_none(self.dwell_steps),
             "dwell_times_simulated": finite_or_none(self.dwell_simulated),
+            "transitions_simulated": self.transitions_simulated.tolist(),
             "warnings": self.warnings,
             "seconds": self.seconds,
         }
@@ -121,7 +124,7 @@ def _box(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lo - span, hi + span
 
 
-def simulated_dwell(
+def simulated_cores(
     model: NLDModel,
     energy: EnergyFn,
     minima: list[Minimum],
@@ -134,16 +137,17 @@ def simulated_dwell(
     n_steps: int = 4000,
     seed: int = 0,
 ) -> np.ndarray:
-    """Mean dwell time of each well, in observation steps, from the prior itself: `n_paths`
-    trajectories of `n_steps` observation intervals (the model's own Euler-Maruyama steps)
-    started at `starts` (stationary samples), milestoned between the wells' cores; `energy` is
-    the analysis' float64 copy of the model's E (`model_energy`), which decides the cores.
+    """The prior itself, labelled by core [n_paths, T] for milestoning (`milestone_dwell`):
+    `n_paths` trajectories of `n_steps` observation intervals (the model's own Euler-Maruyama
+    steps) started at `starts` (stationary samples); `energy` is the analysis' float64 copy
+    of the model's E (`model_energy`), which decides the cores.
     With a clock (`ModelConfig.clock`) the paths are `euler_split` times shorter: the same
     number of Euler steps, and about as many crossings, as without one.
 
     The core of a well is the part of its basin less than min(1/beta, half its lowest
-    barrier) above its minimum. Unlike the Kramers rates this holds at any barrier height,
-    and it is what the model does between observations, not its continuous-time limit.
+    barrier) above its minimum. Unlike the Kramers rates, dwell times and transitions counted
+    on these hold at any barrier height, and they are what the model does between
+    observations, not its continuous-time limit.
     """
     k = len(minima)
     depth = np.full(k, 1.0 / beta)
@@ -159,8 +163,24 @@ def simulated_dwell(
     ]
     basin = index.assign(path, exact=False)
     height = energy_on(energy, path) - np.array([m.energy for m in minima])[basin]
-    cores = np.where(height < depth[basin], basin, -1)
-    return milestone_dwell(cores, k)
+    return np.where(height < depth[basin], basin, -1)
+
+
+def simulated_dwell(
+    model: NLDModel,
+    energy: EnergyFn,
+    minima: list[Minimum],
+    saddles: list[Saddle],
+    index: BasinIndex,
+    starts: np.ndarray,
+    beta: float,
+    *,
+    seed: int = 0,
+) -> np.ndarray:
+    """Mean dwell time of each well, in observation steps, of the prior simulated between
+    the wells' cores (`simulated_cores`)."""
+    cores = simulated_cores(model, energy, minima, saddles, index, starts, beta, seed=seed)
+    return milestone_dwell(cores, len(minima))
 
 
 def analyze(
@@ -229,9 +249,7 @@ def analyze(
     seconds["transitions"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    dwell_sim = simulated_dwell(
-        model, energy, minima, saddles, index, cloud.numpy(), beta, seed=seed
-    )
+    cores = simulated_cores(model, energy, minima, saddles, index, cloud.numpy(), beta, seed=seed)
     seconds["kinetics"] = time.perf_counter() - t0
 
     low = [s for s in saddles if beta * min(s.barrier(minima)) < LOW_BARRIER]
@@ -263,7 +281,8 @@ def analyze(
         saddles=saddles,
         rates=rates,
         dwell_steps=dwell_times(rates, model.cfg.dt),
-        dwell_simulated=dwell_sim,
+        dwell_simulated=milestone_dwell(cores, len(minima)),
+        transitions_simulated=milestone_transitions(cores, len(minima)),
         warnings=warnings,
         index=index,
         seconds={k: round(v, 3) for k, v in seconds.items()},

@@ -114,6 +114,10 @@ class TransitionsResponse(BaseModel):
         description="mean dwell per state, in observation steps, from simulating the prior "
         "(milestoning between the wells' cores; valid at any barrier height)"
     )
+    transitions_simulated: list[list[int]] = Field(
+        description="exits from state i to state j counted in the same simulation: nonzero "
+        "where no saddle joins i and j means the prior passes a third well without settling"
+    )
     warnings: list[str]
 
 

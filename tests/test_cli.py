@@ -146,6 +146,7 @@ def test_train_segment_evaluate(tmp_path, capsys, easy_data_cli):
         "rates",
         "dwell_times",
         "dwell_times_simulated",
+        "transitions_simulated",
         "segmentation",
     ):
         assert key in res

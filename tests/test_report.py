@@ -2,6 +2,7 @@
 
 import os
 
+import numpy as np
 import pytest
 
 from nld.data import load_spec, sample
@@ -52,6 +53,7 @@ def test_report_trains_side_by_side_writes_tables_and_figures(tmp_path, monkeypa
     assert "online filter" in text and "hmmlearn" in text
     floor = abs(small[0].state_frequencies(3) - spec.stationary()).sum()
     assert f"own state frequencies (the floor a fit to them meets) | | | | | {floor:.3f} |" in text
+    assert "against the training split's state frequencies" in text
     for table in _tables(text):  # header, delimiter and rows alike, or a table does not render
         assert len({line.count("|") for line in table}) == 1, table
     assert (tmp_path / "rep" / "figures" / "exp1-overdamped" / "landscape.png").exists()
@@ -72,6 +74,24 @@ def test_report_trains_side_by_side_writes_tables_and_figures(tmp_path, monkeypa
         train_fn=lambda *a, **k: calls.append(a) or tiny_train(*a, **k),
     )
     assert [str(c[2]) for c in calls] == [str(tmp_path / "runs" / "exp1-overdamped-s2")]
+
+
+def test_occupancy_is_set_against_other_frequencies_through_the_runs_matching():
+    run = {
+        "occupancy": {"zeroth": [0.5, 0.3, 0.2], "quadrature": None},
+        "segmentation": {"mapping": {"0": 2, "1": 0, "2": 1}},  # basin -> state, as in JSON
+    }
+    assert report._l1_to(run, "zeroth", np.array([0.3, 0.2, 0.5])) == pytest.approx(0.0)
+    assert report._l1_to(run, "zeroth", np.array([0.25, 0.25, 0.5])) == pytest.approx(0.1)
+    assert report._l1_to(run, "quadrature", np.array([0.25, 0.25, 0.5])) is None
+
+
+def test_exits_past_a_well_are_those_between_wells_no_saddle_joins():
+    chain = {"saddles": [{"between": [0, 1]}, {"between": [1, 2]}]}
+    run = {**chain, "transitions_simulated": [[0, 3, 1], [3, 0, 2], [1, 2, 0]]}
+    assert report._passes(run) == pytest.approx(2 / 12)  # 0 <-> 2, past well 1
+    assert report._passes({**chain, "transitions_simulated": [[0] * 3] * 3}) is None
+    assert report._passes(chain) is None  # an analysis from before the counts
 
 
 def test_hmm_baseline_keeps_the_likeliest_of_its_starts():

@@ -76,7 +76,7 @@ def fit_clock(model: NLDModel, data: Dataset, seed: int) -> ClockFit:
     latents = readout_path(model, training_sequences(data, gen)).reshape(-1, model.cfg.latent_dim)
     latents = latents[torch.randperm(len(latents), generator=gen)[:MAX_POINTS]]
     try:
-        res = analyze(model, latents, seed=seed)
+        res = analyze(model, latents, seed=seed, quadrature_max_dim=0)  # no occupancy (d)
     except NLDError as e:
         return done(np.array([]), np.array([]), str(e))
     order = head_order(model, res.minima)

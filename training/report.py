@@ -14,7 +14,7 @@ import multiprocessing
 import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from nld import checkpoint
+from nld.analysis import match_labels, matched_l1
 from nld.data import Dataset, HMMSpec, generate_splits, load, load_spec, save
 from nld.data.limits import bayes_limits, forward_backward
 from nld.io import write_bytes, write_json
@@ -31,6 +32,7 @@ from training.markdown import table_head
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "benchmarks"
 ESTIMATES = ("sampling", "zeroth", "second", "quadrature")
+HEADS = tuple(f"({c}) {k}" for c, k in zip("abcd", ESTIMATES, strict=True))
 
 # The paper's Tables 1-6 (best five of its runs; "-" where it reports nothing).
 PAPER: dict[int, dict[str, dict[str, Any]]] = {
@@ -71,7 +73,7 @@ def _data(experiment: int, out: Path) -> tuple[Dataset, Dataset]:
     return splits["train"], splits["test"]
 
 
-def _fmt(values: list[float], digits: int = 3, scale: float = 1.0) -> str:
+def _fmt(values: Sequence[float | None], digits: int = 3, scale: float = 1.0) -> str:
     vals = [v * scale for v in values if v is not None and np.isfinite(v)]
     if not vals:
         return "-"
@@ -96,7 +98,6 @@ def hmm_baseline(
         from hmmlearn.hmm import GaussianHMM
     except ImportError:
         return None
-    from nld.analysis import match_labels, matched_l1
 
     t0 = time.perf_counter()
     flat, lengths = train.x.reshape(-1, train.dim), [train.length] * train.n_sequences
@@ -184,12 +185,8 @@ def run_report(
     )
     hmm = hmm_baseline(train_set, test_set, spec.n_states, truth, starts=HMM_STARTS)
     limits = bayes_limits(spec, test_set.x, test_set.states)
-    floor = (
-        None
-        if train_set.states is None
-        else float(abs(train_set.state_frequencies(len(truth)) - truth).sum())
-    )
-    text = _markdown(experiment, jobs, rows, truth, hmm, limits, floor)
+    seen = None if train_set.states is None else train_set.state_frequencies(len(truth))
+    text = _markdown(experiment, jobs, rows, truth, hmm, limits, seen)
     write_bytes(out / "report.md", text.encode())
     return out / "report.md"
 
@@ -281,6 +278,27 @@ def _dwell_ratios(rows: list[dict[str, Any]], path: tuple[str, ...]) -> list[flo
     return out
 
 
+def _passes(run: dict[str, Any]) -> float | None:
+    """The fraction of the simulated prior's exits that go between two wells no saddle
+    joins, i.e. past a third well without settling in it (None without the counts)."""
+    counts = np.asarray(run.get("transitions_simulated") or [], dtype=float)
+    if not counts.size or not counts.sum():
+        return None
+    joined = np.eye(len(counts), dtype=bool)
+    for s in run["saddles"]:
+        i, j = s["between"]
+        joined[i, j] = joined[j, i] = True
+    return float(counts[~joined].sum() / counts.sum())
+
+
+def _l1_to(run: dict[str, Any], estimate: str, occupancy: np.ndarray) -> float | None:
+    """l1 of one run's occupancy `estimate` to `occupancy`, basins matched as in its
+    segmentation (None where the estimate was not computed)."""
+    est = run["occupancy"][estimate]
+    mapping = {int(a): b for a, b in run["segmentation"]["mapping"].items()}
+    return None if est is None else matched_l1(np.asarray(est), occupancy, mapping)
+
+
 def _markdown(
     experiment: int,
     jobs: list[tuple[str, int]],
@@ -288,8 +306,9 @@ def _markdown(
     truth: np.ndarray,
     hmm: dict[str, float] | None,
     limits: dict[str, float],
-    floor: float | None = None,
+    seen: np.ndarray | None = None,
 ) -> str:
+    """The report; `seen` is the training split's state frequencies, where known."""
     paper = PAPER[experiment]
     seeds = sorted({s for _, s in jobs})
     lines = [
@@ -304,14 +323,7 @@ def _markdown(
         "",
         "## Occupancy l1 error (the paper's Tables 1 and 4)",
         "",
-        *table_head(
-            "model",
-            "(a) sampling",
-            "(b) zeroth",
-            "(c) second",
-            "(d) quadrature",
-            "paper (a) / (b) / (c)",
-        ),
+        *table_head("model", *HEADS, "paper (a) / (b) / (c)"),
     ]
     for dyn, rs in rows.items():
         l1 = {k: [r["segmentation"]["occupancy_l1"][k] for r in rs] for k in ESTIMATES}
@@ -323,11 +335,21 @@ def _markdown(
             f"| hmmlearn GaussianHMM (best of {HMM_STARTS} EM starts) | | | | "
             f"| stationary distribution: {hmm['occupancy_l1']:.3f} |"
         )
-    if floor is not None:
+    if seen is not None:
         lines.append(
             "| the training split's own state frequencies (the floor a fit to them meets) "
-            f"| | | | | {floor:.3f} |"
+            f"| | | | | {float(np.abs(seen - truth).sum()):.3f} |"
         )
+        lines += [
+            "",
+            "The same estimates against the training split's state frequencies (what the model "
+            "saw) instead of the truth: the model's own error, without the sample's.",
+            "",
+            *table_head("model", *HEADS),
+        ]
+        for dyn, rs in rows.items():
+            l1 = {k: [_l1_to(r, k, seen) for r in rs] for k in ESTIMATES}
+            lines.append(f"| {dyn} | " + " | ".join(_fmt(l1[k]) for k in ESTIMATES) + " |")
     lines += [
         "",
         "## Occupancies, coordinates sorted ascending (the paper's Tables 2 and 5)",
@@ -352,6 +374,7 @@ def _markdown(
             "minima",
             "prior clock",
             *(f"{name} dwell / true dwell" for name in DWELLS),
+            "simulated exits past a well",
             "analysis s",
             "paper",
         ),
@@ -362,20 +385,21 @@ def _markdown(
         ratios = " | ".join(_fmt(_dwell_ratios(rs, path), 2) for path in DWELLS.values())
         secs = [r["analysis_seconds"] for r in rs]
         clocks = _fmt([r["clock"] for r in rs], 2)
+        passes = _fmt([_passes(r) for r in rs], 2)
         lines.append(
-            f"| {dyn} | {_fmt(acc, 1, 100)} | {n_min} | {clocks} | {ratios} | {_fmt(secs, 1)} | "
-            f"{paper.get(dyn, {}).get('accuracy', '-')} |"
+            f"| {dyn} | {_fmt(acc, 1, 100)} | {n_min} | {clocks} | {ratios} | {passes} | "
+            f"{_fmt(secs, 1)} | {paper.get(dyn, {}).get('accuracy', '-')} |"
         )
     if hmm:
         lines.append(
             f"| hmmlearn GaussianHMM, best of {HMM_STARTS} "
-            f"| {100 * hmm['accuracy_mean']:.1f} | | | | | | | |"
+            f"| {100 * hmm['accuracy_mean']:.1f} | | | | | | | | |"
         )
     lines.append(
         "| Bayes limits (true parameters) | per step "
         f"{100 * limits['per_step_accuracy_mean']:.1f}, online filter "
         f"{100 * limits['online_filter_accuracy_mean']:.1f}, offline smoother "
-        f"{100 * limits['offline_smoother_accuracy_mean']:.1f} | | | | | | | |"
+        f"{100 * limits['offline_smoother_accuracy_mean']:.1f} | | | | | | | | |"
     )
     lines += ["", f"## Figures (seed {seeds[0]})", ""]
     for dyn in rows:

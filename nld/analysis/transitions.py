@@ -236,6 +236,17 @@ def last_core(cores: np.ndarray) -> np.ndarray:
     return np.where(last >= 0, np.take_along_axis(cores, np.maximum(last, 0), axis=1), -1)
 
 
+def milestone_transitions(cores: np.ndarray, n_states: int) -> np.ndarray:
+    """Counts [k, k] of the exits from state i to state j of trajectories labelled by core
+    (`cores` as in `milestone_dwell`): where a trajectory's last visited core changes."""
+    state = last_core(cores)
+    before, after = state[:, :-1], state[:, 1:]
+    leave = (before >= 0) & (after != before)
+    counts = np.zeros((n_states, n_states), dtype=np.int64)
+    np.add.at(counts, (before[leave], after[leave]), 1)
+    return counts
+
+
 def milestone_dwell(cores: np.ndarray, n_states: int) -> np.ndarray:
     """Mean dwell time of each state, in steps, from trajectories labelled by core.
 
@@ -247,7 +258,6 @@ def milestone_dwell(cores: np.ndarray, n_states: int) -> np.ndarray:
     """
     state = last_core(cores)
     held = np.bincount(state[state >= 0], minlength=n_states)[:n_states].astype(float)
-    leave = (state[:, :-1] >= 0) & (state[:, 1:] != state[:, :-1])
-    exits = np.bincount(state[:, :-1][leave], minlength=n_states)[:n_states].astype(float)
+    exits = milestone_transitions(cores, n_states).sum(1).astype(float)
     with np.errstate(divide="ignore"):
         return np.where(exits > 0, held / np.maximum(exits, 1), np.inf)

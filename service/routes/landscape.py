@@ -107,6 +107,7 @@ async def transitions(reg: RegistryDep, model: str | None = None) -> Transitions
         rates=[finite_or_none(row) for row in a.rates],
         dwell_times=finite_or_none(a.dwell_steps),
         dwell_times_simulated=finite_or_none(a.dwell_simulated),
+        transitions_simulated=a.transitions_simulated.tolist(),
         warnings=a.warnings,
     )
 

@@ -11,6 +11,7 @@ from nld.analysis.transitions import (
     dwell_times,
     find_saddles,
     milestone_dwell,
+    milestone_transitions,
     rate_matrix,
     unstable_rate,
 )
@@ -118,6 +119,21 @@ def test_milestoning_counts_exits_not_recrossings():
     dwell = milestone_dwell(cores, 3)
     assert dwell[0] == 10  # steps 1-10 held by core 0, one exit
     assert np.isinf(dwell[1]) and np.isinf(dwell[2])  # never left / never visited
+
+
+def test_milestoning_counts_each_exit_by_where_it_leads():
+    # 0 -> 1 (through no core), 1 -> 0 after a flicker, then 0 -> 2 and 2 -> 1; a second
+    # trajectory starts between cores and goes 2 -> 0
+    cores = np.array(
+        [
+            [0, 0, -1, 1, 1, -1, 1, 0, 0, 2, -1, 1],
+            [-1, -1, 2, 2, -1, -1, -1, -1, 0, 0, 0, 0],
+        ]
+    )
+    expected = np.array([[0, 1, 1], [1, 0, 0], [1, 1, 0]])
+    np.testing.assert_array_equal(milestone_transitions(cores, 3), expected)
+    held = np.array([5 + 4, 5 + 0, 2 + 6])  # steps held by cores 0, 1, 2 (both rows)
+    np.testing.assert_allclose(milestone_dwell(cores, 3), held / expected.sum(1))
 
 
 def test_milestoning_dwell_of_a_simulated_double_well_matches_kramers():

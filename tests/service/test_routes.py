@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -78,6 +79,9 @@ def test_landscape(client):
     clock = client.get("/models/easy").json()["config"]["clock"]
     assert tr["clock"] == pytest.approx(clock) and clock != 1  # the smoke run's fitted clock
     assert all(t > 0 for t in tr["dwell_times_simulated"])
+    exits = np.array(tr["transitions_simulated"])  # two wells: all exits lead to the other
+    assert exits.shape == (2, 2) and exits[0, 1] > 0 and exits[1, 0] > 0
+    assert exits[0, 0] == exits[1, 1] == 0
     assert client.get("/landscape/minima", params={"model": "nope"}).status_code == 404
 
 
