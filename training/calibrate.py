@@ -43,7 +43,7 @@ def applies(model: NLDModel) -> bool:
 
 
 @torch.no_grad()
-def _posterior_sample(
+def posterior_sample(
     model: NLDModel, data: Dataset, gen: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Sampled posterior positions [n, d] and the traced (state, drift) of every step."""
@@ -74,7 +74,7 @@ def calibrate(
     gen = torch.Generator().manual_seed(seed)
     was_training = model.training
     model.eval()
-    q, trace_y, trace_f = _posterior_sample(model, data, gen)
+    q, trace_y, trace_f = posterior_sample(model, data, gen)
     energy = model.prior.energy
     beta = model.prior.beta().detach()
     before = {k: v.detach().clone() for k, v in energy.state_dict().items()}
