@@ -36,17 +36,18 @@ def main() -> None:
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     model, data = checkpoint.load(a.run), load(a.data)
-    assert data.states is not None, "the data need their hidden states"
+    states = data.states
+    assert states is not None, "the data need their hidden states"
     latents, classes = read_path(model, data.x)
     res = analyze(model, latents, seed=0)
     index, chain_fit, order = res.index, model.chain, head_order(model, res.minima)
     assert index is not None and chain_fit is not None and order is not None
     k = len(res.minima)
     labels, _ = basin_labels(order, classes, latents, index.assign, class_source(model))
-    mapping = match_labels(labels, data.states, k).mapping  # basin -> true state
+    mapping = match_labels(labels, states, k).mapping  # basin -> true state
 
     def by_state(per_basin: np.ndarray) -> np.ndarray:
-        out = np.zeros(data.states.max() + 1)
+        out = np.zeros(states.max() + 1)
         for basin, w in enumerate(per_basin):
             out[mapping[basin]] += w
         return out
