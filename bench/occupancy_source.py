@@ -66,10 +66,8 @@ def main() -> None:
     sampled, _, _ = posterior_sample(model, data, torch.Generator().manual_seed(0))
     rows["sampled posterior positions (what the calibration fits)"] = fractions(sampled)
     rows["readout positions"] = fractions(latents)
-    w, v = np.linalg.eig(np.exp(chain_fit.log_trans).T)
-    chain = np.real(v[:, np.argmin(abs(w - 1))])
     in_minima = np.zeros(k)
-    in_minima[order] = chain / chain.sum()
+    in_minima[order] = chain_fit.stationary()
     rows["the state chain's stationary distribution"] = by_state(in_minima)
     if res.occupancy["quadrature"] is not None:
         rows["the energy: occupancy (d)"] = by_state(np.asarray(res.occupancy["quadrature"]))

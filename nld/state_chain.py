@@ -26,7 +26,7 @@ import torch
 from scipy.linalg import solve_triangular
 
 from nld import markov
-from nld.data.hmm import HMMSpec
+from nld.data.hmm import HMMSpec, stationary_distribution
 
 if TYPE_CHECKING:
     from nld.model import NLDModel
@@ -83,6 +83,10 @@ class StateChain:
     def labels(self, x: np.ndarray) -> np.ndarray:
         """The most probable state of every step given the steps so far: [N, T]."""
         return self.filter(x)[0].argmax(-1)
+
+    def stationary(self) -> np.ndarray:
+        """The fraction of time the chain spends in each state."""
+        return stationary_distribution(np.exp(self.log_trans))
 
     def dwell_steps(self) -> np.ndarray:
         """Mean dwell time of each state, in observation steps."""

@@ -10,7 +10,7 @@ from nld import markov
 from nld.analysis import match_labels
 from nld.data import bayes_limits, load_spec, sample
 from nld.model import ModelConfig, NLDModel
-from nld.state_chain import StateChain, decoder_emissions, fit_state_chain
+from nld.state_chain import StateChain, decoder_emissions, fit_state_chain, spec_chain
 
 POSITIONS = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, 1.5]])
 
@@ -90,3 +90,10 @@ def test_reordered_renumbers_the_states():
     np.testing.assert_array_equal(again.positions, POSITIONS[perm])
     np.testing.assert_array_equal(np.argsort(perm)[chain.labels(data.x)], again.labels(data.x))
     np.testing.assert_allclose(again.dwell_steps(), chain.dwell_steps()[perm])
+
+
+def test_stationary_is_the_time_share_of_the_chain():
+    spec = load_spec("exp2")  # unequal shares: .45 / .35 / .20
+    chain = spec_chain(spec)
+    np.testing.assert_allclose(chain.stationary(), spec.stationary(), atol=1e-9)
+    np.testing.assert_allclose(chain.reordered(np.array([2, 0, 1])).stationary(), [0.2, 0.45, 0.35])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -63,11 +64,19 @@ def posterior_sample(
 
 
 def calibrate(
-    model: NLDModel, data: Dataset, iterations: int, seed: int, progress_bar: bool = True
+    model: NLDModel,
+    data: Dataset,
+    iterations: int,
+    seed: int,
+    progress_bar: bool = True,
+    *,
+    weigh: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> Calibration:
     """Fit the energy's depths to the posterior's positions on `data` (in place).
 
-    A step whose loss is not finite ends the stage with the energy as it was before it.
+    `weigh` maps the positions [n, d] to weights [n] (the positions are then resampled in
+    proportion to them once, before the fit); by default every position counts alike. A step
+    whose loss is not finite ends the stage with the energy as it was before it.
     """
     assert model.prior.energy is not None
     start = time.perf_counter()
@@ -75,6 +84,8 @@ def calibrate(
     was_training = model.training
     model.eval()
     q, trace_y, trace_f = posterior_sample(model, data, gen)
+    if weigh is not None:
+        q = q[torch.multinomial(weigh(q).double(), len(q), replacement=True, generator=gen)]
     energy = model.prior.energy
     beta = model.prior.beta().detach()
     before = {k: v.detach().clone() for k, v in energy.state_dict().items()}
