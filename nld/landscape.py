@@ -166,23 +166,6 @@ def simulated_cores(
     return np.where(height < depth[basin], basin, -1)
 
 
-def simulated_dwell(
-    model: NLDModel,
-    energy: EnergyFn,
-    minima: list[Minimum],
-    saddles: list[Saddle],
-    index: BasinIndex,
-    starts: np.ndarray,
-    beta: float,
-    *,
-    seed: int = 0,
-) -> np.ndarray:
-    """Mean dwell time of each well, in observation steps, of the prior simulated between
-    the wells' cores (`simulated_cores`)."""
-    cores = simulated_cores(model, energy, minima, saddles, index, starts, beta, seed=seed)
-    return milestone_dwell(cores, len(minima))
-
-
 def analyze(
     model: NLDModel,
     latents: Tensor | None = None,

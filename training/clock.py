@@ -10,7 +10,7 @@ the prior's simulated dwell times were 1.5-2.3x the data's on the 20 exp1/exp2 r
 One number fixes the scale: the prior's clock c (`ModelConfig.clock`, `nld.model.prior`), which
 runs the same landscape c times faster and leaves the ELBO, the posterior and the labels as
 they were. The stage finds the landscape as `nld analyze` does, simulates the prior between its
-wells (`nld.landscape.simulated_dwell`), and sets c to the geometric mean over states of the
+wells (`nld.landscape.simulated_cores`), and sets c to the geometric mean over states of the
 prior's dwell time over the state chain's: the hidden Markov chain fitted to the training data
 without labels (`nld.state_chain`). What is left is what the landscape says about the states
 relative to each other. The prior is then simulated again with its clock and the clock
@@ -28,10 +28,11 @@ import numpy as np
 import torch
 
 from nld.analysis.energy import model_energy
+from nld.analysis.transitions import milestone_dwell
 from nld.data import Dataset
 from nld.errors import NLDError
 from nld.inference import head_order, readout_path
-from nld.landscape import analyze, simulated_dwell
+from nld.landscape import analyze, simulated_cores
 from nld.model import NLDModel
 from training.basin_head import training_sequences
 
@@ -90,9 +91,10 @@ def fit_clock(model: NLDModel, data: Dataset, seed: int) -> ClockFit:
     index, energy, starts = res.index, model_energy(model), latents.double().numpy()
 
     def dwell() -> np.ndarray:
-        return simulated_dwell(
+        cores = simulated_cores(
             model, energy, res.minima, res.saddles, index, starts, res.beta, seed=seed
-        )[order]
+        )
+        return milestone_dwell(cores, len(res.minima))[order]
 
     # A first clock from the unclocked prior, then one correction from the clocked one: the
     # prior is seen once per observation step, where a faster one hides more of its recrossings
