@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from nld import checkpoint
-from nld.analysis import match_labels
+from nld.analysis import match_labels, per_state
 from nld.data import load, load_spec
 from nld.data.limits import forward_backward
 from nld.inference import basin_labels, class_source, head_order, read_path
@@ -47,10 +47,7 @@ def main() -> None:
     mapping = match_labels(labels, states, k).mapping  # basin -> true state
 
     def by_state(per_basin: np.ndarray) -> np.ndarray:
-        out = np.zeros(states.max() + 1)
-        for basin, w in enumerate(per_basin):
-            out[mapping[basin]] += w
-        return out
+        return per_state(per_basin, mapping, int(states.max()) + 1)
 
     def fractions(points: torch.Tensor) -> np.ndarray:
         basins = index.assign(points.reshape(-1, model.cfg.latent_dim).double().numpy())

@@ -23,6 +23,7 @@ from nld.analysis.segmentation import dwell_lengths as dwell_lengths
 from nld.analysis.segmentation import many_to_one as many_to_one
 from nld.analysis.segmentation import match_labels as match_labels
 from nld.analysis.segmentation import matched_l1 as matched_l1
+from nld.analysis.segmentation import per_state as per_state
 from nld.analysis.transitions import Saddle as Saddle
 from nld.analysis.transitions import dwell_times as dwell_times
 from nld.analysis.transitions import find_saddles as find_saddles

@@ -41,19 +41,23 @@ def match_labels(pred: np.ndarray, states: np.ndarray, n_labels: int | None = No
     return Matching(mapping, per_seq)
 
 
+def per_state(occupancy: np.ndarray, mapping: dict[int, int], n_states: int) -> np.ndarray:
+    """Basin occupancies [k] summed into the states [n_states] `mapping` assigns them to
+    (basins without a state are left out)."""
+    est = np.zeros(n_states, dtype=np.float64)
+    for i, w in enumerate(occupancy):
+        if i in mapping:
+            est[mapping[i]] += w
+    return est
+
+
 def matched_l1(occupancy: np.ndarray, truth: np.ndarray, mapping: dict[int, int]) -> float:
     """l1 distance of basin occupancies to the true state distribution under `mapping`.
 
     Basins without a state count fully as error, and so do states without a basin.
     """
-    est = np.zeros_like(truth, dtype=np.float64)
-    unmatched = 0.0
-    for i, w in enumerate(occupancy):
-        if i in mapping:
-            est[mapping[i]] += w
-        else:
-            unmatched += w
-    return float(np.abs(est - truth).sum() + unmatched)
+    unmatched = sum(float(w) for i, w in enumerate(occupancy) if i not in mapping)
+    return float(np.abs(per_state(occupancy, mapping, len(truth)) - truth).sum() + unmatched)
 
 
 def many_to_one(pred: np.ndarray, states: np.ndarray) -> float:
