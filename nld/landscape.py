@@ -117,7 +117,7 @@ class Analysis:
         }
 
 
-def _box(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def quadrature_box(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The points' bounding box widened by its size on each side."""
     lo, hi = points.min(0), points.max(0)
     span = np.maximum(hi - lo, 1e-3)
@@ -222,7 +222,7 @@ def analyze(
     occ_d = None
     if d <= quadrature_max_dim:
         t0 = time.perf_counter()
-        lo, hi = _box(near.numpy())
+        lo, hi = quadrature_box(near.numpy())
         occ_d = quadrature(energy, minima, beta, lo, hi, assign=index.assign).tolist()
         seconds["quadrature"] = time.perf_counter() - t0
 

@@ -74,6 +74,7 @@ def test_wells_writes_splits_and_their_truth(tmp_path, capsys):
         (["fit-chain", "no-run", "--data", "d.npz"], "missing"),
         (["separate", "no-run", "--data", "d.npz"], "missing"),
         (["clock", "no-run", "--data", "d.npz"], "missing"),
+        (["depths", "no-run", "--data", "d.npz"], "missing"),
     ],
 )
 def test_errors_are_one_line_without_traceback(tmp_path, capsys, monkeypatch, argv, message):

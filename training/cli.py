@@ -201,6 +201,38 @@ def _cmd_clock(a: argparse.Namespace) -> None:
         print(f"  {name:>12}: " + ", ".join(f"{v:.1f}" for v in dwell) + " steps")
 
 
+def _cmd_depths(a: argparse.Namespace) -> None:
+    from dataclasses import asdict
+
+    from nld import checkpoint
+    from training.clock import fit_clock
+    from training.config import TrainSettings
+    from training.depths import fit_depths
+
+    model, data = _load_run(a.run_dir, a.data)
+    _, meta = checkpoint.read_config(a.run_dir)
+    trained = TrainSettings.model_validate(meta.get("train", {}).get("train", {}))
+    iterations = a.iterations or trained.depths_iterations or TrainSettings().depths_iterations
+    fit = fit_depths(model, data, iterations, a.seed, progress_bar=not a.quiet)
+    if fit.skipped:
+        raise NLDError(f"{a.run_dir}: depths left as they were: {fit.skipped}")
+    meta["depths"] = asdict(fit)
+    clock = meta.get("clock")
+    clocked = clock is not None and clock.get("skipped") is None
+    if clocked:  # the clock was set on the old landscape
+        meta["clock"] = asdict(fit_clock(model, data, a.seed))
+    checkpoint.save(a.run_dir, model, meta=meta)
+    print(f"wrote {a.run_dir} ({fit.seconds:.0f} s)")
+    for name, v in (
+        ("state chain", fit.target),
+        ("mass before", fit.mass_before),
+        ("mass after", fit.mass_after),
+    ):
+        print(f"  {name:>12}: " + ", ".join(f"{p:.3f}" for p in v))
+    if clocked:
+        print(f"  clock refitted to the new landscape: {meta['clock']['clock']:.3g}")
+
+
 @overload
 def _load_run(run_dir: str, data_path: str) -> tuple[NLDModel, Dataset]: ...
 @overload
@@ -212,7 +244,7 @@ def _load_run(run_dir: str, data_path: str | None) -> tuple[NLDModel, Dataset | 
     from nld import checkpoint
     from nld.data import load
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(min(2, torch.get_num_threads()))  # at most 2; OMP_NUM_THREADS holds
     model = checkpoint.load(run_dir)
     return model, None if data_path is None else load(data_path, dim=model.cfg.obs_dim)
 
@@ -450,6 +482,21 @@ def _parser() -> argparse.ArgumentParser:
         _cmd_clock,
     )
     ck.add_argument("--seed", type=int, default=0)
+    dp = _stage_parser(
+        sub,
+        "depths",
+        "refit a trained model's well depths to its state chain's stationary distribution, "
+        "then its clock if it has one (what nld train does at its end; for runs trained "
+        "before it did)",
+        _cmd_depths,
+    )
+    dp.add_argument(
+        "--iterations",
+        type=_positive,
+        help="calibration steps (default: the run's training settings)",
+    )
+    dp.add_argument("--seed", type=int, default=0)
+    dp.add_argument("--quiet", action="store_true", help="no progress bar")
 
     an = sub.add_parser(
         "analyze", help="minima, occupancies (a)-(d), saddles, rates and dwell times"

@@ -50,6 +50,13 @@ class ClockFit:
     skipped: str | None = None  # why no clock was fitted
 
 
+def readout_positions(model: NLDModel, data: Dataset, seed: int) -> torch.Tensor:
+    """At most MAX_POINTS readout positions [n, d] of the training data, drawn at random."""
+    gen = torch.Generator().manual_seed(seed)
+    latents = readout_path(model, training_sequences(data, gen)).reshape(-1, model.cfg.latent_dim)
+    return latents[torch.randperm(len(latents), generator=gen)[:MAX_POINTS]]
+
+
 def fit_clock(model: NLDModel, data: Dataset, seed: int) -> ClockFit:
     """Set the clock of `model` (an energy model) to its state chain's dwell times, in
     place; see the module. Where that cannot be done the clock is left as it was, and the
@@ -73,9 +80,7 @@ def fit_clock(model: NLDModel, data: Dataset, seed: int) -> ClockFit:
         )
 
     model.set_clock(1.0)
-    gen = torch.Generator().manual_seed(seed)
-    latents = readout_path(model, training_sequences(data, gen)).reshape(-1, model.cfg.latent_dim)
-    latents = latents[torch.randperm(len(latents), generator=gen)[:MAX_POINTS]]
+    latents = readout_positions(model, data, seed)
     try:
         res = analyze(model, latents, seed=seed, quadrature_max_dim=0)  # no occupancy (d)
     except NLDError as e:

@@ -68,6 +68,13 @@ class TrainSettings(BaseModel):
     separate_iterations: int = Field(
         1000, gt=0, description="training iterations of one round of training.separate"
     )
+    depths_iterations: int = Field(
+        300,
+        ge=0,
+        description="steps of the stage that refits the wells' depths to the state chain's "
+        "stationary distribution (training.depths; energy models with a state chain, latent "
+        "dimension <= 3; 0: never)",
+    )
     clock: bool = Field(
         True,
         description="once the other stages are done, set the prior's clock to the state "

@@ -35,6 +35,7 @@ class Progress:
     calibration: dict[str, float] | None = None  # training.calibrate's summary, once done
     basin_head: dict[str, Any] | None = None  # training.basin_head's summary, once done
     separation: dict[str, Any] | None = None  # training.separate's summary, once done
+    depths: dict[str, Any] | None = None  # training.depths' summary, once done
     clock: dict[str, Any] | None = None  # training.clock's summary, once done
 
 

@@ -12,9 +12,11 @@ the model and optimizers return to the last good snapshot, the learning rate and
 clip are halved, and training goes on. After the last iteration (and the single-well rescue,
 if it fires) the calibration stage of `training.calibrate` fits the wells' depths, for a
 model with a basin head `training.basin_head` fits it (and the state chain) to the final
-landscape, and where the chain's split test says a well holds two states `training.separate`
-pulls them apart. State is checkpointed atomically every `checkpoint_every` iterations, after
-the final stages, and on Ctrl-C, so `--resume` continues the same run.
+landscape, where the chain's split test says a well holds two states `training.separate`
+pulls them apart, `training.depths` refits the depths to the chain's stationary distribution
+and `training.clock` sets the prior's clock to the chain's dwell times. State is checkpointed
+atomically every `checkpoint_every` iterations, after the final stages, and on Ctrl-C, so
+`--resume` continues the same run.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from training.calibrate import applies as calibration_applies
 from training.calibrate import calibrate
 from training.clock import fit_clock
 from training.config import TrainConfig, TrainSettings
+from training.depths import fit_depths
 from training.rescue import single_well
 from training.separate import applies as separation_applies
 from training.separate import separate
@@ -141,6 +144,7 @@ def train(
                 "calibration": prog.calibration,
                 "basin_head": prog.basin_head,
                 "separation": prog.separation,
+                "depths": prog.depths,
                 "clock": prog.clock,
                 "data": {"n_sequences": data.n_sequences, "length": data.length, "dim": data.dim},
             },
@@ -211,7 +215,14 @@ def train(
     heading = prog.basin_head is None and basin_head_applies(model)
     separating = prog.separation is None and separation_applies(model, t)
     clocking = t.clock and prog.clock is None and model.cfg.has_energy
-    stages = rescuing or calibrating or heading or separating or clocking
+    deepening = (  # the state chain it needs comes from the basin head's stage
+        t.depths_iterations > 0
+        and prog.depths is None
+        and calibration_applies(model)
+        and t.state_chain
+        and (heading or model.chain is not None)
+    )
+    stages = rescuing or calibrating or heading or separating or deepening or clocking
     save(final=not stages)
     model.eval()
     if rescuing:
@@ -241,6 +252,8 @@ def train(
         prog.separation, prog.basin_head, prog.calibration = separate(
             model, data, t, prog.basin_head, prog.calibration, progress_bar
         )
+    if deepening:  # on the final chain
+        prog.depths = asdict(fit_depths(model, data, t.depths_iterations, t.seed, progress_bar))
     if clocking:  # last: on the final landscape and chain
         prog.clock = asdict(fit_clock(model, data, t.seed))
     if stages:

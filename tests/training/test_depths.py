@@ -1,0 +1,72 @@
+"""The stage that refits the wells' depths to the state chain (training.depths)."""
+
+import shutil
+from dataclasses import replace
+
+import numpy as np
+
+from nld import checkpoint
+from nld.data.dataset import save
+from nld.model import ModelConfig, NLDModel
+from training.cli import main
+from training.depths import fit_depths
+
+
+def _l1(a, b) -> float:
+    return float(np.abs(np.asarray(a) - np.asarray(b)).sum())
+
+
+def test_training_ends_with_the_depths_at_the_chains_shares(smoke_run):
+    """The easy data spend half their time in each state: the chain says so, and the mass
+    of exp(-beta E) in each basin is at least as near to it after the stage as before."""
+    _, meta = checkpoint.read_config(smoke_run[0])
+    fit = meta["depths"]
+    assert fit["skipped"] is None and fit["iterations"] == 100
+    np.testing.assert_allclose(fit["target"], 0.5, atol=0.05)
+    assert _l1(fit["mass_after"], fit["target"]) <= _l1(fit["mass_before"], fit["target"]) + 0.01
+
+
+def test_the_depths_follow_the_chain_not_the_posterior(smoke_run, easy_data):
+    """A chain that stays in its first state 4x as long (stationary 0.8 / 0.2) while the
+    posterior's positions still split half and half: the stage must move the mass toward the
+    chain's shares."""
+    model = checkpoint.load(smoke_run[0])
+    assert model.chain is not None
+    trans = np.array([[0.95, 0.05], [0.2, 0.8]])
+    model.chain = replace(model.chain, log_trans=np.log(trans))
+    fit = fit_depths(model, easy_data[0], 100, seed=0, progress_bar=False)
+    assert fit.skipped is None
+    np.testing.assert_allclose(fit.target, [0.8, 0.2], atol=1e-6)
+    assert abs(fit.mass_before[0] - 0.5) < 0.15, fit.mass_before
+    assert _l1(fit.mass_after, fit.target) < 0.5 * _l1(fit.mass_before, fit.target), fit
+
+
+def test_without_a_chain_the_depths_stay_and_the_record_says_why(smoke_run, easy_data):
+    model = checkpoint.load(smoke_run[0])
+    model.chain = None
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    fit = fit_depths(model, easy_data[0], 10, seed=0, progress_bar=False)
+    assert fit.skipped is not None and "state chain" in fit.skipped
+    for k, v in model.state_dict().items():
+        assert (v == weights[k]).all(), k
+
+
+def test_nld_depths_refits_an_older_run_and_its_clock(smoke_run, easy_data, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run[0], run)
+    model = checkpoint.load(run)
+    _, meta = checkpoint.read_config(run)
+    del meta["depths"]
+    checkpoint.save(run, model, meta=meta)  # as a run trained before the stage
+    save(tmp_path / "train.npz", easy_data[0])
+    args = ["depths", str(run), "--data", str(tmp_path / "train.npz"), "--iterations", "20"]
+    assert main([*args, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "mass after" in out and "clock refitted" in out
+    _, meta = checkpoint.read_config(run)
+    assert meta["depths"]["iterations"] == 20 and meta["clock"]["skipped"] is None
+    nsde = tmp_path / "nsde"
+    checkpoint.save(nsde, NLDModel(ModelConfig(obs_dim=4, dynamics="nsde")))
+    assert main(["depths", str(nsde), "--data", str(tmp_path / "train.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "depths left as they were" in err and "Traceback" not in err

@@ -1,0 +1,103 @@
+"""A stage of training: set the wells' relative depths to the time the data spend in each state.
+
+The calibration stage (`training.calibrate`) fits exp(-beta E) to the posterior's sampled
+positions. Their basin fractions are a noisy witness of the time the data spend in each
+state: on exp2 they sat .016-.022 (l1) from the data's state frequencies, the energy's
+occupancies followed them (.022-.024), while the state chain's stationary distribution, fitted
+to the same data without labels, sat .002 from them (bench/occupancy_source.py, bench/RESULTS.md
+"Where exp2's occupancy error comes from"). This stage calibrates once more with the positions
+weighted so that each basin carries the chain's stationary share of them: the shape of every
+well still comes from where the posterior goes, its depth relative to the others from the
+chain. It runs after the separation stage (on the final chain) and before the clock (which is
+fitted on the final landscape). The record keeps the chain's shares and the masses of
+exp(-beta E) in the same basins before and after (`meta.depths`, states in the chain's order).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from nld.analysis import BasinIndex
+from nld.analysis.energy import model_energy
+from nld.analysis.occupancy import quadrature
+from nld.data import Dataset
+from nld.errors import NLDError
+from nld.inference import head_order
+from nld.landscape import analyze, quadrature_box
+from nld.model import NLDModel
+from training.calibrate import applies as calibration_applies
+from training.calibrate import calibrate
+from training.clock import readout_positions
+
+
+@dataclass(frozen=True)
+class DepthsFit:
+    iterations: int
+    target: list[float]  # the state chain's stationary distribution
+    mass_before: list[float]  # exp(-beta E) in each state's basin before the stage
+    mass_after: list[float]  # ... and after it (same basins; states in the chain's order)
+    seconds: float
+    skipped: str | None = None  # why the depths were left as they were
+
+
+def applies(model: NLDModel) -> bool:
+    return calibration_applies(model) and model.chain is not None
+
+
+def basin_weights(index: BasinIndex, share: np.ndarray) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Weights for positions [n, d] under which basin k holds the share `share[k]` of them
+    (a basin none of them is in stays empty)."""
+
+    def weigh(q: torch.Tensor) -> torch.Tensor:
+        basins = index.assign(q.double().numpy(), exact=False)
+        seen = np.bincount(basins, minlength=len(share)) / len(basins)
+        return torch.from_numpy(share / np.maximum(seen, 1e-12))[basins]
+
+    return weigh
+
+
+def fit_depths(
+    model: NLDModel, data: Dataset, iterations: int, seed: int, progress_bar: bool = True
+) -> DepthsFit:
+    """Refit the depths of `model`'s wells to its state chain's stationary distribution, in
+    place; see the module. Where that cannot be done the model is left as it was, and the
+    record says why."""
+    start = time.perf_counter()
+
+    def skip(why: str) -> DepthsFit:
+        return DepthsFit(iterations, [], [], [], round(time.perf_counter() - start, 3), why)
+
+    if not applies(model):
+        return skip("needs an energy model with a state chain and latent dimension <= 3")
+    assert model.chain is not None
+    latents = readout_positions(model, data, seed)
+    try:
+        res = analyze(model, latents, seed=seed, quadrature_max_dim=0)
+    except NLDError as e:
+        return skip(str(e))
+    order, index = head_order(model, res.minima), res.index
+    if order is None or index is None:
+        return skip("the analysis found other minima than the chain's")
+    target = np.zeros(len(res.minima))
+    target[order] = model.chain.stationary()
+    lo, hi = quadrature_box(latents.double().numpy())
+
+    def mass() -> list[float]:
+        m = quadrature(model_energy(model), res.minima, res.beta, lo, hi, assign=index.assign)
+        return m[order].tolist()
+
+    before = mass()
+    weigh = basin_weights(index, target)
+    calibrate(model, data, iterations, seed, progress_bar, weigh=weigh)
+    return DepthsFit(
+        iterations,
+        target[order].tolist(),
+        before,
+        mass(),
+        round(time.perf_counter() - start, 3),
+    )
