@@ -102,6 +102,11 @@ def analyze_run(
     return out, res, labels
 
 
+def _joined(record: dict[str, Any], keys: tuple[str, ...], spec: str) -> dict[str, str]:
+    """Each list record[k] as one string, its numbers formatted by `spec`."""
+    return {k: ", ".join(format(v, spec) for v in record[k]) for k in keys}
+
+
 def model_card(name: str, res: dict[str, Any], command: str, meta: dict[str, Any]) -> str:
     """A model card in Markdown from `analyze_run`'s output, the checkpoint's training record
     and the command that measured it."""
@@ -177,12 +182,19 @@ def model_card(name: str, res: dict[str, Any], command: str, meta: dict[str, Any
                 else "."
             ),
         ]
+    depths = meta.get("depths")
+    if depths and not depths.get("skipped"):
+        shares = _joined(depths, ("target", "mass_before", "mass_after"), ".3f")
+        lines += [
+            "",
+            f"Depths refitted to the state chain's stationary distribution {shares['target']} "
+            f"(`training.depths`, {depths['iterations']} steps; states in the stored chain's "
+            f"order): the mass of exp(-beta E) in their basins went from "
+            f"{shares['mass_before']} to {shares['mass_after']}.",
+        ]
     clock = meta.get("clock")
     if clock and not clock.get("skipped"):
-        steps = {
-            k: ", ".join(f"{v:.1f}" for v in clock[k])
-            for k in ("chain_dwell", "dwell_before", "dwell_after")
-        }
+        steps = _joined(clock, ("chain_dwell", "dwell_before", "dwell_after"), ".1f")
         lines += [
             "",
             f"Prior clock {clock['clock']:.3g}, fitted to the state chain's dwell times on the "

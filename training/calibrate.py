@@ -1,4 +1,4 @@
-"""The last stage of training: fit the depths of the wells to the time spent in each.
+"""A stage of training: fit the depths of the wells to the time spent in each.
 
 Training fits the prior's drift to the posterior's at the points the posterior visits. Like
 score matching, that learns the shape of each well but hardly how deep one well sits relative

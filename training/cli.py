@@ -193,12 +193,20 @@ def _cmd_clock(a: argparse.Namespace) -> None:
     meta["clock"] = asdict(fit)
     checkpoint.save(a.run_dir, model, meta=meta)
     print(f"wrote {a.run_dir}: clock {fit.clock:.3g}")
-    for name, dwell in (
-        ("state chain", fit.chain_dwell),
-        ("prior before", fit.dwell_before),
-        ("prior after", fit.dwell_after),
-    ):
-        print(f"  {name:>12}: " + ", ".join(f"{v:.1f}" for v in dwell) + " steps")
+    _print_rows(
+        {
+            "state chain": fit.chain_dwell,
+            "prior before": fit.dwell_before,
+            "prior after": fit.dwell_after,
+        },
+        ".1f",
+        " steps",
+    )
+
+
+def _print_rows(rows: dict[str, list[float]], spec: str, unit: str = "") -> None:
+    for name, values in rows.items():
+        print(f"  {name:>12}: " + ", ".join(format(v, spec) for v in values) + unit)
 
 
 def _cmd_depths(a: argparse.Namespace) -> None:
@@ -223,12 +231,10 @@ def _cmd_depths(a: argparse.Namespace) -> None:
         meta["clock"] = asdict(fit_clock(model, data, a.seed))
     checkpoint.save(a.run_dir, model, meta=meta)
     print(f"wrote {a.run_dir} ({fit.seconds:.0f} s)")
-    for name, v in (
-        ("state chain", fit.target),
-        ("mass before", fit.mass_before),
-        ("mass after", fit.mass_after),
-    ):
-        print(f"  {name:>12}: " + ", ".join(f"{p:.3f}" for p in v))
+    _print_rows(
+        {"state chain": fit.target, "mass before": fit.mass_before, "mass after": fit.mass_after},
+        ".3f",
+    )
     if clocked:
         print(f"  clock refitted to the new landscape: {meta['clock']['clock']:.3g}")
 

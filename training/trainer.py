@@ -214,7 +214,6 @@ def train(
     )
     heading = prog.basin_head is None and basin_head_applies(model)
     separating = prog.separation is None and separation_applies(model, t)
-    clocking = t.clock and prog.clock is None and model.cfg.has_energy
     deepening = (  # the state chain it needs comes from the basin head's stage
         t.depths_iterations > 0
         and prog.depths is None
@@ -222,6 +221,8 @@ def train(
         and t.state_chain
         and (heading or model.chain is not None)
     )
+    # Again after new depths (a finished run from before the depths stage, resumed).
+    clocking = t.clock and (prog.clock is None or deepening) and model.cfg.has_energy
     stages = rescuing or calibrating or heading or separating or deepening or clocking
     save(final=not stages)
     model.eval()

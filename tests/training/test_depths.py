@@ -70,3 +70,32 @@ def test_nld_depths_refits_an_older_run_and_its_clock(smoke_run, easy_data, tmp_
     assert main(["depths", str(nsde), "--data", str(tmp_path / "train.npz")]) == 2
     err = capsys.readouterr().err
     assert "depths left as they were" in err and "Traceback" not in err
+
+
+def test_resuming_a_run_from_before_the_stage_refits_depths_then_clock(
+    smoke_run, easy_data, tmp_path
+):
+    """A finished run whose trainer state has no depths record (trained before the stage):
+    `--resume` runs the stage, and then the clock again, on the new landscape."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from training.config import load_config
+    from training.state import FILE
+    from training.trainer import train
+
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run[0], run)
+    with safe_open(str(run / FILE), framework="pt") as f:
+        meta = dict(f.metadata())
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (not a dict)
+    progress = json.loads(meta["progress"])
+    old_clock = progress["clock"]
+    progress["depths"] = None
+    save_file(tensors, str(run / FILE), metadata={**meta, "progress": json.dumps(progress)})
+    train(load_config("smoke"), easy_data[0], run, resume=True, progress_bar=False)
+    _, meta = checkpoint.read_config(run)
+    assert meta["depths"]["skipped"] is None and meta["finished"]
+    assert meta["clock"]["skipped"] is None and meta["clock"] != old_clock

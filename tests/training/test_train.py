@@ -48,6 +48,7 @@ def test_smoke_preset_learns_two_states(smoke_run, easy_data):
     meta = checkpoint.read_config(run)[1]
     card = model_card("easy", out, "nld analyze ...", meta)
     assert "no sign of a merged state" in card and "support one more state" not in card
+    assert "Depths refitted to the state chain's stationary distribution" in card
     meta["basin_head"]["chain"]["split"]["preferred"] = True
     assert "Warning: the data support one more state" in model_card("easy", out, "", meta)
 
