@@ -14,9 +14,9 @@ its lower weight, whose objective the full ELBO would otherwise hold against it 
 rescued candidate, 3 minima, scores -11.14 nats per step at w = 1 and -7.07 at w = 0.2; the
 other, 2 minima, -8.14 and -7.81). The candidates stay in `RUN_DIR/candidates/`; the winner's
 checkpoint and metrics are copied to `RUN_DIR`, and its `config.json` records every
-candidate's score under `meta.restarts`. The separation stage (`training.separate`) and the
-clock (`training.clock`) run on the kept candidate alone. `--resume` resumes the candidates
-that did not finish and reuses those that did.
+candidate's score under `meta.restarts`. The separation stage (`training.separate`), the
+depths (`training.depths`) and the clock (`training.clock`) run on the kept candidate alone.
+`--resume` resumes the candidates that did not finish and reuses those that did.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from nld.io import write_bytes
 from nld.model import NLDModel
 from training.clock import fit_clock
 from training.config import TrainConfig
+from training.depths import fit_depths
 from training.separate import applies as separation_applies
 from training.separate import separate
 from training.state import FILE as STATE_FILE
@@ -95,6 +96,10 @@ def fit(
             meta["calibration"],
             progress_bar,
         )
+    if t.depths_iterations > 0 and model.cfg.has_energy:  # on the final chain (if any)
+        meta["depths"] = asdict(
+            fit_depths(model, data, t.depths_iterations, rows[best]["seed"], progress_bar)
+        )
     if t.clock and model.cfg.has_energy:
         meta["clock"] = asdict(fit_clock(model, data, rows[best]["seed"]))
     write_bytes(out / METRICS, (dirs[best] / METRICS).read_bytes())
@@ -131,10 +136,16 @@ def _train_candidates(
     if not todo:
         return failed
     workers = min(len(todo), t.threads)
-    # Candidates end before the separation stage and the clock: they run on the one kept (fit),
-    # so that candidates are compared under the ELBO alone and the stages' cost is paid once.
+    # Candidates end before the separation, depths and clock stages: they run on the one kept
+    # (fit), so that candidates are compared under the ELBO alone and the stages' cost is paid
+    # once.
     per_worker = t.model_copy(
-        update={"threads": max(1, t.threads // workers), "separate_rounds": 0, "clock": False}
+        update={
+            "threads": max(1, t.threads // workers),
+            "separate_rounds": 0,
+            "depths_iterations": 0,
+            "clock": False,
+        }
     )
     ctx = multiprocessing.get_context("spawn")
     bar = tqdm(

@@ -39,6 +39,7 @@ def test_restarts_keep_the_best_candidate_and_resume_reuses_them(tmp_path, easy_
         checkpoint_every=20,
         calibrate_iterations=10,
         basin_head_iterations=10,
+        depths_iterations=10,
         restarts=2,
         threads=2,
         seed=5,
@@ -63,6 +64,9 @@ def test_restarts_keep_the_best_candidate_and_resume_reuses_them(tmp_path, easy_
     # The candidates leave the separation stage to the one kept; two easy states: no round.
     assert meta["train"]["train"]["separate_rounds"] == 0
     assert meta["separation"]["rounds"] == []
+    # ... and the depths stage, which then finds no state chain after 40 iterations.
+    assert checkpoint.read_config(kept)[1]["depths"] is None
+    assert meta["depths"]["iterations"] == 10 and "state chain" in meta["depths"]["skipped"]
 
     with pytest.raises(NLDError, match="--resume"):
         fit(cfg, train_set, out, progress_bar=False)
