@@ -189,8 +189,14 @@ def model_card(name: str, res: dict[str, Any], command: str, meta: dict[str, Any
             "",
             f"Depths refitted to the state chain's stationary distribution {shares['target']} "
             f"(`training.depths`, {depths['iterations']} steps; states in the stored chain's "
-            f"order): the mass of exp(-beta E) in their basins went from "
-            f"{shares['mass_before']} to {shares['mass_after']}.",
+            f"order): "
+            + (
+                f"the mass of exp(-beta E) in their basins went from {shares['mass_before']} "
+                f"to {shares['mass_after']}."
+                if depths.get("kept", True)
+                else f"the fit did not lower its loss and was undone (basin masses "
+                f"{shares['mass_before']})."
+            ),
         ]
     clock = meta.get("clock")
     if clock and not clock.get("skipped"):

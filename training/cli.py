@@ -230,7 +230,8 @@ def _cmd_depths(a: argparse.Namespace) -> None:
     if clocked:  # the clock was set on the old landscape
         meta["clock"] = asdict(fit_clock(model, data, a.seed))
     checkpoint.save(a.run_dir, model, meta=meta)
-    print(f"wrote {a.run_dir} ({fit.seconds:.0f} s)")
+    undone = "" if fit.kept else ": the fit did not lower its loss and was undone"
+    print(f"wrote {a.run_dir} ({fit.seconds:.0f} s){undone}")
     _print_rows(
         {"state chain": fit.target, "mass before": fit.mass_before, "mass after": fit.mass_after},
         ".3f",

@@ -43,6 +43,7 @@ class DepthsFit:
     mass_after: list[float]  # ... and after it (same basins; states in the chain's order)
     seconds: float
     skipped: str | None = None  # why the depths were left as they were
+    kept: bool = False  # False: the fit did not lower the weighted loss and was undone
 
 
 def applies(model: NLDModel) -> bool:
@@ -93,11 +94,12 @@ def fit_depths(
 
     before = mass()
     weigh = basin_weights(index, target)
-    calibrate(model, data, iterations, seed, progress_bar, weigh=weigh)
+    fit = calibrate(model, data, iterations, seed, progress_bar, weigh=weigh)
     return DepthsFit(
         iterations,
         target[order].tolist(),
         before,
         mass(),
         round(time.perf_counter() - start, 3),
+        kept=fit.nll_after < fit.nll_before,
     )
