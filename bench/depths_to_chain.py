@@ -13,10 +13,10 @@ appended to bench/results/depths.jsonl; the runs themselves are not changed. (Ro
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
+from record import append_row
 
 from nld import checkpoint
 from nld.data import load, load_spec
@@ -25,6 +25,7 @@ from training.depths import fit_depths
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "benchmarks"
+RESULTS = ROOT / "bench" / "results" / "depths.jsonl"
 
 
 def main() -> None:
@@ -63,9 +64,7 @@ def main() -> None:
                     after["segmentation"]["accuracy_mean"],
                 ],
             }
-            print(json.dumps(row))
-            with (ROOT / "bench" / "results" / "depths.jsonl").open("a") as f:
-                f.write(json.dumps(row) + "\n")
+            append_row(RESULTS, row)
 
 
 if __name__ == "__main__":

@@ -9,13 +9,13 @@ A row goes to bench/results/landscape.jsonl (the analysis' own per-stage seconds
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from record import append_row
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "landscape.jsonl"
@@ -56,10 +56,7 @@ def main() -> None:
         "grid_256_seconds": grid_s,
         "grid_points_per_second": 256 * 256 / grid_s,
     }
-    print(json.dumps(row))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with RESULTS.open("a") as f:
-        f.write(json.dumps(row) + "\n")
+    append_row(RESULTS, row)
 
 
 if __name__ == "__main__":
