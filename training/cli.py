@@ -226,8 +226,9 @@ def _cmd_depths(a: argparse.Namespace) -> None:
         raise NLDError(f"{a.run_dir}: depths left as they were: {fit.skipped}")
     meta["depths"] = asdict(fit)
     clock = meta.get("clock")
-    clocked = clock is not None and clock.get("skipped") is None
-    if clocked:  # the clock was set on the old landscape
+    # The clock was set on the old landscape; an undone fit left that landscape as it was.
+    clocked = fit.kept and clock is not None and clock.get("skipped") is None
+    if clocked:
         meta["clock"] = asdict(fit_clock(model, data, a.seed))
     checkpoint.save(a.run_dir, model, meta=meta)
     undone = "" if fit.kept else ": the fit did not lower its loss and was undone"

@@ -221,8 +221,7 @@ def train(
         and t.state_chain
         and (heading or model.chain is not None)
     )
-    # Again after new depths (a finished run from before the depths stage, resumed).
-    clocking = t.clock and (prog.clock is None or deepening) and model.cfg.has_energy
+    clocking = t.clock and prog.clock is None and model.cfg.has_energy
     stages = rescuing or calibrating or heading or separating or deepening or clocking
     save(final=not stages)
     model.eval()
@@ -254,7 +253,11 @@ def train(
             model, data, t, prog.basin_head, prog.calibration, progress_bar
         )
     if deepening:  # on the final chain
-        prog.depths = asdict(fit_depths(model, data, t.depths_iterations, t.seed, progress_bar))
+        depths = fit_depths(model, data, t.depths_iterations, t.seed, progress_bar)
+        prog.depths = asdict(depths)
+        # A finished run from before the depths stage, resumed, had its clock set on the old
+        # depths: set it again, unless the fit was undone.
+        clocking = clocking or (t.clock and depths.kept and model.cfg.has_energy)
     if clocking:  # last: on the final landscape and chain
         prog.clock = asdict(fit_clock(model, data, t.seed))
     if stages:

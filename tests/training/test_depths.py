@@ -64,7 +64,8 @@ def test_nld_depths_refits_an_older_run_and_its_clock(smoke_run, easy_data, tmp_
     out = capsys.readouterr().out
     assert "mass after" in out and "clock refitted" in out
     _, meta = checkpoint.read_config(run)
-    assert meta["depths"]["iterations"] == 20 and meta["clock"]["skipped"] is None
+    assert meta["depths"]["iterations"] == 20 and meta["depths"]["kept"]
+    assert meta["clock"]["skipped"] is None
     nsde = tmp_path / "nsde"
     checkpoint.save(nsde, NLDModel(ModelConfig(obs_dim=4, dynamics="nsde")))
     assert main(["depths", str(nsde), "--data", str(tmp_path / "train.npz")]) == 2
@@ -97,5 +98,28 @@ def test_resuming_a_run_from_before_the_stage_refits_depths_then_clock(
     save_file(tensors, str(run / FILE), metadata={**meta, "progress": json.dumps(progress)})
     train(load_config("smoke"), easy_data[0], run, resume=True, progress_bar=False)
     _, meta = checkpoint.read_config(run)
-    assert meta["depths"]["skipped"] is None and meta["finished"]
+    assert meta["depths"]["skipped"] is None and meta["depths"]["kept"] and meta["finished"]
     assert meta["clock"]["skipped"] is None and meta["clock"] != old_clock
+
+
+def test_an_undone_depths_fit_leaves_the_clock_as_it_was(
+    smoke_run, easy_data, tmp_path, capsys, monkeypatch
+):
+    """When the fit does not lower its loss the calibration restores the weights: the landscape
+    is the one the clock was set on, so `nld depths` keeps that clock."""
+    import training.depths
+    from training.calibrate import Calibration
+
+    def no_better(model, data, iterations, *args, **kwargs):
+        return Calibration(iterations, nll_before=1.0, nll_after=1.0, seconds=0.0)
+
+    monkeypatch.setattr(training.depths, "calibrate", no_better)
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run[0], run)
+    _, before = checkpoint.read_config(run)
+    save(tmp_path / "train.npz", easy_data[0])
+    assert main(["depths", str(run), "--data", str(tmp_path / "train.npz"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "was undone" in out and "clock refitted" not in out
+    _, meta = checkpoint.read_config(run)
+    assert not meta["depths"]["kept"] and meta["clock"] == before["clock"]
