@@ -214,13 +214,8 @@ def train(
     )
     heading = prog.basin_head is None and basin_head_applies(model)
     separating = prog.separation is None and separation_applies(model, t)
-    deepening = (  # the state chain it needs comes from the basin head's stage
-        t.depths_iterations > 0
-        and prog.depths is None
-        and calibration_applies(model)
-        and t.state_chain
-        and (heading or model.chain is not None)
-    )
+    # On the chain of the basin head's stage; without one the record says why it was skipped.
+    deepening = t.depths_iterations > 0 and prog.depths is None and model.cfg.has_energy
     clocking = t.clock and prog.clock is None and model.cfg.has_energy
     stages = rescuing or calibrating or heading or separating or deepening or clocking
     save(final=not stages)

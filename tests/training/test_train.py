@@ -133,6 +133,8 @@ def test_a_run_stopped_in_its_calibration_is_not_finished(tmp_path, easy_data, m
     train(cfg, train_set, tmp_path, resume=True, progress_bar=False)
     meta = checkpoint.read_config(tmp_path)[1]
     assert meta["finished"] and meta["calibration"]["iterations"] == 5
+    # 12 iterations learn no state chain: the depths stage says so instead of leaving no record.
+    assert "state chain" in meta["depths"]["skipped"]
 
 
 def test_existing_run_is_not_overwritten(tmp_path, easy_data):
