@@ -1,0 +1,141 @@
+"""Where Kramers' formula holds: its dwell times against brute-force simulation, by barrier.
+
+    python bench/kramers_regime.py [--separations 3.5 4 4.5 5 5.5 6 6.5] [--threads 1]
+
+No training: three equal Gaussian wells of width 1 at the corners of an equilateral triangle
+(`nld.data.wells.WellsSpec`, beta 1), farther apart row by row, so the barrier grows. For each,
+the analysis' Eyring-Kramers dwell time (`rate_matrix`, `dwell_times`) is set against the mean
+dwell time of overdamped Langevin trajectories of the same potential (`sample_wells`:
+Euler-Maruyama, 100 steps per time unit), counted by milestoning under two core definitions:
+within one width of a well's centre (what `nld data wells` labels), and less than
+min(1 / beta, half the lowest barrier) above the minimum (what `nld.landscape` uses on a model's
+prior). The learned landscapes of exp1 and exp2 have barriers of 1-2 / beta (bench/RESULTS.md).
+`path / Laplace` is what the formula assumes of the barrier top: the integral of
+exp(beta (E - E_s)) along the minimum energy path over its Laplace value sqrt(2 pi / (beta
+|lambda_s|)); the mean first passage time of a 1-D reduction along the path scales with it.
+Rows go to bench/results/kramers_regime.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from record import append_row
+
+from nld.analysis.transitions import Saddle, dwell_times, find_saddles, milestone_dwell, rate_matrix
+from nld.data.wells import WellsSpec, sample_wells
+from nld.io import read_jsonl
+from training.markdown import table_head
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "kramers_regime.jsonl"
+
+
+def triangle(separation: float) -> WellsSpec:
+    angles = np.pi / 2 + 2 * np.pi * np.arange(3) / 3
+    centers = separation / math.sqrt(3) * np.stack([np.cos(angles), np.sin(angles)], 1)
+    return WellsSpec(
+        centers=centers,
+        weights=np.full(3, 1 / 3),
+        width=1.0,
+        mixing=np.eye(2),
+        offset=np.zeros(2),
+        noise_std=0.0,
+    )
+
+
+def laplace_ratio(spec: WellsSpec, saddle: Saddle, n: int = 2000) -> float:
+    """The integral of exp(beta (E - E_s)) along the saddle's path (polyline, `n` points) over
+    its Laplace value at the saddle."""
+    p = torch.from_numpy(saddle.path)
+    seg = (p[1:] - p[:-1]).norm(dim=-1)
+    at = torch.cat([torch.zeros(1, dtype=p.dtype), seg.cumsum(0)])
+    t = torch.linspace(0, float(at[-1]), n, dtype=p.dtype)
+    i = torch.clamp(torch.searchsorted(at, t) - 1, 0, len(seg) - 1)
+    w = ((t - at[i]) / seg[i])[:, None]
+    e = spec.energy(p[i] * (1 - w) + p[i + 1] * w).numpy()
+    top = np.trapezoid(np.exp(spec.beta * (e - saddle.energy)), t.numpy())
+    return float(top / math.sqrt(2 * math.pi / (spec.beta * abs(saddle.hessian_eigenvalues[0]))))
+
+
+def measure(separation: float, n_paths: int, length: int, seed: int) -> dict:
+    spec = triangle(separation)
+    minima = spec.minima
+    saddles = find_saddles(spec.energy, minima)
+    barrier = min(min(s.barrier(minima)) for s in saddles) * spec.beta
+    kramers = dwell_times(rate_matrix(minima, saddles, spec.beta, gamma=1.0)) / spec.interval
+    path = sample_wells(spec, n_paths, length, seed).x.astype(np.float64)  # mixing I, no noise
+    basins = spec.basins(path)
+    centres = np.stack([m.position for m in minima])
+    near = np.linalg.norm(path - centres[basins], axis=-1) < spec.width
+    height = (
+        spec.energy(torch.from_numpy(path)).numpy() - np.array([m.energy for m in minima])[basins]
+    )
+    low = height < min(1.0 / spec.beta, 0.5 * barrier / spec.beta)
+    by_width = milestone_dwell(np.where(near, basins, -1), len(minima))
+    by_energy = milestone_dwell(np.where(low, basins, -1), len(minima))
+    return {
+        "separation": separation,
+        "barrier_beta": barrier,
+        "saddles": len(saddles),
+        "laplace_ratio": float(np.mean([laplace_ratio(spec, s) for s in saddles])),
+        "kramers": kramers.tolist(),
+        "simulated_core_width": by_width.tolist(),
+        "simulated_core_energy": by_energy.tolist(),
+        "kramers_over_width": float(np.mean(kramers / by_width)),
+        "kramers_over_energy": float(np.mean(kramers / by_energy)),
+        "paths": n_paths,
+        "length": length,
+    }
+
+
+def table() -> None:
+    print(
+        *table_head(
+            "barrier (1/beta)",
+            "saddles",
+            "path / Laplace",
+            "Kramers dwell",
+            "simulated, core = 1 width",
+            "simulated, core = energy",
+            "Kramers / simulated (width)",
+            "Kramers / simulated (energy)",
+        ),
+        sep="\n",
+    )
+    for r in sorted(read_jsonl(RESULTS), key=lambda r: r["barrier_beta"]):
+        print(
+            f"| {r['barrier_beta']:.2f} | {r['saddles']} | {r['laplace_ratio']:.2f} | "
+            f"{np.mean(r['kramers']):.1f} | "
+            f"{np.mean(r['simulated_core_width']):.1f} | "
+            f"{np.mean(r['simulated_core_energy']):.1f} | "
+            f"{r['kramers_over_width']:.2f} | {r['kramers_over_energy']:.2f} |"
+        )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--separations", type=float, nargs="+", default=[3.5, 4, 4.5, 5, 5.5, 6, 6.5])
+    p.add_argument("--paths", type=int, default=200)
+    p.add_argument("--length", type=int, default=1500, help="time units per path")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--table", action="store_true", help="print the rows as a table")
+    a = p.parse_args()
+    if a.table:
+        table()
+        return
+    torch.set_num_threads(a.threads)
+    for s in a.separations:
+        t0 = time.perf_counter()
+        row = measure(s, a.paths, a.length, a.seed)
+        append_row(RESULTS, {**row, "seconds": round(time.perf_counter() - t0, 1)})
+
+
+if __name__ == "__main__":
+    main()
