@@ -32,6 +32,7 @@ from nld.analysis.grid import energy_on
 from nld.analysis.sampling import mala, sampled_occupancy
 from nld.analysis.transitions import (
     Saddle,
+    barrier_top_ratio,
     dwell_times,
     find_saddles,
     milestone_dwell,
@@ -45,6 +46,9 @@ from nld.simulate import euler_split, simulate_prior
 # Below this barrier (in units of 1/beta) the harmonic estimates (c) and the rates are
 # outside their regime of validity, and the analysis says so.
 LOW_BARRIER = 2.0
+# Kramers' barrier-top factor checked (`barrier_top_ratio`): polynomial wells 1.03-1.12, the
+# learned exp2 landscape 1.17-1.18, Gaussian wells 1.4-1.5 (bench/kramers_regime.py).
+SHARP_TOP = 1.25
 SINGLE_WELL = (
     "the energy has a single minimum: the model separates no hidden states (states that "
     "overlap strongly and switch every few steps can end so; see the README's limits)"
@@ -68,6 +72,7 @@ class Analysis:
     occupancy: dict[str, list[float] | None]
     occupancy_error: dict[str, list[float] | None]
     saddles: list[Saddle]
+    barrier_tops: list[float]  # per saddle: `barrier_top_ratio`, 1 where the formula holds
     rates: np.ndarray  # [k, k] per model time unit
     dwell_steps: np.ndarray  # [k], in observation steps (Kramers)
     dwell_simulated: np.ndarray  # [k], in observation steps (the prior simulated)
@@ -103,10 +108,11 @@ class Analysis:
                     "energy": s.energy,
                     "hessian_eigenvalues": s.hessian_eigenvalues.tolist(),
                     "barriers": list(s.barrier(self.minima)),
+                    "barrier_top_ratio": top,
                     "path": s.path.tolist(),
                     "path_energy": s.path_energy.tolist(),
                 }
-                for s in self.saddles
+                for s, top in zip(self.saddles, self.barrier_tops, strict=True)
             ],
             "rates": [finite_or_none(row) for row in self.rates],
             "dwell_times": finite_or_none(self.dwell_steps),
@@ -229,6 +235,7 @@ def analyze(
     t0 = time.perf_counter()
     saddles = find_saddles(energy, minima)
     rates = rate_matrix(minima, saddles, beta, gamma=gamma, mass=mass)
+    tops = [barrier_top_ratio(energy, s, beta) for s in saddles]
     seconds["transitions"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -241,6 +248,13 @@ def analyze(
             f"{len(low)} barrier(s) below {LOW_BARRIER}/beta: the second-order occupancy (c) "
             "and the Kramers rates are outside their high-barrier regime; prefer (a) or (d), "
             "and the simulated dwell times"
+        )
+    sharp = [t for t in tops if not 1 / SHARP_TOP < t < SHARP_TOP]
+    if sharp:
+        warnings.append(
+            f"{len(sharp)} barrier top(s) not quadratic over their thermal width (the path "
+            f"integral of exp(beta E) {min(sharp):.2f}-{max(sharp):.2f} times its Laplace value): "
+            "the Kramers rates are off by about that factor; prefer the simulated dwell times"
         )
     if len(minima) == 1:
         warnings.append(SINGLE_WELL)
@@ -262,6 +276,7 @@ def analyze(
         },
         occupancy_error={"sampling": err_a.tolist()},
         saddles=saddles,
+        barrier_tops=tops,
         rates=rates,
         dwell_steps=dwell_times(rates, model.cfg.dt),
         dwell_simulated=milestone_dwell(cores, len(minima)),

@@ -95,6 +95,10 @@ class SaddleOut(BaseModel):
     energy: float
     hessian_eigenvalues: list[float]
     barriers: tuple[float, float] = Field(description="E_s - E_m from each end, in energy units")
+    barrier_top_ratio: float = Field(
+        description="the path integral of exp(beta (E - E_s)) over its Laplace value: near 1 "
+        "where the Kramers rate through this saddle holds, larger at a sharp top"
+    )
 
 
 class TransitionsResponse(BaseModel):

@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from nld.analysis.energy import EnergyFn, hessian, value_and_grad
+from nld.analysis.grid import energy_on
 from nld.analysis.minima import Minimum, assign_basins
 
 
@@ -167,6 +168,27 @@ def find_saddles(
             continue
         out.append(Saddle((i, j), x, float(es[0]), eig, hess, path.numpy(), e.numpy()))
     return out
+
+
+def barrier_top_ratio(energy: EnergyFn, saddle: Saddle, beta: float, n: int = 2000) -> float:
+    """What the rate formula assumes of the barrier top, checked: the integral of
+    exp(beta (E - E_s)) along the saddle's minimum energy path (the polyline through its
+    images, `n` points) over its Laplace value sqrt(2 pi / (beta |lambda_s|)).
+
+    Near 1 where the path's energy profile is quadratic over the top's thermal width (1.03-1.12
+    on polynomial wells). A sharp top (a ridge where two wells meet, as between Gaussian
+    wells: 1.4-1.5) makes it larger, and the mean first passage time of the path's 1-D
+    reduction grows with it, so the formula's rates are then too fast by about this factor
+    (bench/kramers_regime.py)."""
+    path = saddle.path
+    seg = np.linalg.norm(np.diff(path, axis=0), axis=-1)
+    arc = np.concatenate([[0.0], np.cumsum(seg)])
+    t = np.linspace(0.0, arc[-1], n)
+    i = np.clip(np.searchsorted(arc, t) - 1, 0, len(seg) - 1)
+    w = ((t - arc[i]) / np.maximum(seg[i], 1e-12))[:, None]
+    e = energy_on(energy, path[i] * (1 - w) + path[i + 1] * w)
+    top = np.trapezoid(np.exp(beta * (e - saddle.energy)), t)
+    return float(top / math.sqrt(2 * math.pi / (beta * abs(saddle.hessian_eigenvalues[0]))))
 
 
 def unstable_rate(

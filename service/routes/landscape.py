@@ -100,8 +100,9 @@ async def transitions(reg: RegistryDep, model: str | None = None) -> Transitions
                 energy=s.energy,
                 hessian_eigenvalues=s.hessian_eigenvalues.tolist(),
                 barriers=s.barrier(a.minima),
+                barrier_top_ratio=top,
             )
-            for s in a.saddles
+            for s, top in zip(a.saddles, a.barrier_tops, strict=True)
         ],
         clock=a.clock,
         rates=[finite_or_none(row) for row in a.rates],

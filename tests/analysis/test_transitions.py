@@ -8,6 +8,7 @@ import torch
 
 from nld.analysis import find_minima
 from nld.analysis.transitions import (
+    barrier_top_ratio,
     dwell_times,
     find_saddles,
     milestone_dwell,
@@ -156,3 +157,32 @@ def test_milestoning_dwell_of_a_simulated_double_well_matches_kramers():
             cores[:, i // every] = np.where(e < 1 / beta, (x > 0).astype(np.int64), -1)
     dwell = milestone_dwell(cores, 2) * every * dt
     assert np.all(np.abs(dwell * k - 1) < 0.2), (dwell, 1 / k)
+
+
+def test_barrier_top_ratio_against_a_one_dimensional_quadrature():
+    """Two equal Gaussian wells of width 1 at x = +-a (E = -log of their mixture): the path is
+    the segment between the centres, where E(x) is known in closed form, lambda_s = 1 - a^2,
+    and scipy's quad gives the integral the ratio is made of. The quartic well's top is
+    nearly quadratic; the ridge between Gaussian wells is not, and there the formula's rate
+    is too fast by about this factor (bench/kramers_regime.py)."""
+    from scipy.integrate import quad
+
+    a, beta = 3.0, 1.0
+
+    def gaussians(q):
+        x, y = q[..., 0], q[..., 1]
+        pair = torch.stack([-((x - a) ** 2), -((x + a) ** 2)], -1) / 2 - y[..., None] ** 2 / 2
+        return -torch.logsumexp(pair, -1) + math.log(2)
+
+    def on_axis(x: float) -> float:
+        return -np.logaddexp(-((x - a) ** 2) / 2, -((x + a) ** 2) / 2) + math.log(2)
+
+    (s,) = find_saddles(gaussians, _minima(gaussians))
+    np.testing.assert_allclose(s.hessian_eigenvalues[0], 1 - a**2, rtol=1e-5)
+    top, _ = quad(lambda x: math.exp(beta * (on_axis(x) - on_axis(0.0))), -a, a)
+    expected = top / math.sqrt(2 * math.pi / (beta * (a**2 - 1)))
+    assert barrier_top_ratio(gaussians, s, beta) == pytest.approx(expected, rel=2e-3)
+    assert expected > 1.35
+    quartic = double_well(4.0)
+    (q,) = find_saddles(quartic, _minima(quartic))
+    assert 1.0 < barrier_top_ratio(quartic, q, 1.0) < 1.1

@@ -76,6 +76,7 @@ def test_landscape(client):
     assert client.get("/landscape/occupancy", params={"method": "magic"}).status_code == 422
     tr = client.get("/landscape/transitions").json()
     assert len(tr["saddles"]) == 1 and all(t > 0 for t in tr["dwell_times"])
+    assert tr["saddles"][0]["barrier_top_ratio"] > 0.5  # an integral over its Laplace value
     clock = client.get("/models/easy").json()["config"]["clock"]
     assert tr["clock"] == pytest.approx(clock) and clock != 1  # the smoke run's fitted clock
     assert all(t > 0 for t in tr["dwell_times_simulated"])
