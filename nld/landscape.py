@@ -249,12 +249,13 @@ def analyze(
             "and the Kramers rates are outside their high-barrier regime; prefer (a) or (d), "
             "and the simulated dwell times"
         )
-    sharp = [t for t in tops if not 1 / SHARP_TOP < t < SHARP_TOP]
+    sharp = [f"{t:.2f}" for t in sorted(tops) if not 1 / SHARP_TOP < t < SHARP_TOP]
     if sharp:
+        span = sharp[0] if sharp[0] == sharp[-1] else f"{sharp[0]}-{sharp[-1]}"
         warnings.append(
             f"{len(sharp)} barrier top(s) not quadratic over their thermal width (the path "
-            f"integral of exp(beta E) {min(sharp):.2f}-{max(sharp):.2f} times its Laplace value): "
-            "the Kramers rates are off by about that factor; prefer the simulated dwell times"
+            f"integral of exp(beta E) {span} times its Laplace value): the Kramers rates are "
+            "off by about that factor; prefer the simulated dwell times"
         )
     if len(minima) == 1:
         warnings.append(SINGLE_WELL)
