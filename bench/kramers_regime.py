@@ -1,6 +1,7 @@
 """Where Kramers' formula holds: its dwell times against brute-force simulation, by barrier.
 
     python bench/kramers_regime.py [--separations 3.5 4 4.5 5 5.5 6 6.5] [--threads 1]
+    python bench/kramers_regime.py --exact-1d
 
 No training: three equal Gaussian wells of width 1 at the corners of an equilateral triangle
 (`nld.data.wells.WellsSpec`, beta 1), farther apart row by row, so the barrier grows. For each,
@@ -13,7 +14,10 @@ prior). The learned landscapes of exp1 and exp2 have barriers of 1-2 / beta (ben
 `path / Laplace` is `nld.analysis.transitions.barrier_top_ratio`, what the formula assumes of
 the barrier top: the integral of exp(beta (E - E_s)) along the minimum energy path over its
 Laplace value (near 1 where the top is quadratic).
-Rows go to bench/results/kramers_regime.jsonl.
+Rows go to bench/results/kramers_regime.jsonl. `--exact-1d` prints the same comparison in one
+dimension without simulation: Kramers' formula over the exact mean first passage time from one
+minimum to the other (scipy's quad of the double integral), between two Gaussian wells and in
+the quartic double well h (x^2 - 1)^2.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +92,39 @@ def measure(separation: float, n_paths: int, length: int, seed: int) -> dict:
     }
 
 
+def exact_1d() -> None:
+    """Kramers / exact mean first passage time from -m to m in symmetric 1-D double wells
+    (beta = gamma = 1; curvatures by central differences)."""
+    from scipy.integrate import quad
+
+    def ratio(energy: Callable[[float], float], m: float) -> tuple[float, float]:
+        def curvature(x: float, h: float = 1e-4) -> float:
+            return (energy(x + h) - 2 * energy(x) + energy(x - h)) / h**2
+
+        def inner(x: float) -> float:
+            return quad(lambda y: math.exp(-energy(y)), -np.inf, x)[0]
+
+        exact = quad(lambda x: math.exp(energy(x)) * inner(x), -m, m, limit=200)[0]
+        barrier = energy(0.0) - energy(-m)
+        kramers = 2 * math.pi / math.sqrt(curvature(-m) * -curvature(0.0)) * math.exp(barrier)
+        return barrier, kramers / exact
+
+    wells: list[tuple[str, Callable[[float], float], float]] = []
+    for a in (2.0, 2.5, 3.0, 3.5):  # Gaussian wells of width 1 at +-a
+        wells.append(
+            (
+                "Gaussian wells",
+                lambda x, a=a: -float(np.logaddexp(-((x - a) ** 2) / 2, -((x + a) ** 2) / 2)),
+                a,
+            )
+        )
+    for h in (1.0, 2.0, 4.0, 6.0):
+        wells.append(("quartic h (x^2 - 1)^2", lambda x, h=h: h * (x * x - 1) ** 2, 1.0))
+    for name, energy, m in wells:
+        barrier, r = ratio(energy, m)
+        print(f"{name}, barrier {barrier:.2f} / beta: Kramers / exact {r:.2f}")
+
+
 def table() -> None:
     print(
         *table_head(
@@ -119,9 +157,13 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--table", action="store_true", help="print the rows as a table")
+    p.add_argument("--exact-1d", action="store_true", help="the 1-D comparison (no simulation)")
     a = p.parse_args()
     if a.table:
         table()
+        return
+    if a.exact_1d:
+        exact_1d()
         return
     torch.set_num_threads(a.threads)
     for s in a.separations:
