@@ -34,6 +34,7 @@ from record import append_row
 
 from nld.analysis.transitions import (
     barrier_top_ratio,
+    core_labels,
     dwell_times,
     find_saddles,
     milestone_dwell,
@@ -71,12 +72,10 @@ def measure(separation: float, n_paths: int, length: int, seed: int) -> dict:
     basins = spec.basins(path)
     centres = np.stack([m.position for m in minima])
     near = np.linalg.norm(path - centres[basins], axis=-1) < spec.width
-    height = (
-        spec.energy(torch.from_numpy(path)).numpy() - np.array([m.energy for m in minima])[basins]
-    )
-    low = height < min(1.0 / spec.beta, 0.5 * barrier / spec.beta)
     by_width = milestone_dwell(np.where(near, basins, -1), len(minima))
-    by_energy = milestone_dwell(np.where(low, basins, -1), len(minima))
+    by_energy = milestone_dwell(
+        core_labels(spec.energy, minima, saddles, spec.beta, path, basins), len(minima)
+    )
     return {
         "separation": separation,
         "barrier_beta": barrier,

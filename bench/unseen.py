@@ -56,13 +56,20 @@ def case_spec(case: int) -> HMMSpec:
     return random_spec(k, dim, dwell=dwell, seed=100 + case, separation=3.0)
 
 
+def train_split(case: int) -> Dataset:
+    from nld.data import sample
+
+    _, _, _, length, n = CASES[case]
+    return sample(case_spec(case), n, length, seed=1)
+
+
 def case_data(case: int) -> tuple[HMMSpec, Dataset, Dataset, dict[str, float]]:
     """A case's spec, training and test sets, and the Bayes limits on the test set."""
     from nld.data import bayes_limits, sample
 
-    _, _, _, length, n = CASES[case]
+    _, _, _, length, _ = CASES[case]
     spec = case_spec(case)
-    train_set = sample(spec, n, length, seed=1)
+    train_set = train_split(case)
     test_set = sample(spec, 200, max(length, 200), seed=2)
     assert test_set.states is not None
     return spec, train_set, test_set, bayes_limits(spec, test_set.x, test_set.states)
@@ -135,11 +142,8 @@ def run(case: int, threads: int, overrides: dict[str, object], variant: str) -> 
 def split_l1(case: int) -> float:
     """l1 of the case's training split's state frequencies to the true stationary distribution:
     what a model that fits the time its training data spend in each state is off by at least."""
-    from nld.data import sample
-
-    _, _, _, length, n = CASES[case]
     spec = case_spec(case)
-    states = sample(spec, n, length, seed=1).states
+    states = train_split(case).states
     assert states is not None
     freq = np.bincount(states.ravel(), minlength=spec.n_states) / states.size
     return float(np.abs(freq - spec.stationary()).sum())

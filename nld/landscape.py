@@ -28,11 +28,11 @@ from nld.analysis import (
     zeroth_order,
 )
 from nld.analysis.basins import BasinIndex
-from nld.analysis.grid import energy_on
 from nld.analysis.sampling import mala, sampled_occupancy
 from nld.analysis.transitions import (
     Saddle,
     barrier_top_ratio,
+    core_labels,
     dwell_times,
     find_saddles,
     milestone_dwell,
@@ -155,11 +155,6 @@ def simulated_cores(
     on these hold at any barrier height, and they are what the model does between
     observations, not its continuous-time limit.
     """
-    k = len(minima)
-    depth = np.full(k, 1.0 / beta)
-    for s in saddles:
-        for i, barrier in zip(s.pair, s.barrier(minima), strict=True):
-            depth[i] = min(depth[i], 0.5 * barrier)
     rng = np.random.default_rng(seed)
     start = starts[rng.integers(len(starts), size=n_paths)]
     sub = model.cfg.substeps
@@ -167,9 +162,7 @@ def simulated_cores(
     path = simulate_prior(model, n_paths, rows, model.cfg.dt / sub, seed=seed, start=start)[
         :, ::sub
     ]
-    basin = index.assign(path, exact=False)
-    height = energy_on(energy, path) - np.array([m.energy for m in minima])[basin]
-    return np.where(height < depth[basin], basin, -1)
+    return core_labels(energy, minima, saddles, beta, path, index.assign(path, exact=False))
 
 
 def analyze(

@@ -191,6 +191,25 @@ def barrier_top_ratio(energy: EnergyFn, saddle: Saddle, beta: float, n: int = 20
     return float(top / math.sqrt(2 * math.pi / (beta * abs(saddle.hessian_eigenvalues[0]))))
 
 
+def core_labels(
+    energy: EnergyFn,
+    minima: list[Minimum],
+    saddles: list[Saddle],
+    beta: float,
+    points: np.ndarray,
+    basins: np.ndarray,
+) -> np.ndarray:
+    """For milestoning (`milestone_dwell`): the basin index of each point [..., d] (`basins`,
+    same leading shape) that lies in its well's core, else -1. The core of a well is the part
+    of its basin less than min(1/beta, half its lowest barrier) above its minimum."""
+    depth = np.full(len(minima), 1.0 / beta)
+    for s in saddles:
+        for i, barrier in zip(s.pair, s.barrier(minima), strict=True):
+            depth[i] = min(depth[i], 0.5 * barrier)
+    height = energy_on(energy, points) - np.array([m.energy for m in minima])[basins]
+    return np.where(height < depth[basins], basins, -1)
+
+
 def unstable_rate(
     hessian: np.ndarray, *, gamma: float | np.ndarray, mass: float | np.ndarray | None = None
 ) -> float:
