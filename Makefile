@@ -25,9 +25,11 @@ test: lint
 	bash deploy/ensure-redis.sh
 	OMP_NUM_THREADS=1 $(BIN)/pytest -n 2 --dist loadfile
 
-# The service on 127.0.0.1:8000 with the shipped models (models/); Ctrl-C stops it.
+# The service with the shipped models (models/) on http://$(HOST):$(PORT); Ctrl-C stops it.
+HOST ?= 127.0.0.1
+PORT ?= 8000
 serve: $(STAMP)
-	$(BIN)/nld serve --models models --host 127.0.0.1 --port 8000
+	$(BIN)/nld serve --models models --host $(HOST) --port $(PORT)
 
 # Generate exp1, train the default exp1 preset, evaluate it on the test split.
 # Re-running it continues (or reuses) the run instead of starting over.

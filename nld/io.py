@@ -10,13 +10,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+# The process' umask, read once (setting it is the only way to read it, and not thread-safe).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]) -> None:
-    """Call `write(f)` on a temporary file beside `path`, fsync it, then rename it over `path`."""
+    """Call `write(f)` on a temporary file beside `path`, fsync it, then rename it over `path`.
+
+    The file gets the mode an ordinary `open(path, "w")` would give it (0644 under the usual
+    umask 022), not the 0600 of a temporary file: a model trained by one user must be
+    readable by the service running as another."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

@@ -256,7 +256,7 @@ def rate_matrix(
                 / (2 * math.pi)
                 * math.exp(0.5 * (log_det_m - log_det_s) - beta * (s.energy - minima[m].energy))
             )
-    rates[np.diag_indices(k)] = -rates.sum(1)
+    rates[np.diag_indices(k)] = 0.0 - rates.sum(1)  # 0.0 - 0.0 is 0.0, where -(0.0) is -0.0
     return rates
 
 

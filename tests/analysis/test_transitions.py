@@ -75,6 +75,13 @@ def test_double_well_rate_formula():
     np.testing.assert_allclose(dwell_times(k, dt=0.1), 1 / (expected * 0.1), rtol=1e-9)
 
 
+def test_a_single_well_has_a_zero_rate_not_a_negative_zero():
+    (m,) = find_minima(lambda q: (q * q).sum(-1), torch.ones(4, 2, dtype=torch.float64))
+    k = rate_matrix([m], [], 1.0, gamma=1.0)
+    assert k.tolist() == [[0.0]] and math.copysign(1.0, k[0, 0]) == 1.0
+    assert dwell_times(k).tolist() == [math.inf]
+
+
 def test_underdamped_unstable_rate():
     # Large friction recovers the overdamped rate; it is the root of m mu^2 + gamma mu + lam.
     assert unstable_rate(np.array([[-2.0]]), gamma=1e4, mass=1.0) == pytest.approx(2e-4, rel=1e-3)
