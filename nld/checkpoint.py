@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -60,6 +61,19 @@ def read_config(run_dir: str | os.PathLike[str]) -> tuple[ModelConfig, dict[str,
     except ValidationError as e:
         raise CheckpointError(f"{path}: invalid model config: {e}") from None
     return cfg, doc.get("meta") or {}
+
+
+def weights_sha256(run_dir: str | os.PathLike[str]) -> str:
+    """The SHA-256 of a checkpoint's weights file (hex): what a stored analysis belongs to,
+    and (its first 16 digits) the model's version in the service."""
+    h = hashlib.sha256()
+    try:
+        with (Path(run_dir) / WEIGHTS).open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError as e:
+        raise CheckpointError(f"{Path(run_dir) / WEIGHTS}: cannot be read ({e})") from None
+    return h.hexdigest()
 
 
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:

@@ -152,6 +152,14 @@ def test_train_segment_evaluate(tmp_path, capsys, easy_data_cli):
     ):
         assert key in res
     assert set(res["occupancy"]) == {"sampling", "zeroth", "second", "quadrature"}
+    # ... and stored beside the model, for these weights, where the service reads it
+    from nld import analysis_file, checkpoint
+
+    assert res["weights_sha256"] == checkpoint.weights_sha256(run)
+    stored = analysis_file.load(
+        run / analysis_file.FILE, checkpoint.load(run), res["weights_sha256"]
+    )
+    assert [m.position.tolist() for m in stored.minima] == [m["position"] for m in res["minima"]]
     single = any("single minimum" in w for w in res["warnings"])
     assert single == (len(res["minima"]) == 1)
     assert all(len(v) == len(res["minima"]) for v in res["occupancy"].values())

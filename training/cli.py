@@ -287,15 +287,23 @@ def _cmd_evaluate(a: argparse.Namespace) -> None:
 
 
 def _cmd_analyze(a: argparse.Namespace) -> None:
-    from nld import checkpoint
+    from nld import analysis_file, checkpoint
     from nld.data import load_spec
     from nld.io import write_json
     from training.analyze import analyze_run
 
     model, data = _load_run(a.run_dir, a.data)
     spec = load_spec(a.spec) if a.spec else None
-    res, _, _ = analyze_run(model, data, spec=spec, seed=a.seed)
+    res, analysis, _ = analyze_run(model, data, spec=spec, seed=a.seed)
+    digest = checkpoint.weights_sha256(a.run_dir)
+    res.update(weights_sha256=digest, analysis_version=analysis_file.ANALYSIS_VERSION)
     write_json(a.out, res)
+    wrote = [a.out]
+    try:  # the service serves this analysis instead of computing its own
+        analysis_file.save(Path(a.run_dir) / analysis_file.FILE, analysis, digest)
+        wrote.append(str(Path(a.run_dir) / analysis_file.FILE))
+    except OSError as e:
+        print(f"warning: the analysis is not stored beside the model ({e})", file=sys.stderr)
     if a.card:
         from nld.io import write_bytes
         from training.analyze import model_card
@@ -304,7 +312,7 @@ def _cmd_analyze(a: argparse.Namespace) -> None:
         card = model_card(Path(a.run_dir).name, res, command, checkpoint.read_config(a.run_dir)[1])
         write_bytes(a.card, card.encode())
     occ = res["occupancy"]
-    print(f"{len(res['minima'])} minima, beta {res['beta']:.3f}; wrote {a.out}")
+    print(f"{len(res['minima'])} minima, beta {res['beta']:.3f}; wrote {', '.join(wrote)}")
     for i, m in enumerate(res["minima"]):
         pos = ", ".join(f"{v:.3f}" for v in m["position"])
         est = "  ".join(f"{name} {occ[name][i]:.3f}" for name in occ if occ[name] is not None)
@@ -507,7 +515,9 @@ def _parser() -> argparse.ArgumentParser:
     dp.add_argument("--quiet", action="store_true", help="no progress bar")
 
     an = sub.add_parser(
-        "analyze", help="minima, occupancies (a)-(d), saddles, rates and dwell times"
+        "analyze",
+        help="minima, occupancies (a)-(d), saddles, rates and dwell times; stored beside the "
+        "model (analysis.safetensors), where the service finds it",
     )
     an.add_argument("run_dir")
     an.add_argument("--data", help="a data set to encode (and score, if it has states)")

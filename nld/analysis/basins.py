@@ -30,17 +30,33 @@ class BasinIndex:
         *,
         k: int = 8,
         grid: tuple[np.ndarray, np.ndarray, tuple[int, ...]] | None = None,
+        labels: np.ndarray | None = None,
     ) -> None:
         """`grid` = (lo, step, shape) when `reference` is the regular grid of those points in
-        'ij' order: then `assign(exact=False)` finds a point's nearest node by arithmetic."""
+        'ij' order: then `assign(exact=False)` finds a point's nearest node by arithmetic.
+        `labels` are the reference points' basins when they are known (a stored index);
+        otherwise each reference point flows to its minimum."""
         if not minima:
             raise ValueError("no minima to assign basins to")
         ref = np.asarray(reference, dtype=np.float64).reshape(-1, minima[0].position.shape[0])
         self.energy = energy
         self.minima = minima
         self.k = min(k, len(ref))
-        self.labels_ = assign_basins(energy, torch.from_numpy(ref), minima)
+        if labels is None:
+            self.labels_ = assign_basins(energy, torch.from_numpy(ref), minima)
+        else:
+            self.labels_ = np.asarray(labels, dtype=np.int64)
+            if (
+                self.labels_.shape != (len(ref),)
+                or not ((self.labels_ >= 0) & (self.labels_ < len(minima))).all()
+            ):
+                raise ValueError(
+                    f"labels must be {len(ref)} basin indices in [0, {len(minima)}), one per "
+                    "reference point"
+                )
+        self.reference_ = ref
         self.grid_ = grid
+        self.box_: tuple[np.ndarray, np.ndarray, int] | None = None
         self.tree_ = cKDTree(ref)
         dist, _ = self.tree_.query(ref, k=min(2, len(ref)))
         # A point farther than this from every reference point is outside the index.
@@ -64,13 +80,31 @@ class BasinIndex:
         span = np.maximum(hi - lo, 1e-6)
         lo, hi = lo - 0.5 * span, hi + 0.5 * span
         if d <= 3:
-            n = max(2, round(n_reference ** (1 / d)))
-            ref = grid_points(lo, hi, n)[1].reshape(-1, d)
-            return cls(energy, minima, ref, grid=(lo, (hi - lo) / (n - 1), (n,) * d))
+            return cls.on_grid(energy, minima, lo, hi, max(2, round(n_reference ** (1 / d))))
         rng = np.random.default_rng(seed)
         pick = flat[rng.integers(len(flat), size=n_reference)]
         ref = pick + 0.1 * span * rng.standard_normal(pick.shape)
         return cls(energy, minima, ref)
+
+    @classmethod
+    def on_grid(
+        cls,
+        energy: EnergyFn,
+        minima: list[Minimum],
+        lo: np.ndarray,
+        hi: np.ndarray,
+        n: int,
+        *,
+        labels: np.ndarray | None = None,
+    ) -> BasinIndex:
+        """An index whose reference points are the grid of n points per axis over [lo, hi]
+        (`box_` keeps lo, hi and n, from which the same grid is rebuilt)."""
+        lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+        d = len(lo)
+        ref = grid_points(lo, hi, n)[1].reshape(-1, d)
+        index = cls(energy, minima, ref, grid=(lo, (hi - lo) / (n - 1), (n,) * d), labels=labels)
+        index.box_ = (lo, hi, n)
+        return index
 
     def assign(self, points: Tensor | np.ndarray, *, exact: bool = True) -> np.ndarray:
         """Basin index of each point [..., d] -> [...] (int64).
