@@ -21,6 +21,7 @@ import ast
 import os
 import pickle
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -71,17 +72,56 @@ def _load_state(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     return state
 
 
+CONTROL = {"overdamped": "f_net", "underdamped": "control_network"}
+
+
+def dynamics_of(
+    settings: dict[str, Any], state: dict[str, torch.Tensor], where: object
+) -> tuple[str, list[str]]:
+    """The dynamics of a dynvae checkpoint as the paper's code builds it, and what in the
+    settings disagrees with it.
+
+    The paper's code reads the boolean `overdamped` (utils/common_components.py); some of its
+    settings files also carry a `dynamics` string that it never reads, and in three of the
+    released ones the two disagree (`"dynamics": "overdamped"` with `"overdamped": False`,
+    and underdamped weights). `dynamics` counts only where `overdamped` is absent."""
+    notes = []
+    if isinstance(settings.get("overdamped"), bool):
+        dynamics = "overdamped" if settings["overdamped"] else "underdamped"
+        said = settings.get("dynamics")
+        if said is not None and said != dynamics:
+            notes.append(
+                f'{where}: says "dynamics": {said!r} and "overdamped": '
+                f"{settings['overdamped']}; imported as {dynamics}, as the paper's code reads "
+                f"`overdamped` (its weights are {dynamics}: {CONTROL[dynamics]}.*)"
+            )
+    else:
+        dynamics = settings.get("dynamics", "overdamped")
+    if dynamics not in CONTROL:
+        raise ConfigError(f"{where}: unknown dynamics {dynamics!r}")
+    if f"{CONTROL[dynamics]}.0.weight" not in state:
+        other = next(d for d in CONTROL if d != dynamics)
+        found = (
+            f", but {CONTROL[other]}.* weights of {other} dynamics"
+            if (f"{CONTROL[other]}.0.weight" in state)
+            else ""
+        )
+        raise CheckpointError(
+            f"{where}: the settings say {dynamics}, and there are no {CONTROL[dynamics]}.* "
+            f"weights for {dynamics} dynamics{found}"
+        )
+    return dynamics, notes
+
+
 def convert(model_path: str | os.PathLike[str], settings_path: str | os.PathLike[str]) -> NLDModel:
-    """An `NLDModel` holding the weights of a dynvae checkpoint."""
+    """An `NLDModel` holding the weights of a dynvae checkpoint. Where its settings disagree
+    with themselves or with its weights, a `UserWarning` says so."""
     settings = read_settings(settings_path)
     state = _load_state(model_path)
-    # Older settings files say only "overdamped": True/False.
-    dynamics = settings.get(
-        "dynamics", "overdamped" if settings.get("overdamped", True) else "underdamped"
-    )
-    if dynamics not in ("overdamped", "underdamped"):
-        raise ConfigError(f"{settings_path}: unknown dynamics {dynamics!r}")
-    control = "f_net" if dynamics == "overdamped" else "control_network"
+    dynamics, notes = dynamics_of(settings, state, settings_path)
+    for note in notes:
+        warnings.warn(note, UserWarning, stacklevel=2)
+    control = CONTROL[dynamics]
     try:
         control_hidden = [state[f"{control}.{i}.weight"].shape[0] for i in (0, 2)]
     except KeyError:

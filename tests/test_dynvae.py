@@ -98,3 +98,20 @@ def test_pickled_code_is_refused(tmp_path, capsys):
     with pytest.raises(CheckpointError, match="tensor-only"):
         convert(tmp_path / "m.pth", tmp_path / "s.txt")
     assert "code ran" not in capsys.readouterr().out
+
+
+def test_dynamics_follow_the_flag_the_papers_code_reads(tmp_path):
+    """Three released settings files say "dynamics": "overdamped" beside "overdamped": False
+    (and hold underdamped weights): the paper's code reads only the flag, and so do we."""
+    settings = shared_file("reference/dynvae/symmetric_underdamped-settings-2.txt").read_text()
+    assert '"overdamped": False' in settings
+    contradicted = settings.replace("{", '{\n    "dynamics": "overdamped",', 1)
+    (tmp_path / "s.txt").write_text(contradicted)
+    model_file = shared_file("reference/dynvae/symmetric_underdamped-model-2.pth")
+    with pytest.warns(UserWarning, match="imported as underdamped, as the paper's code reads"):
+        model = convert(model_file, tmp_path / "s.txt")
+    assert model.cfg.dynamics == "underdamped"
+    # Settings that say overdamped, on underdamped weights: refused, naming what is there.
+    (tmp_path / "o.txt").write_text(settings.replace('"overdamped": False', '"overdamped": True'))
+    with pytest.raises(CheckpointError, match=r"but control_network\.\* weights of underdamped"):
+        convert(model_file, tmp_path / "o.txt")
