@@ -27,8 +27,8 @@ import torch
 from record import append_row, free_port
 
 from nld.data import hmm
-from service.registry import load_model
-from service.streaming import label_chunk
+from service.config import Settings
+from service.loader import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "load.jsonl"
@@ -86,8 +86,8 @@ def main() -> None:
 
     data = hmm.sample(hmm.load_spec(a.spec), a.sessions, a.events, seed=1).x
     # The reference: each sequence in one pass, in this process.
-    lm = load_model(model_dir, chains=256, steps=4000)
-    reference = [label_chunk(lm, x, None).labels.tolist() for x in data]
+    lm = load_model(model_dir, Settings(models_dir=model_dir.parent))
+    reference = [lm.label_chunk(x, None).labels.tolist() for x in data]
 
     port = free_port()
     prefix = f"nldload:{secrets.token_hex(4)}:"

@@ -5,7 +5,7 @@
 For B sessions stepped together one observation at a time (T steps) of data drawn from the
 shipped exp2 spec (the default model's data), it times
 - the floor: the model's GRU alone on the same batch, one step per call;
-- the service path: `service.streaming.label_chunk` (standardise, embedding MLP, GRU,
+- the service path: `service.loaded.LoadedModel.label_chunk` (standardise, embedding MLP, GRU,
   context, readout head, basin lookup by the BasinIndex, energy), one step per call;
 - basin assignment of the streams' positions by gradient flow (what the hot path must not
   do) against the index lookup the service uses.
@@ -39,7 +39,6 @@ def _median_seconds(fn, repeats: int = 5) -> float:
 def measure(lm, b: int, steps: int) -> dict:  # type: ignore[no-untyped-def]
     from nld.analysis import assign_basins
     from nld.data import load_spec, sample
-    from service.streaming import label_chunk
 
     model = lm.model
     spec = load_spec("exp2")
@@ -61,13 +60,13 @@ def measure(lm, b: int, steps: int) -> dict:  # type: ignore[no-untyped-def]
     def service_path() -> None:
         h, belief = None, None
         for t in range(steps):
-            chunk = label_chunk(lm, x[:, t : t + 1], h, belief)
+            chunk = lm.label_chunk(x[:, t : t + 1], h, belief)
             h, belief = chunk.h, chunk.belief
 
     t_floor = _median_seconds(floor)
     t_service = _median_seconds(service_path)
     # Basin lookups of the positions of the whole streams (the first step is atypical).
-    z = label_chunk(lm, x, None).positions
+    z = lm.label_chunk(x, None).positions
     pts = torch.from_numpy(z.reshape(-1, z.shape[-1]))[:2000]
     index = lm.analysis.index
     t_flow = _median_seconds(lambda: assign_basins(index.energy, pts, lm.analysis.minima), 3)
@@ -87,7 +86,8 @@ def measure(lm, b: int, steps: int) -> dict:  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
-    from service.registry import load_model
+    from service.config import Settings
+    from service.loader import load_model
 
     p = argparse.ArgumentParser()
     p.add_argument("--model", default=str(ROOT / "models" / "exp2-underdamped"))
@@ -95,7 +95,9 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=100)
     a = p.parse_args()
     torch.set_num_threads(1)
-    lm = load_model(Path(a.model), chains=128, steps=2000)
+    model_dir = Path(a.model).resolve()
+    settings = Settings(models_dir=model_dir.parent, analysis_chains=128, analysis_steps=2000)
+    lm = load_model(model_dir, settings)
     for b in a.batches:
         row = measure(lm, b, a.steps)
         row["model"] = Path(a.model).name

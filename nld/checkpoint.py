@@ -76,21 +76,34 @@ def weights_sha256(run_dir: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
-def read_tensors(path: Path) -> dict[str, torch.Tensor]:
-    """All tensors of a safetensors file, with a clear error if it is missing or damaged."""
-    if not path.is_file():
-        raise CheckpointError(f"{path}: missing")
+def read_tensors(path: Path, data: bytes | None = None) -> dict[str, torch.Tensor]:
+    """All tensors of a safetensors file (or of its bytes, `data`, already read), with a
+    clear error if it is missing or damaged."""
+    if data is None:
+        if not path.is_file():
+            raise CheckpointError(f"{path}: missing")
+        data = path.read_bytes()
     try:
-        return st_load(path.read_bytes())
+        return st_load(data)
     except (SafetensorError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{path}: corrupt or truncated safetensors file ({e})") from None
 
 
 def load(run_dir: str | os.PathLike[str]) -> NLDModel:
     """Rebuild the model of a checkpoint directory, in eval mode on the CPU."""
+    return load_with_sha256(run_dir)[0]
+
+
+def load_with_sha256(run_dir: str | os.PathLike[str]) -> tuple[NLDModel, str]:
+    """The model, and the SHA-256 of the very bytes its weights were read from."""
     cfg, _ = read_config(run_dir)
     model = NLDModel(cfg)
-    tensors = read_tensors(Path(run_dir) / WEIGHTS)
+    path = Path(run_dir) / WEIGHTS
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"{path}: missing or unreadable ({e.strerror})") from None
+    tensors = read_tensors(path, data)
     chain = {k: tensors.pop(k) for k in list(tensors) if k.startswith(state_chain.PREFIX)}
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
@@ -110,7 +123,7 @@ def load(run_dir: str | os.PathLike[str]) -> NLDModel:
             raise CheckpointError(f"{run_dir}: weight {k} has non-finite values")
     model.load_state_dict(tensors, strict=True)
     attach_chain(model, chain, run_dir)
-    return model.eval()
+    return model.eval(), hashlib.sha256(data).hexdigest()
 
 
 def attach_chain(model: NLDModel, tensors: dict[str, torch.Tensor], where: object) -> None:

@@ -3,7 +3,8 @@
 NLDError                 base: the command line prints its message, without a traceback
 ├── DataError            a data set file is missing, malformed or inconsistent
 ├── ConfigError          a config, preset or spec is invalid
-└── CheckpointError      a checkpoint is missing, corrupt, truncated or mismatched
+├── CheckpointError      a checkpoint is missing, corrupt, truncated or mismatched
+└── NonFiniteError       a model produced non-finite values (inputs off its scale, a diverged SDE)
 """
 
 
@@ -20,4 +21,8 @@ class ConfigError(NLDError, ValueError):
 
 
 class CheckpointError(NLDError):
+    pass
+
+
+class NonFiniteError(NLDError, ValueError):
     pass

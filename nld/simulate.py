@@ -20,7 +20,6 @@ def euler_split(model: NLDModel) -> int:
     return max(1, math.ceil(model.prior.clock))
 
 
-@torch.no_grad()
 def simulate_prior(
     model: NLDModel,
     n_paths: int,
@@ -33,6 +32,39 @@ def simulate_prior(
     """Positions [n_paths, n_steps + 1, d] of the prior from `start` [d] or [n_paths, d]
     (positions; momenta start at 0), or from draws of the prior's initial distribution; `dt`
     is the time between two rows, on the prior's clock (`ModelConfig.clock`)."""
+    return _simulate(model, n_paths, n_steps, dt, seed, start, velocities=False)[0]
+
+
+def simulate_phase(
+    model: NLDModel,
+    n_paths: int,
+    n_steps: int,
+    dt: float,
+    *,
+    seed: int = 0,
+    start: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions and velocities dq/dt = p / m [n_paths, n_steps + 1, d] of an underdamped
+    energy prior (the same paths as `simulate_prior` with the same seed); velocities are in
+    latent units per unit of model time on the prior's clock."""
+    if model.cfg.dynamics != "underdamped" or model.prior.energy is None:
+        raise ValueError("only an underdamped energy prior has velocities")
+    positions, velocities = _simulate(model, n_paths, n_steps, dt, seed, start, velocities=True)
+    assert velocities is not None
+    return positions, velocities
+
+
+@torch.no_grad()
+def _simulate(
+    model: NLDModel,
+    n_paths: int,
+    n_steps: int,
+    dt: float,
+    seed: int,
+    start: np.ndarray | None,
+    *,
+    velocities: bool,
+) -> tuple[np.ndarray, np.ndarray | None]:
     cfg, prior = model.cfg, model.prior
     gen = torch.Generator().manual_seed(seed)
     s, d = cfg.state_dim, cfg.latent_dim
@@ -50,7 +82,7 @@ def simulate_prior(
         for k in range(n_steps):
             y = step(prior, y, dt, drift=prior.noise_drift(y, shape_grad=False), dw=noise[k])
             out[:, k + 1] = y
-        return out.numpy()
+        return out.numpy(), None
     # Energy priors, written out so that a step costs little beyond its grad E: the same
     # Euler-Maruyama (semi-implicit for underdamped) step as `nld.model.sde.step`, with the
     # prior's clock (`Prior.kinetics`), each step of dt split in `euler_split` Euler steps.
@@ -59,6 +91,9 @@ def simulate_prior(
     h = dt / split
     q, p = y[:, :d].clone(), y[:, d:] / prior.clock  # momenta in the clock's units
     rate, decay, velocity = h / gamma, 1 - gamma * h / mass, h / mass
+    vel = torch.empty(n_paths, n_steps + 1, d) if velocities else None
+    if vel is not None:
+        vel[:, 0] = p / mass
     for first in range(0, n_steps, BLOCK):
         rows = min(BLOCK, n_steps - first)
         kick = torch.randn(rows * split, n_paths, d, generator=gen).mul_(g * h**0.5)
@@ -70,4 +105,6 @@ def simulate_prior(
                 q.addcmul_(p, velocity)
             if (j + 1) % split == 0:
                 out[:, first + (j + 1) // split] = q
-    return out.numpy()
+                if vel is not None:
+                    vel[:, first + (j + 1) // split] = p / mass
+    return out.numpy(), None if vel is None else vel.numpy()

@@ -2,6 +2,7 @@
 
     NLDServiceError            base; carries the request (and the response, if there was one)
     ├── TransportError         the service could not be reached (after retries)
+    ├── NotReady               `wait_ready`: the service was not ready within the timeout
     └── APIError               the service answered with an error status
         ├── Unauthorized       401: missing or wrong API key
         ├── NotFound           404: no such model or session (or the session expired)
@@ -9,18 +10,23 @@
         ├── PayloadTooLarge    413
         ├── InvalidRequest     422: bad observations, dimension, values or a cap
         ├── TooManySessions    429: `retry_after` seconds
-        └── Unavailable        503: models still loading (retried first)
+        └── Unavailable        503: a model still loading, or the session store down
 
 Both clients accept an injected `httpx.Client` / `httpx.AsyncClient` (a Starlette
 `TestClient` is one), so they can run in process against the app. Idempotent calls (GET,
-DELETE, and stream chunks sent with a `seq`, which the service deduplicates) are retried
-on transport errors and 503 with exponential backoff.
+DELETE, the landscape's energy, seeded samples, and stream chunks sent with a `seq`, which
+the service deduplicates) are retried on transport errors (a refused connection while the
+service starts included) and 503, waiting as Retry-After says, else with exponential
+backoff. `stream_segment` names its session and numbers its chunks, so every chunk of a
+stream, the first and the last included, is safe to retry. `wait_ready(timeout)` waits for
+a service that is starting.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import secrets
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -48,6 +54,7 @@ __all__ = [
     "NLDClient",
     "NLDServiceError",
     "NotFound",
+    "NotReady",
     "PayloadTooLarge",
     "TooManySessions",
     "TransportError",
@@ -69,6 +76,10 @@ class NLDServiceError(Exception):
 
 
 class TransportError(NLDServiceError):
+    pass
+
+
+class NotReady(NLDServiceError):
     pass
 
 
@@ -139,8 +150,16 @@ def _raise_for(response: httpx.Response) -> None:
     raise _BY_STATUS.get(response.status_code, APIError)(response.request, response)
 
 
-def _retryable(method: str, body: dict[str, Any] | None) -> bool:
-    return method in ("GET", "DELETE") or (body is not None and body.get("seq") is not None)
+def _retryable(method: str, body: dict[str, Any] | None, idempotent: bool) -> bool:
+    return (
+        idempotent
+        or method in ("GET", "DELETE")
+        or (body is not None and body.get("seq") is not None)
+    )
+
+
+def _new_session_id() -> str:
+    return secrets.token_urlsafe(16)
 
 
 def _chunks(observations: Iterable[Observation], size: int) -> Iterator[list[list[float]]]:
@@ -154,6 +173,24 @@ class _Base:
         self._headers = {"X-API-Key": api_key} if api_key else {}
         self.retries = retries
         self.backoff = backoff
+
+    MAX_WAIT = 5.0  # seconds between two attempts, at most
+
+    def _wait(self, attempt: int, response: httpx.Response | None) -> float:
+        """Seconds before the next attempt: the service's Retry-After if it sent one, else
+        exponential backoff."""
+        after = None if response is None else response.headers.get("Retry-After", "")
+        if after and after.isdigit():
+            return min(float(after), self.MAX_WAIT)
+        return min(self.backoff * 2**attempt, self.MAX_WAIT)
+
+    @staticmethod
+    def _readiness(response: httpx.Response) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError:
+            return {"ready": False, "status": response.status_code}
+        return body if isinstance(body, dict) else {"ready": False}
 
     @staticmethod
     def _box_body(
@@ -177,10 +214,19 @@ class _Base:
         seed: int,
         start: Sequence[float] | None,
         model: str | None,
+        velocities: bool,
+        space: str,
     ) -> dict[str, Any]:
-        body: dict[str, Any] = {"n_paths": n_paths, "n_steps": n_steps, "dt": dt, "seed": seed}
+        body: dict[str, Any] = {
+            "n_paths": n_paths,
+            "n_steps": n_steps,
+            "dt": dt,
+            "seed": seed,
+            "velocities": velocities,
+            "space": space,
+        }
         if start is not None:
-            body["start"] = list(start)
+            body["start"] = [float(v) for v in start]
         if model is not None:
             body["model"] = model
         return body
@@ -212,8 +258,8 @@ class NLDClient(_Base):
         api_key: str | None = None,
         client: httpx.Client | None = None,
         timeout: float = 30.0,
-        retries: int = 3,
-        backoff: float = 0.2,
+        retries: int = 5,
+        backoff: float = 0.25,
     ) -> None:
         super().__init__(api_key, retries, backoff)
         self._client = client or httpx.Client(base_url=base_url, timeout=timeout)
@@ -236,13 +282,15 @@ class NLDClient(_Base):
         *,
         json: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
+        idempotent: bool = False,
     ) -> httpx.Response:
         params = {k: v for k, v in (params or {}).items() if v is not None}
-        attempts = 1 + (self.retries if _retryable(method, json) else 0)
+        attempts = 1 + (self.retries if _retryable(method, json, idempotent) else 0)
         for attempt in range(attempts):
             request = self._client.build_request(
                 method, url, json=json, params=params, headers=self._headers
             )
+            response = None
             try:
                 response = self._client.send(request)
             except httpx.TransportError as e:
@@ -252,21 +300,45 @@ class NLDClient(_Base):
                 if response.status_code != 503 or attempt + 1 == attempts:
                     _raise_for(response)
                     return response
-            time.sleep(self.backoff * 2**attempt)
+            time.sleep(self._wait(attempt, response))
         raise AssertionError("unreachable")
 
     def _get(self, schema: type[M], url: str, /, **params: Any) -> M:
         return schema.model_validate(self._call("GET", url, params=params).json())
 
-    def _post(self, schema: type[M], url: str, body: dict[str, Any]) -> M:
-        return schema.model_validate(self._call("POST", url, json=body).json())
+    def _post(
+        self, schema: type[M], url: str, body: dict[str, Any], *, idempotent: bool = False
+    ) -> M:
+        response = self._call("POST", url, json=body, idempotent=idempotent)
+        return schema.model_validate(response.json())
 
     # -- health and models ------------------------------------------------------------------
     def healthz(self) -> bool:
         return self._call("GET", "/healthz").json().get("status") == "ok"
 
     def readyz(self) -> dict[str, Any]:
-        return self._call("GET", "/readyz").json()
+        """The readiness report (`ready` false while models load), whatever its status."""
+        request = self._client.build_request("GET", "/readyz", headers=self._headers)
+        try:
+            return self._readiness(self._client.send(request))
+        except httpx.TransportError as e:
+            raise TransportError(f"GET /readyz: {e}", request) from e
+
+    def wait_ready(self, timeout: float = 120.0, interval: float = 0.25) -> dict[str, Any]:
+        """Wait until the service is ready (its port open, its models loaded); its readiness
+        report, or NotReady with the last one after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            request = self._client.build_request("GET", "/readyz", headers=self._headers)
+            try:
+                last = self._readiness(self._client.send(request))
+            except httpx.TransportError as e:
+                last = {"ready": False, "error": str(e)}
+            if last.get("ready"):
+                return last
+            if time.monotonic() + interval > deadline:
+                raise NotReady(f"not ready after {timeout:g} s: {last}", request)
+            time.sleep(interval)
 
     def models(self) -> ModelsResponse:
         return self._get(ModelsResponse, "/models")
@@ -292,13 +364,13 @@ class NLDClient(_Base):
         model: str | None = None,
     ) -> EnergyResponse:
         body = self._box_body(lo, hi, resolution, model)
-        return self._post(EnergyResponse, "/landscape/energy", body)
+        return self._post(EnergyResponse, "/landscape/energy", body, idempotent=True)
 
     def energy_plane(
         self, resolution: int = 64, margin: float = 0.5, model: str | None = None
     ) -> EnergyResponse:
         body = self._plane_body(resolution, margin, model)
-        return self._post(EnergyResponse, "/landscape/energy", body)
+        return self._post(EnergyResponse, "/landscape/energy", body, idempotent=True)
 
     def sample(
         self,
@@ -308,9 +380,13 @@ class NLDClient(_Base):
         seed: int = 0,
         start: Sequence[float] | None = None,
         model: str | None = None,
+        *,
+        velocities: bool = False,
+        space: str = "latent",
     ) -> SampleResponse:
-        body = self._sample_body(n_paths, n_steps, dt, seed, start, model)
-        return self._post(SampleResponse, "/sample", body)
+        """Prior paths (seeded: the same arguments give the same paths)."""
+        body = self._sample_body(n_paths, n_steps, dt, seed, start, model, velocities, space)
+        return self._post(SampleResponse, "/sample", body, idempotent=True)
 
     # -- streaming --------------------------------------------------------------------------
     def segment_chunk(
@@ -332,9 +408,10 @@ class NLDClient(_Base):
         self, observations: Iterable[Observation], chunk_size: int = 1, model: str | None = None
     ) -> Iterator[StepResult]:
         """Label a stream of observations as they come, `chunk_size` at a time, in one
-        session numbered by `seq` (so retried chunks are never applied twice); the session
-        is closed with the last chunk."""
-        session_id: str | None = None
+        session that this client names and whose chunks it numbers by `seq`, so that every
+        chunk (the first and the last included) is safe to retry and never applied twice;
+        the session is closed with the last chunk."""
+        session_id = _new_session_id()
         chunks = _chunks(observations, chunk_size)
         current = next(chunks, None)
         seq = 0
@@ -343,7 +420,6 @@ class NLDClient(_Base):
             out = self.segment_chunk(
                 current, session_id=session_id, seq=seq, end=following is None, model=model
             )
-            session_id = out.session_id
             yield from out.results
             current, seq = following, seq + 1
 
@@ -359,8 +435,8 @@ class AsyncNLDClient(_Base):
         api_key: str | None = None,
         client: httpx.AsyncClient | None = None,
         timeout: float = 30.0,
-        retries: int = 3,
-        backoff: float = 0.2,
+        retries: int = 5,
+        backoff: float = 0.25,
     ) -> None:
         super().__init__(api_key, retries, backoff)
         self._client = client or httpx.AsyncClient(base_url=base_url, timeout=timeout)
@@ -383,13 +459,15 @@ class AsyncNLDClient(_Base):
         *,
         json: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
+        idempotent: bool = False,
     ) -> httpx.Response:
         params = {k: v for k, v in (params or {}).items() if v is not None}
-        attempts = 1 + (self.retries if _retryable(method, json) else 0)
+        attempts = 1 + (self.retries if _retryable(method, json, idempotent) else 0)
         for attempt in range(attempts):
             request = self._client.build_request(
                 method, url, json=json, params=params, headers=self._headers
             )
+            response = None
             try:
                 response = await self._client.send(request)
             except httpx.TransportError as e:
@@ -399,20 +477,44 @@ class AsyncNLDClient(_Base):
                 if response.status_code != 503 or attempt + 1 == attempts:
                     _raise_for(response)
                     return response
-            await asyncio.sleep(self.backoff * 2**attempt)
+            await asyncio.sleep(self._wait(attempt, response))
         raise AssertionError("unreachable")
 
     async def _get(self, schema: type[M], url: str, /, **params: Any) -> M:
         return schema.model_validate((await self._call("GET", url, params=params)).json())
 
-    async def _post(self, schema: type[M], url: str, body: dict[str, Any]) -> M:
-        return schema.model_validate((await self._call("POST", url, json=body)).json())
+    async def _post(
+        self, schema: type[M], url: str, body: dict[str, Any], *, idempotent: bool = False
+    ) -> M:
+        response = await self._call("POST", url, json=body, idempotent=idempotent)
+        return schema.model_validate(response.json())
 
     async def healthz(self) -> bool:
         return (await self._call("GET", "/healthz")).json().get("status") == "ok"
 
     async def readyz(self) -> dict[str, Any]:
-        return (await self._call("GET", "/readyz")).json()
+        """The readiness report (`ready` false while models load), whatever its status."""
+        request = self._client.build_request("GET", "/readyz", headers=self._headers)
+        try:
+            return self._readiness(await self._client.send(request))
+        except httpx.TransportError as e:
+            raise TransportError(f"GET /readyz: {e}", request) from e
+
+    async def wait_ready(self, timeout: float = 120.0, interval: float = 0.25) -> dict[str, Any]:
+        """As `NLDClient.wait_ready`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            request = self._client.build_request("GET", "/readyz", headers=self._headers)
+            try:
+                last = self._readiness(await self._client.send(request))
+            except httpx.TransportError as e:
+                last = {"ready": False, "error": str(e)}
+            if last.get("ready"):
+                return last
+            if loop.time() + interval > deadline:
+                raise NotReady(f"not ready after {timeout:g} s: {last}", request)
+            await asyncio.sleep(interval)
 
     async def models(self) -> ModelsResponse:
         return await self._get(ModelsResponse, "/models")
@@ -441,13 +543,13 @@ class AsyncNLDClient(_Base):
         model: str | None = None,
     ) -> EnergyResponse:
         body = self._box_body(lo, hi, resolution, model)
-        return await self._post(EnergyResponse, "/landscape/energy", body)
+        return await self._post(EnergyResponse, "/landscape/energy", body, idempotent=True)
 
     async def energy_plane(
         self, resolution: int = 64, margin: float = 0.5, model: str | None = None
     ) -> EnergyResponse:
         body = self._plane_body(resolution, margin, model)
-        return await self._post(EnergyResponse, "/landscape/energy", body)
+        return await self._post(EnergyResponse, "/landscape/energy", body, idempotent=True)
 
     async def sample(
         self,
@@ -457,9 +559,12 @@ class AsyncNLDClient(_Base):
         seed: int = 0,
         start: Sequence[float] | None = None,
         model: str | None = None,
+        *,
+        velocities: bool = False,
+        space: str = "latent",
     ) -> SampleResponse:
-        body = self._sample_body(n_paths, n_steps, dt, seed, start, model)
-        return await self._post(SampleResponse, "/sample", body)
+        body = self._sample_body(n_paths, n_steps, dt, seed, start, model, velocities, space)
+        return await self._post(SampleResponse, "/sample", body, idempotent=True)
 
     async def segment_chunk(
         self,
@@ -483,16 +588,16 @@ class AsyncNLDClient(_Base):
         model: str | None = None,
     ) -> AsyncIterator[StepResult]:
         """As `NLDClient.stream_segment`, for a sync or async iterable of observations."""
-        session_id: str | None = None
+        session_id = _new_session_id()
         seq = 0
         buffer: list[list[float]] = []
 
         async def send(chunk: list[list[float]], end: bool) -> list[StepResult]:
-            nonlocal session_id, seq
+            nonlocal seq
             out = await self.segment_chunk(
                 chunk, session_id=session_id, seq=seq, end=end, model=model
             )
-            session_id, seq = out.session_id, seq + 1
+            seq += 1
             return out.results
 
         pending: list[list[float]] | None = None

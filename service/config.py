@@ -20,7 +20,17 @@ class Settings(BaseSettings):
         None, description="model used when a request names none (default: the first by name)"
     )
     api_key: SecretStr | None = Field(
-        None, description="if set, every endpoint but /healthz, /readyz needs X-API-Key"
+        None,
+        description="if set, every endpoint but /healthz and /readyz (docs and /metrics "
+        "included) needs it, as `X-API-Key: KEY` or `Authorization: Bearer KEY`",
+    )
+    public_docs: bool = Field(
+        False, description="with an API key, leave /docs, /redoc and /openapi.json open"
+    )
+    cache_dir: Path | None = Field(
+        None,
+        description="where analyses are stored when a model's directory is read-only "
+        "(unset: $XDG_CACHE_HOME/nld, else ~/.cache/nld)",
     )
     session_ttl_seconds: float = Field(600.0, gt=0, description="idle sessions expire after this")
     max_sessions: int = Field(10_000, gt=0, description="open sessions; beyond, 429")
@@ -33,6 +43,11 @@ class Settings(BaseSettings):
     analysis_chains: int = Field(256, gt=0, description="MALA chains of the occupancy (a)")
     analysis_steps: int = Field(4_000, gt=0, description="MALA steps of the occupancy (a)")
     threads: int = Field(2, gt=0, description="torch threads of the process")
+    request_read_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="a request's headers, and then its body, must arrive within this (else 408)",
+    )
     session_store: str = Field(
         "memory",
         pattern=r"^(memory|rediss?://.+|unix://.+)$",

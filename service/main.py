@@ -1,4 +1,8 @@
-"""The FastAPI app: `create_app(settings)`; `uvicorn --factory service.main:create_app`."""
+"""The FastAPI app: `create_app(settings)`; `uvicorn --factory service.main:create_app`.
+
+Nothing here imports torch: the app answers (`/healthz`, and 503 with Retry-After
+elsewhere) while its models load in the background (`service.registry`).
+"""
 
 from __future__ import annotations
 
@@ -13,53 +17,78 @@ from contextlib import asynccontextmanager
 from types import FrameType
 from typing import Any
 
-import torch
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from nld.errors import NonFiniteError
 from service.config import Settings
 from service.metrics import Metrics
-from service.registry import Registry, load_all
-from service.reloads import follow_reloads, pick_default
-from service.routes import admin, health, landscape, models, sample, segment
+from service.middleware import BodyDeadline, Instrument
+from service.registry import Registry, begin, load_in_background
+from service.reloads import watch_store
+from service.routes import admin, docs, health, landscape, models, sample, segment
 from service.sessions import KeyedLocks, MemorySessionStore, SessionStore, StoreUnavailable
 
 log = logging.getLogger("nld.service")
+ECHO = 80  # characters of a rejected input an error body repeats, at most
+DETAIL = 1000  # characters of an error message, at most
+SHOWN_ERRORS = 3  # validation errors summarised in `detail`
 
 
-def _finite(obj: Any) -> Any:
-    """A JSON-safe copy: non-finite floats (which a request may hold) become strings."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
-    return obj
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
+
+
+def _echo(value: Any) -> Any:
+    """A rejected input as an error body repeats it: as sent if short, else a prefix of its
+    JSON (non-finite floats, which a request may hold, as strings)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    text = json.dumps(value, default=str, allow_nan=True)
+    if len(text) <= ECHO and "NaN" not in text and "Infinity" not in text:
+        return value
+    return clip(text, ECHO)
+
+
+def _where(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:] or parts
+    return ".".join(parts) or "request"
 
 
 async def _invalid(request: Request, exc: Exception) -> JSONResponse:
+    """422 with a readable `detail` and the structured `errors`."""
     assert isinstance(exc, RequestValidationError)
-    errors = jsonable_encoder(exc.errors(), custom_encoder={float: lambda v: v})
-    # Echo small inputs only: a whole rejected array is noise in an error message.
-    for e in errors:
-        if len(json.dumps(_finite(e.get("input")), default=str)) > 200:
-            e.pop("input", None)
-        e.pop("ctx", None)
-    return JSONResponse({"detail": _finite(errors)}, status_code=422)
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        | ({"input": _echo(jsonable_encoder(e["input"]))} if "input" in e else {})
+        for e in exc.errors()
+    ]
+    shown = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in errors[:SHOWN_ERRORS])
+    more = len(errors) - SHOWN_ERRORS
+    detail = "invalid request: " + shown + (f" (and {more} more)" if more > 0 else "")
+    return JSONResponse({"detail": clip(detail, DETAIL), "errors": errors}, status_code=422)
 
 
-class _Instrument:
-    """`Metrics.middleware` in the class form `add_middleware` takes."""
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Every HTTP error: `detail` is one message (bounded), whatever raised it."""
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail, default=str)
+    return JSONResponse(
+        {"detail": clip(detail, DETAIL)}, status_code=exc.status_code, headers=exc.headers
+    )
 
-    def __init__(self, app: Any, metrics: Metrics) -> None:
-        self.wrapped = metrics.middleware(app)
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.wrapped(scope, receive, send)
+async def _store_down(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
+
+
+async def _non_finite(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=422)
 
 
 def open_store(settings: Settings) -> SessionStore:
@@ -74,10 +103,6 @@ def open_store(settings: Settings) -> SessionStore:
         timeout=settings.store_timeout_seconds,
         prefix=settings.session_key_prefix,
     )
-
-
-async def _store_down(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
 
 
 def _drain_on_sigterm(app: FastAPI) -> None:
@@ -106,52 +131,53 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        torch.set_num_threads(settings.threads)
-        store: SessionStore = app.state.sessions
-        try:
-            app.state.generation = await store.generation()
-        except StoreUnavailable as e:
-            log.error("%s: streaming answers 503 until it is back", e)
-        reg = await run_in_threadpool(
-            load_all,
-            settings.models_dir,
-            chains=settings.analysis_chains,
-            steps=settings.analysis_steps,
-        )
-        pick_default(reg, settings)
-        reg.ready = True
-        app.state.registry = reg
-        log.info("ready: %s (failed: %s)", sorted(reg.models), reg.failed)
+        # Listing the models directory is all that happens before the server accepts
+        # connections; loading them, and watching the store, go on in the background.
+        dirs = begin(app.state.registry, settings)
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(load_in_background(app.state.registry, settings, dirs))]
+        if app.state.sessions.kind != "memory":
+            tasks.append(asyncio.create_task(watch_store(app, stop)))
         _drain_on_sigterm(app)
-        # Other processes share the store: follow the reloads they announce through it.
-        follower = None if store.kind == "memory" else asyncio.create_task(follow_reloads(app))
         try:
             yield
         finally:
-            if follower is not None:
-                follower.cancel()
-            await store.aclose()
+            stop.set()
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks, timeout=settings.store_timeout_seconds + 1)
+            await app.state.sessions.aclose()
 
     app = FastAPI(
         title="nld",
-        description="Neural Langevin Dynamics models: streaming segmentation by basins of a "
-        "learned energy, the landscape's minima, occupancies and transitions, prior samples.",
+        summary="Neural Langevin Dynamics models as a service.",
+        description=docs.DESCRIPTION,
         version="0.1.0",
         lifespan=lifespan,
         max_body_size=settings.max_body_bytes,  # 413 as the body arrives, before parsing
+        docs_url=None,  # served from the package by service.routes.docs, not from a CDN
+        redoc_url=None,
+        openapi_url=None,
+        openapi_tags=docs.TAGS,
     )
     app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(StoreUnavailable, _store_down)
+    app.add_exception_handler(NonFiniteError, _non_finite)
     app.state.settings = settings
-    app.state.registry = Registry()  # not ready until the lifespan has loaded the models
+    app.state.registry = Registry()  # filled by the lifespan
     app.state.sessions = open_store(settings)
+    app.state.store_status = (
+        "memory: ok" if app.state.sessions.kind == "memory" else "redis: not reached yet"
+    )
     app.state.session_locks = KeyedLocks()
     app.state.reload_lock = asyncio.Lock()
-    app.state.generation = 0
+    app.state.generation = None if app.state.sessions.kind != "memory" else 0
     app.state.draining = False
     app.state.metrics = Metrics()
-    app.add_middleware(_Instrument, metrics=app.state.metrics)
-    routers = (health, models, segment, landscape, sample, admin)
-    for r in routers:
+    app.add_middleware(BodyDeadline, seconds=settings.request_read_timeout_seconds)
+    app.add_middleware(Instrument, metrics=app.state.metrics)
+    for r in (health, models, segment, landscape, sample, admin, docs):
         app.include_router(r.router)
+    docs.mount_assets(app)
     return app

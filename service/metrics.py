@@ -13,6 +13,15 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+# Label values come from these sets only, whatever a client sends: a made-up method or path
+# must not create a new series (each one grows every scrape, and the workers' files).
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _method(scope: Scope) -> str:
+    method = scope.get("method", "")
+    return method if method in METHODS else "other"
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -71,9 +80,10 @@ class Metrics:
             try:
                 await app(scope, receive, send_status)
             finally:
+                # The matched route's template (its path parameters unfilled), never the path.
                 route = scope.get("route")
                 path = getattr(route, "path", "unmatched")
                 self.latency.labels(path).observe(time.perf_counter() - t0)
-                self.requests.labels(scope["method"], path, str(status)).inc()
+                self.requests.labels(_method(scope), path, str(status)).inc()
 
         return wrapped

@@ -2,9 +2,9 @@
 
 One hash per session holds the model, version, `t`, `seq`, the GRU state as raw float32
 bytes with its shape, the state chain's belief (float64 bytes, models with a chain), the
-last answer and the last-seen time; Redis expires it after the
-TTL. A sorted set of session ids by last use enforces the cap, and a short-lived tombstone
-per id tells an expired session from an unknown one. Creating, committing and touching are
+last answer, whether it is closed, and the last-seen time; Redis expires it after the
+TTL. A sorted set of open session ids by last use enforces the cap, and a short-lived
+tombstone per id tells an expired session from an unknown one. Creating, committing and touching are
 Lua scripts, so the check of `seq` and the write are one atomic step. Nothing is pickled.
 """
 
@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from service.sessions import (
+    SessionExists,
     SessionExpired,
     SessionNotFound,
     SessionState,
@@ -32,8 +33,10 @@ T = TypeVar("T")
 Arg = bytes | str | int | float
 
 # KEYS: index, session, tombstone, evictions. ARGV: now, ttl s, cap, sid, model, version,
-# tombstone ttl s. Returns {1, 0} when created, {0, last use of the oldest} when full.
+# tombstone ttl s. Returns {1, 0} when created, {0, last use of the oldest} when full,
+# {-1, 0} when a session with that id exists (open or closed).
 CREATE = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return {-1, '0'} end
 local gone = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
 if gone > 0 then redis.call('INCRBY', KEYS[4], gone) end
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
@@ -49,32 +52,43 @@ return {1, '0'}
 """
 
 # KEYS: session, index. ARGV: expected seq, seq, t, h, h shape, digest, response, ttl ms,
-# now, sid, belief. Returns 1 when stored, 0 when another request advanced the session, -1 if gone.
+# now, sid, belief, closed ('1' closes the session: it leaves the index of open ones).
+# Returns 1 when stored, 0 when another request advanced (or closed) the session, -1 if gone.
 COMMIT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('HGET', KEYS[1], 'seq') ~= ARGV[1] then return 0 end
+if redis.call('HGET', KEYS[1], 'closed') == '1' then return 0 end
 redis.call('HSET', KEYS[1], 'seq', ARGV[2], 't', ARGV[3], 'h', ARGV[4], 'hshape', ARGV[5],
-           'digest', ARGV[6], 'response', ARGV[7], 'seen', ARGV[9], 'belief', ARGV[11])
+           'digest', ARGV[6], 'response', ARGV[7], 'seen', ARGV[9], 'belief', ARGV[11],
+           'closed', ARGV[12])
 redis.call('PEXPIRE', KEYS[1], ARGV[8])
-redis.call('ZADD', KEYS[2], ARGV[9], ARGV[10])
+if ARGV[12] == '1' then
+  redis.call('ZREM', KEYS[2], ARGV[10])
+else
+  redis.call('ZADD', KEYS[2], ARGV[9], ARGV[10])
+end
 return 1
 """
 
-# KEYS: session, index. ARGV: ttl ms, now, sid. Never recreates an expired session.
+# KEYS: session, index. ARGV: ttl ms, now, sid. Never recreates an expired session, nor
+# counts a closed one as open again.
 TOUCH = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[1], 'seen', ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+if redis.call('HGET', KEYS[1], 'closed') ~= '1' then
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+end
 return 1
 """
 
-# KEYS: session, index, tombstone. ARGV: sid. Returns 1 when closed, 0 when the session had
-# expired (its tombstone is kept), -1 when there was no such session.
+# KEYS: session, index, tombstone. ARGV: sid. Closes the session, keeping it (and its last
+# answer) until it expires. Returns 1 when closed (or already closed), 0 when the session
+# had expired (its tombstone is kept), -1 when there was no such session.
 CLOSE = """
-if redis.call('DEL', KEYS[1]) == 1 then
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'closed', '1')
   redis.call('ZREM', KEYS[2], ARGV[1])
-  redis.call('DEL', KEYS[3])
   return 1
 end
 if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
@@ -130,8 +144,8 @@ class RedisSessionStore:
         except (RedisError, OSError) as e:
             raise StoreUnavailable(f"session store {self.url} is unreachable ({e})") from None
 
-    async def create(self, model: str, version: str) -> SessionState:
-        sid = secrets.token_urlsafe(16)
+    async def create(self, model: str, version: str, sid: str | None = None) -> SessionState:
+        sid = sid or secrets.token_urlsafe(16)
         now = self.clock()
         keys = [
             self._key("sessions"),
@@ -141,6 +155,8 @@ class RedisSessionStore:
         ]
         args: list[Arg] = [now, self.ttl, self.max_sessions, sid, model, version, TOMBSTONE_SECONDS]
         created, oldest = await self._call(lambda: self._create(keys=keys, args=args))
+        if created == -1:
+            raise SessionExists(f"session {sid} exists")
         if not created:
             raise TooManySessions(max(1, int(self.ttl - (now - float(oldest))) + 1))
         return SessionState(sid, model, version)
@@ -170,6 +186,7 @@ class RedisSessionStore:
             belief=np.frombuffer(f["belief"], dtype=np.float64).copy() if f.get("belief") else None,
             digest=f["digest"].decode() if f.get("digest") else None,
             response=f.get("response") or None,
+            closed=f.get("closed") == b"1",
         )
 
     async def commit(self, prev_seq: int, state: SessionState) -> bool:
@@ -187,6 +204,7 @@ class RedisSessionStore:
             self.clock(),
             state.id,
             b"" if state.belief is None else np.asarray(state.belief, np.float64).tobytes(),
+            "1" if state.closed else "0",
         ]
         done = await self._call(lambda: self._commit(keys=keys, args=args))
         if done == -1:

@@ -1,120 +1,145 @@
-"""Models loaded from a directory, each with its landscape analysed once at load.
+"""The models a process serves, and their loading in the background.
+
+The service answers from its first second: `begin` lists the models directory at once (so
+the service knows which models are coming and which one is the default), then
+`load_in_background` loads them one at a time in a daemon thread. A model serves as soon as
+its stored analysis is read (seconds) or, where none belongs to its weights, computed and
+stored (its analysis time: `service.loader`); meanwhile requests for it answer 503 with
+Retry-After and what is being done. torch and the analysis are imported by that thread, so
+nothing heavy stands between the start of the process and its first answer.
 
 A model's version is the first 16 hex digits of the SHA-256 of its weights file: sessions
-remember it, and a landscape is computed once per version.
+remember it, and a landscape is analysed once per version.
 """
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 import logging
+import threading
 import time
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-import numpy as np
+from service.config import Settings
 
-from nld import checkpoint
-from nld.errors import NLDError
-from nld.inference import LABELS_FROM_POSITION, class_source, head_order
-from nld.landscape import Analysis, analyze
-from nld.model import NLDModel
+if TYPE_CHECKING:
+    from service.loaded import LoadedModel
 
 log = logging.getLogger("nld.service")
+CONFIG = "config.json"  # what makes a directory a checkpoint (nld.checkpoint.CONFIG)
 
 
-@dataclass
-class LoadedModel:
-    name: str
-    version: str
-    model: NLDModel
-    analysis: Analysis | None  # None for an NSDE baseline (no energy)
-    meta: dict[str, Any]
-    card: str | None  # MODEL_CARD.md, if the directory has one
-    load_seconds: float
-    # The basin head's classes as indices of the analysis' minima (nld.inference.head_order);
-    # None: labels are the basins of the readout positions.
-    head_order: np.ndarray | None = None
+@dataclass(frozen=True)
+class Loading:
+    """What is being done to a model that does not serve yet."""
 
-    @property
-    def labels_from(self) -> str | None:
-        if self.analysis is None:
-            return None
-        return LABELS_FROM_POSITION if self.head_order is None else class_source(self.model)
+    what: str
+    since: float = field(default_factory=time.monotonic)
+    retry_after: int = 1  # seconds a client should wait before asking again
 
-    @property
-    def streams(self) -> bool:
-        """Whether chunks can continue a stream (a readout head on the GRU context)."""
-        return self.model.readout is not None and self.analysis is not None
+    def describe(self) -> str:
+        return f"{self.what} ({time.monotonic() - self.since:.0f} s so far)"
 
 
 @dataclass
 class Registry:
     models: dict[str, LoadedModel] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)  # name -> why it did not load
+    loading: dict[str, Loading] = field(default_factory=dict)  # name -> what is being done
     default: str | None = None
-    ready: bool = False
+    started: bool = False  # the models directory has been listed
+
+    @property
+    def ready(self) -> bool:
+        """Every model of the directory has been loaded (or has failed)."""
+        return self.started and not self.loading
 
 
-def version_of(run_dir: Path) -> str:
-    h = hashlib.sha256()
-    with (run_dir / checkpoint.WEIGHTS).open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
+def model_dirs(models_dir: Path) -> list[Path]:
+    return sorted(p for p in models_dir.iterdir() if p.is_dir() and (p / CONFIG).exists())
 
 
-def load_model(run_dir: Path, *, chains: int, steps: int) -> LoadedModel:
-    t0 = time.perf_counter()
-    model = checkpoint.load(run_dir)
-    _, meta = checkpoint.read_config(run_dir)
-    analysis = None
-    if model.cfg.has_energy:
-        analysis = analyze(model, None, n_chains=chains, n_steps=steps, burn_in=steps // 4)
-    card = run_dir / "MODEL_CARD.md"
-    return LoadedModel(
-        name=run_dir.name,
-        version=version_of(run_dir),
-        model=model,
-        analysis=analysis,
-        meta=meta,
-        card=card.read_text() if card.is_file() else None,
-        load_seconds=time.perf_counter() - t0,
-        head_order=None if analysis is None else head_order(model, analysis.minima),
-    )
+def pick_default(reg: Registry, settings: Settings) -> None:
+    """The configured default if it serves or is coming, else the first model by name."""
+    names = sorted({*reg.models, *reg.loading})
+    configured = settings.default_model
+    if configured is not None and configured not in names:
+        reg.failed.setdefault(configured, "the configured default is not loaded")
+    reg.default = configured if configured in names else (names[0] if names else None)
 
 
-def _model_dirs(models_dir: Path) -> list[Path]:
-    return sorted(
-        p for p in models_dir.iterdir() if p.is_dir() and (p / checkpoint.CONFIG).exists()
-    )
+def begin(reg: Registry, settings: Settings) -> list[Path]:
+    """List the models directory: every model in it is `loading` from now on."""
+    if not settings.models_dir.is_dir():
+        reg.failed["*"] = f"{settings.models_dir}: no such models directory"
+        dirs = []
+    else:
+        dirs = model_dirs(settings.models_dir)
+    reg.loading = {p.name: Loading("waiting for the models before it") for p in dirs}
+    pick_default(reg, settings)
+    reg.started = True
+    return dirs
 
 
-def _try_load(run_dir: Path, chains: int, steps: int) -> LoadedModel | str:
-    """The loaded model, or why it could not be loaded."""
+def try_load(
+    run_dir: Path, settings: Settings, status: Callable[[Loading], None]
+) -> LoadedModel | str:
+    """The loaded model, or why it could not be loaded (runs in a worker thread)."""
+    from nld.errors import NLDError
+    from service.loader import load_model
+
     try:
-        lm = load_model(run_dir, chains=chains, steps=steps)
+        lm = load_model(run_dir, settings, status)
     except (NLDError, ValueError, OSError) as e:
         log.error("model %s not loaded: %s", run_dir.name, e)
         return str(e)
-    log.info("loaded model %s version %s", run_dir.name, lm.version)
+    log.info("model %s version %s: %s", run_dir.name, lm.version, lm.analysis_source)
     return lm
 
 
-def load_all(models_dir: Path, *, chains: int, steps: int) -> Registry:
-    """Every checkpoint directory under `models_dir`; one that fails is reported, not fatal."""
-    reg = Registry()
-    if not models_dir.is_dir():
-        reg.failed["*"] = f"{models_dir}: no such models directory"
-        return reg
-    for run_dir in _model_dirs(models_dir):
-        got = _try_load(run_dir, chains, steps)
+async def load_in_background(reg: Registry, settings: Settings, dirs: list[Path]) -> None:
+    """Load `dirs` one after another in a daemon thread (so that stopping the service never
+    waits for an analysis); each model serves as soon as it is loaded."""
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+
+    def finish() -> None:  # on the event loop; `done` is cancelled if the service stopped
+        if not done.done():
+            done.set_result(None)
+
+    def install(name: str, got: LoadedModel | str) -> None:  # on the event loop
         if isinstance(got, str):
-            reg.failed[run_dir.name] = got
+            reg.failed = {**reg.failed, name: got}
         else:
-            reg.models[run_dir.name] = got
-    return reg
+            reg.models = {**reg.models, name: got}
+        reg.loading = {k: v for k, v in reg.loading.items() if k != name}
+        pick_default(reg, settings)
+
+    def work() -> None:
+        try:
+            from service.loader import configure
+
+            configure(settings)
+            for run_dir in dirs:
+
+                def status(s: Loading, name: str = run_dir.name) -> None:
+                    reg.loading = {**reg.loading, name: s}
+
+                got = try_load(run_dir, settings, status)
+                loop.call_soon_threadsafe(install, run_dir.name, got)
+                if done.done():
+                    return  # the service stopped: load nothing more
+        finally:
+            with suppress(RuntimeError):  # the loop is closed: the service has stopped
+                loop.call_soon_threadsafe(finish)
+
+    threading.Thread(target=work, name="nld-model-loader", daemon=True).start()
+    await done
+    log.info("ready: %s (failed: %s)", sorted(reg.models), reg.failed)
 
 
 @dataclass
@@ -125,14 +150,19 @@ class ReloadReport:
     failed: dict[str, str] = field(default_factory=dict)  # name -> why (old version kept)
 
 
-def reload_all(reg: Registry, models_dir: Path, *, chains: int, steps: int) -> ReloadReport:
-    """Bring `reg` up to date with `models_dir`, in place, one model at a time: a changed
-    model that loads replaces the old one, one that fails leaves the old one serving."""
+def reload_all(reg: Registry, settings: Settings) -> ReloadReport:
+    """Bring `reg` up to date with the models directory, in place, one model at a time: a
+    changed model that loads replaces the old one, one that fails leaves the old one
+    serving (runs in a worker thread)."""
+    from nld.checkpoint import weights_sha256
+    from nld.errors import NLDError
+
     report = ReloadReport()
+    models_dir = settings.models_dir
     if not models_dir.is_dir():
         report.failed["*"] = f"{models_dir}: no such models directory (nothing changed)"
         return report
-    dirs = {p.name: p for p in _model_dirs(models_dir)}
+    dirs = {p.name: p for p in model_dirs(models_dir)}
     models = dict(reg.models)  # swapped in whole at the end: readers never see a half-update
     for name in sorted(set(models) - set(dirs)):
         del models[name]
@@ -140,13 +170,13 @@ def reload_all(reg: Registry, models_dir: Path, *, chains: int, steps: int) -> R
     for name, run_dir in dirs.items():
         old = models.get(name)
         try:
-            unchanged = old is not None and version_of(run_dir) == old.version
-        except OSError:
+            unchanged = old is not None and weights_sha256(run_dir) == old.sha256
+        except NLDError:
             unchanged = False
         if unchanged:
             report.unchanged.append(name)
             continue
-        got = _try_load(run_dir, chains, steps)
+        got = try_load(run_dir, settings, lambda s: None)
         if isinstance(got, str):
             kept = f"; still serving version {old.version}" if old else ""
             report.failed[name] = got + kept

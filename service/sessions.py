@@ -1,6 +1,9 @@
 """Streaming sessions: the GRU state of one stream, its position in the stream and the last
 answer (for safe retries), behind one interface with two backends.
 
+A closed session is kept, closed, for the TTL with its last answer, so that the closing
+chunk is as safe to retry as any other; it no longer counts against `max_sessions`.
+
 - `MemorySessionStore`: this process only (one worker); an injectable clock for tests.
 - `RedisSessionStore` (service.redis_sessions): shared by workers and replicas.
 
@@ -18,7 +21,7 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -34,6 +37,10 @@ class SessionNotFound(SessionError):
 
 class SessionExpired(SessionError):
     pass
+
+
+class SessionExists(SessionError):
+    """A session with the id a client chose is already open (or recently closed)."""
 
 
 class TooManySessions(SessionError):
@@ -57,25 +64,35 @@ class SessionState:
     belief: np.ndarray | None = None  # float64 log p(state | stream so far), models with a chain
     digest: str | None = None  # of the last chunk's observations
     response: bytes | None = None  # JSON of the last answer
+    closed: bool = False  # the stream has ended: only a retry of its last chunk is answered
 
 
 class SessionStore(Protocol):
     kind: str
 
-    async def create(self, model: str, version: str) -> SessionState: ...
+    async def create(self, model: str, version: str, sid: str | None = None) -> SessionState:
+        """Open a session, under `sid` if given (SessionExists if that id is taken);
+        TooManySessions beyond `max_sessions` open ones."""
+        ...
 
     async def get(self, sid: str) -> SessionState: ...
 
     async def commit(self, prev_seq: int, state: SessionState) -> bool:
-        """Store `state` if the stored session is still at `prev_seq`; False if another
-        request advanced it first. Raises SessionNotFound if it was closed or expired."""
+        """Store `state` (closing the session if `state.closed`) if the stored session is
+        still at `prev_seq`; False if another request advanced it first. Raises
+        SessionNotFound or SessionExpired if it is gone."""
         ...
 
     async def touch(self, sid: str) -> None: ...
 
-    async def close(self, sid: str) -> None: ...
+    async def close(self, sid: str) -> None:
+        """Close a session (keeping its last answer for retries); closing a closed one does
+        nothing."""
+        ...
 
-    async def count(self) -> int: ...
+    async def count(self) -> int:
+        """Open sessions (closed ones, kept for retries, are not counted)."""
+        ...
 
     async def evictions(self) -> int: ...
 
@@ -100,6 +117,7 @@ class MemorySessionStore:
         self.max_sessions = max_sessions
         self.clock = clock
         self._sessions: OrderedDict[str, tuple[SessionState, float]] = OrderedDict()
+        self._closed: OrderedDict[str, tuple[SessionState, float]] = OrderedDict()
         self._expired: OrderedDict[str, None] = OrderedDict()  # recently expired ids
         self._evictions = 0
         self._generation = 0
@@ -107,32 +125,38 @@ class MemorySessionStore:
     def _sweep(self) -> None:
         """Drop the sessions idle for longer than the TTL (oldest last_seen first)."""
         now = self.clock()
-        while self._sessions:
-            sid, (_, seen) = next(iter(self._sessions.items()))
-            if now - seen <= self.ttl:
-                break
-            del self._sessions[sid]
-            self._expired[sid] = None
-            self._evictions += 1
-            while len(self._expired) > 100_000:
-                self._expired.popitem(last=False)
+        for table, evicts in ((self._sessions, True), (self._closed, False)):
+            while table:
+                sid, (_, seen) = next(iter(table.items()))
+                if now - seen <= self.ttl:
+                    break
+                del table[sid]
+                self._expired[sid] = None
+                self._evictions += evicts  # a closed session's expiry evicts nothing
+        while len(self._expired) > 100_000:
+            self._expired.popitem(last=False)
 
     def _put(self, state: SessionState) -> None:
-        self._sessions[state.id] = (state, self.clock())
-        self._sessions.move_to_end(state.id)
+        table = self._closed if state.closed else self._sessions
+        self._sessions.pop(state.id, None)
+        table[state.id] = (state, self.clock())
+        table.move_to_end(state.id)
 
-    async def create(self, model: str, version: str) -> SessionState:
+    async def create(self, model: str, version: str, sid: str | None = None) -> SessionState:
         self._sweep()
+        if sid is not None and (sid in self._sessions or sid in self._closed):
+            raise SessionExists(f"session {sid} exists")
         if len(self._sessions) >= self.max_sessions:
             _, seen = next(iter(self._sessions.values()))
             raise TooManySessions(max(1, int(self.ttl - (self.clock() - seen)) + 1))
-        state = SessionState(secrets.token_urlsafe(16), model, version)
+        state = SessionState(sid or secrets.token_urlsafe(16), model, version)
+        self._expired.pop(state.id, None)
         self._put(state)
         return state
 
     async def get(self, sid: str) -> SessionState:
         self._sweep()
-        entry = self._sessions.get(sid)
+        entry = self._sessions.get(sid) or self._closed.get(sid)
         if entry is None:
             if sid in self._expired:
                 raise SessionExpired(f"session {sid} expired after {self.ttl:g} s idle")
@@ -141,7 +165,7 @@ class MemorySessionStore:
 
     async def commit(self, prev_seq: int, state: SessionState) -> bool:
         current = await self.get(state.id)
-        if current.seq != prev_seq:
+        if current.seq != prev_seq or current.closed:
             return False
         self._put(state)
         return True
@@ -150,8 +174,9 @@ class MemorySessionStore:
         self._put(await self.get(sid))
 
     async def close(self, sid: str) -> None:
-        await self.get(sid)  # raises the right error for an unknown or expired id
-        del self._sessions[sid]
+        state = await self.get(sid)  # raises the right error for an unknown or expired id
+        if not state.closed:
+            self._put(replace(state, closed=True))
 
     async def count(self) -> int:
         self._sweep()

@@ -348,10 +348,16 @@ def _cmd_plot(a: argparse.Namespace) -> None:
 
 
 def _cmd_import_dynvae(a: argparse.Namespace) -> None:
+    import warnings
+
     from nld import checkpoint
     from nld.dynvae import convert
 
-    model = convert(a.model, a.settings)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        model = convert(a.model, a.settings)
+    for w in caught:
+        print(f"note: {w.message}", file=sys.stderr)
     checkpoint.save(
         a.out,
         model,

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from service.deps import AUTH, SettingsDep
+from service.deps import AUTH, SettingsDep, not_ready
 from service.reloads import reload_models
 from service.schemas import Problem, ReloadOut
 
@@ -23,14 +23,17 @@ router = APIRouter(tags=["admin"], dependencies=AUTH)
         422: {"model": ReloadOut, "description": "a model failed to load; its old version serves"},
         503: {"model": Problem, "description": "models still loading, or the session store down"},
     },
+    summary="Reload the models directory",
+    description="Reloads every model whose weights changed (and drops those removed), in this "
+    "process and, through the shared session store, in every other worker. A model that "
+    "fails to load keeps its old version serving (422 with why); sessions started on a "
+    "replaced version get 409. Needs NLD_API_KEY to be set, and the key.",
 )
 async def reload(request: Request, settings: SettingsDep) -> JSONResponse:
-    """Reload every model whose weights changed, in this process and (through the shared
-    session store) in every other worker. Sessions started on a replaced version get 409."""
     if settings.api_key is None:
         raise HTTPException(403, "admin endpoints are off: set NLD_API_KEY to enable them")
     if not request.app.state.registry.ready:
-        raise HTTPException(503, "models are still loading")
+        raise not_ready("models are still loading: reload when /readyz is 200", 5)
     report = await reload_models(request.app)
     request.app.state.generation = await request.app.state.sessions.bump_generation()
     body = ReloadOut(ok=not report.failed, **asdict(report))

@@ -2,7 +2,9 @@
 stream's GRU state from chunk to chunk, so any chunking labels a stream exactly as one pass.
 
 `seq` (optional) numbers a session's chunks 0, 1, 2, ...: a gap or a reorder is 409, and a
-repeat of the last chunk returns its cached answer without advancing (a safe retry).
+repeat of the last chunk returns its stored answer without advancing (a safe retry). That
+holds for the first chunk too when the client names the session (`session_id` with `seq`
+0), and for the closing chunk (`end`), whose session is kept, closed, until its TTL.
 """
 
 from __future__ import annotations
@@ -10,25 +12,31 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+import secrets
 from contextlib import suppress
 from dataclasses import replace
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
-import torch
 from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import Path as PathParam
 from starlette.concurrency import run_in_threadpool
 
 from service.deps import AUTH, RegistryDep, SettingsDep, StoreDep, resolve_model
-from service.registry import LoadedModel
-from service.schemas import Problem, StepResult, StreamRequest, StreamResponse
+from service.registry import Registry
+from service.schemas import SESSION_ID, Problem, StepResult, StreamRequest, StreamResponse
 from service.sessions import (
     KeyedLocks,
     SessionError,
+    SessionExists,
     SessionExpired,
+    SessionNotFound,
     SessionState,
     TooManySessions,
 )
-from service.streaming import NonFiniteOutput, label_chunk
+
+if TYPE_CHECKING:
+    from service.loaded import LoadedModel
 
 router = APIRouter(tags=["segment"], dependencies=AUTH)
 INLINE_CHUNK = 8  # chunks up to this many observations are labelled on the event loop
@@ -37,17 +45,38 @@ CAS_ATTEMPTS = 10  # reads of a session that other requests keep advancing, befo
 COMMON: dict[int | str, dict] = {
     401: {"model": Problem, "description": "missing or wrong API key"},
     404: {"model": Problem, "description": "no such model, or no such (or an expired) session"},
-    503: {"model": Problem, "description": "models still loading, or the session store down"},
+    503: {
+        "model": Problem,
+        "description": "the model is loading (see Retry-After), or the session store is down",
+    },
 }
 
 
 @router.post(
     "/segment/stream",
     response_model=StreamResponse,
+    summary="Label a chunk of a stream",
+    description="""\
+Labels each observation of a chunk with its state (a minimum of the energy), from the
+observations seen so far in its stream only (online, causal): a session keeps the encoder's
+state between chunks, so any chunking of a stream gives the labels of one pass.
+
+- First chunk: omit `session_id` (the service picks one) or choose one yourself and send
+  `seq` 0, which makes a retry of the first chunk safe. Send the answer's `session_id` with
+  the next chunks.
+- Number chunks with `seq` 0, 1, 2, ... to make every retry safe: a repeat of the last chunk
+  returns its stored answer. A gap or a reorder is 409.
+- `end: true` closes the session with its chunk; retrying that chunk still returns its
+  answer until the session's TTL. A single chunk with `end: true` needs no session.
+- Idle sessions expire after `NLD_SESSION_TTL_SECONDS` (then 404 saying so); beyond
+  `NLD_MAX_SESSIONS` open sessions a new one is 429 with Retry-After.""",
     responses={
         **COMMON,
-        409: {"model": Problem, "description": "seq out of order, or the model changed"},
-        413: {"model": Problem, "description": "request body over the size limit"},
+        409: {
+            "model": Problem,
+            "description": "seq out of order, a closed session, or the model changed",
+        },
+        413: {"model": Problem, "description": "request body over NLD_MAX_BODY_BYTES"},
         422: {"model": Problem, "description": "invalid observations (dimension, values, cap)"},
         429: {"model": Problem, "description": "too many open sessions (see Retry-After)"},
     },
@@ -72,23 +101,18 @@ async def segment_stream(
         raise HTTPException(422, "observation values must fit in float32 (|x| < 3.4e38)")
     digest = hashlib.sha256(x.tobytes()).hexdigest()
     if body.session_id is None:
-        lm = resolve_model(reg, body.model)
-        _check(lm, x)
         if body.seq not in (None, 0):
             raise HTTPException(409, f"a new session starts at seq 0, not {body.seq}")
+        lm = resolve_model(reg, body.model)
+        _check(lm, x)
+        if body.end:  # the whole stream in one chunk: nothing to keep
+            first = SessionState(secrets.token_urlsafe(16), lm.name, lm.version)
+            return await _label(first, lm, x, digest, body, request)
         try:
             session = await store.create(lm.name, lm.version)
         except TooManySessions as e:
-            raise HTTPException(429, str(e), headers={"Retry-After": str(e.retry_after)}) from None
-        try:
-            response = await _advance(session, lm, x, digest, body, store, request)
-        except HTTPException:
-            with suppress(SessionError):  # its first chunk was refused: no session is left
-                await store.close(session.id)
-            raise
-        if response is None:  # nobody else knows the new id: only a bug could get here
-            raise HTTPException(409, f"session {session.id} was changed while it opened")
-        return response
+            raise _too_many(e) from None
+        return await _first_chunk(session, lm, x, digest, body, store, request)
     locks: KeyedLocks = request.app.state.session_locks
     async with locks.hold(body.session_id):
         # Another worker may advance the session between our read and our write: then the
@@ -96,27 +120,85 @@ async def segment_stream(
         for _ in range(CAS_ATTEMPTS):
             try:
                 session = await store.get(body.session_id)
-            except SessionError as e:
-                raise _session_error(e) from None
+            except (SessionNotFound, SessionExpired) as e:
+                if body.seq != 0:
+                    raise _session_error(e) from None
+                opened = await _open_named(body, reg, x, digest, store, request)
+                if opened is not None:
+                    return opened
+                continue  # another request opened it first: read it
             lm = _session_model(reg, session, body)
             _check(lm, x)
-            if body.seq is not None:
-                if body.seq == session.seq and session.response is not None:
-                    if session.digest != digest:
-                        raise HTTPException(
-                            409, f"seq {body.seq} was already applied with other observations"
-                        )
-                    await store.touch(session.id)
-                    return _json(session.response)
-                if body.seq != session.seq + 1:
+            if body.seq is not None and body.seq == session.seq and session.response is not None:
+                if session.digest != digest:
                     raise HTTPException(
-                        409, f"session {session.id} expects seq {session.seq + 1}, got {body.seq}"
+                        409, f"seq {body.seq} was already applied with other observations"
                     )
+                await store.touch(session.id)
+                return _json(session.response)
+            if session.closed:
+                raise HTTPException(
+                    409, f"session {session.id} is closed: open a new one for another stream"
+                )
+            if body.seq is not None and body.seq != session.seq + 1:
+                raise HTTPException(
+                    409, f"session {session.id} expects seq {session.seq + 1}, got {body.seq}"
+                )
             response = await _advance(session, lm, x, digest, body, store, request)
             if response is not None:
                 return response
             await asyncio.sleep(random.uniform(0, 0.002))  # de-synchronise the racers
     raise HTTPException(409, f"session {body.session_id} is being advanced by other requests")
+
+
+async def _open_named(
+    body: StreamRequest,
+    reg: Registry,
+    x: np.ndarray,
+    digest: str,
+    store: StoreDep,
+    request: Request,
+) -> Response | None:
+    """Open the session the client named with its first chunk; None if another request
+    opened it first."""
+    assert body.session_id is not None
+    lm = resolve_model(reg, body.model)
+    _check(lm, x)
+    if body.end:
+        return await _label(
+            SessionState(body.session_id, lm.name, lm.version), lm, x, digest, body, request
+        )
+    try:
+        session = await store.create(lm.name, lm.version, sid=body.session_id)
+    except SessionExists:
+        return None
+    except TooManySessions as e:
+        raise _too_many(e) from None
+    return await _first_chunk(session, lm, x, digest, body, store, request)
+
+
+async def _first_chunk(
+    session: SessionState,
+    lm: LoadedModel,
+    x: np.ndarray,
+    digest: str,
+    body: StreamRequest,
+    store: StoreDep,
+    request: Request,
+) -> Response:
+    try:
+        response = await _advance(session, lm, x, digest, body, store, request)
+    except Exception:
+        with suppress(SessionError):  # its first chunk was refused: no session is left open
+            await store.close(session.id)
+        raise
+    if response is None:  # nobody else knows a new id: only a bug could get here
+        raise HTTPException(409, f"session {session.id} was changed while it opened")
+    return response
+
+
+def _too_many(e: TooManySessions) -> HTTPException:
+    return HTTPException(429, str(e), headers={"Retry-After": str(e.retry_after)})
 
 
 def _session_error(e: SessionError) -> HTTPException:
@@ -125,7 +207,7 @@ def _session_error(e: SessionError) -> HTTPException:
     )
 
 
-def _session_model(reg: RegistryDep, session: SessionState, body: StreamRequest) -> LoadedModel:
+def _session_model(reg: Registry, session: SessionState, body: StreamRequest) -> LoadedModel:
     if body.model is not None and body.model != session.model:
         raise HTTPException(409, f"session {session.id} streams model {session.model!r}")
     lm = reg.models.get(session.model)
@@ -153,26 +235,15 @@ def _check(lm: LoadedModel, x: np.ndarray) -> None:
         )
 
 
-async def _advance(
-    session: SessionState,
-    lm: LoadedModel,
-    x: np.ndarray,
-    digest: str,
-    body: StreamRequest,
-    store: StoreDep,
-    request: Request,
-) -> Response | None:
-    """Label the chunk from the session's state and commit the next state; None if another
-    request committed first (nothing was changed)."""
-    h0 = torch.from_numpy(session.h) if session.h is not None else None
-    try:
-        if len(x) <= INLINE_CHUNK:
-            # Sub-millisecond: a thread hop would cost more than it frees the event loop.
-            chunk = label_chunk(lm, x, h0, session.belief)
-        else:
-            chunk = await run_in_threadpool(label_chunk, lm, x, h0, session.belief)
-    except NonFiniteOutput as e:
-        raise HTTPException(422, str(e)) from None
+async def _labelled(
+    session: SessionState, lm: LoadedModel, x: np.ndarray, digest: str, body: StreamRequest
+) -> SessionState:
+    """The session after this chunk, its answer (JSON bytes) in `response`."""
+    if len(x) <= INLINE_CHUNK:
+        # Sub-millisecond: a thread hop would cost more than it frees the event loop.
+        chunk = lm.label_chunk(x, session.h, session.belief)
+    else:
+        chunk = await run_in_threadpool(lm.label_chunk, x, session.h, session.belief)
     response = StreamResponse(
         session_id=session.id,
         seq=session.seq + 1,
@@ -186,25 +257,53 @@ async def _advance(
             )
         ],
     )
-    content = response.model_dump_json().encode()
-    new = replace(
+    return replace(
         session,
-        h=chunk.h.numpy(),
+        h=chunk.h,
         belief=chunk.belief,
         t=session.t + len(x),
         seq=session.seq + 1,
         digest=digest,
-        response=content,
+        response=response.model_dump_json().encode(),
+        closed=body.end,
     )
+
+
+async def _label(
+    session: SessionState,
+    lm: LoadedModel,
+    x: np.ndarray,
+    digest: str,
+    body: StreamRequest,
+    request: Request,
+) -> Response:
+    """A whole stream in one chunk: labelled, answered, nothing stored."""
+    new = await _labelled(session, lm, x, digest, body)
+    request.app.state.metrics.events.inc(len(x))
+    assert new.response is not None
+    return _json(new.response)
+
+
+async def _advance(
+    session: SessionState,
+    lm: LoadedModel,
+    x: np.ndarray,
+    digest: str,
+    body: StreamRequest,
+    store: StoreDep,
+    request: Request,
+) -> Response | None:
+    """Label the chunk from the session's state and commit the next state (closing the
+    session with `end`); None if another request committed first (nothing was changed)."""
+    new = await _labelled(session, lm, x, digest, body)
     try:
         if not await store.commit(session.seq, new):
             return None
-        if body.end:
-            await store.close(session.id)
-    except SessionError as e:  # closed or expired while this chunk was labelled
+    except SessionError as e:  # expired while this chunk was labelled
         raise _session_error(e) from None
     request.app.state.metrics.events.inc(len(x))
-    return _json(content)
+    assert new.response is not None
+    return _json(new.response)
 
 
 def _json(content: bytes) -> Response:
@@ -214,9 +313,24 @@ def _json(content: bytes) -> Response:
 @router.delete(
     "/sessions/{session_id}",
     status_code=204,
-    responses=COMMON,
+    summary="Close a session",
+    description="Closes a stream's session before its TTL (a closed session's last chunk "
+    "can still be retried). Closing a closed session does nothing. To close a session with "
+    "its last chunk instead, send that chunk with `end: true`.",
+    responses={**COMMON, 204: {"description": "closed"}},
 )
-async def close_session(session_id: str, request: Request, store: StoreDep) -> Response:
+async def close_session(
+    request: Request,
+    store: StoreDep,
+    session_id: Annotated[
+        str,
+        PathParam(
+            pattern=SESSION_ID,
+            description="the session, as `POST /segment/stream` answered it",
+            examples=["k3Jd9sPq0aZx-2bQyL7wVA"],
+        ),
+    ],
+) -> Response:
     async with request.app.state.session_locks.hold(session_id):
         try:
             await store.close(session_id)

@@ -1,6 +1,9 @@
 import os
 import secrets
 import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -19,12 +22,24 @@ def models_dir(tmp_path_factory, smoke_run):
 
 
 def make_settings(models_dir, **overrides) -> Settings:
+    overrides.setdefault("cache_dir", models_dir.parent / "cache")
     return Settings(models_dir=models_dir, analysis_chains=64, analysis_steps=1000, **overrides)
+
+
+@contextmanager
+def serving(app, timeout: float = 120) -> Iterator[TestClient]:
+    """The app in process, once its models have loaded (they load in the background)."""
+    with TestClient(app) as client:
+        deadline = time.monotonic() + timeout
+        while not app.state.registry.ready:
+            assert time.monotonic() < deadline, f"models still loading: {app.state.registry}"
+            time.sleep(0.02)
+        yield client
 
 
 @pytest.fixture(scope="module")
 def client(models_dir):
-    with TestClient(create_app(make_settings(models_dir))) as c:
+    with serving(create_app(make_settings(models_dir))) as c:
         yield c
 
 

@@ -52,23 +52,23 @@ def running_server(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    client = NLDClient(url, retries=0)
     deadline = time.monotonic() + timeout
     try:
-        while True:
-            try:
-                if client.readyz().get("ready"):
-                    break
-            except (TransportError, Unavailable):
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                out = proc.stdout.read().decode() if proc.stdout else ""
-                pytest.fail(f"{' '.join(command)} did not become ready:\n{out[-3000:]}")
-            time.sleep(0.25)
+        # Its connection closed once ready: tests may count the server's connections.
+        with NLDClient(url, retries=0) as client:
+            while True:
+                try:
+                    if client.readyz().get("ready"):
+                        break
+                except (TransportError, Unavailable):
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    proc.kill()
+                    out = proc.stdout.read().decode() if proc.stdout else ""
+                    pytest.fail(f"{' '.join(command)} did not become ready:\n{out[-3000:]}")
+                time.sleep(0.25)
         yield proc
     finally:
-        client.close()
         if proc.poll() is None:
             proc.terminate()
             try:

@@ -7,11 +7,10 @@ import time
 
 import pytest
 import torch
-from fastapi.testclient import TestClient
 from safetensors.torch import load_file, save_file
 
 from service.main import create_app
-from tests.service.conftest import make_settings
+from tests.service.conftest import make_settings, serving
 
 KEY = {"X-API-Key": "k3y"}
 
@@ -31,17 +30,17 @@ def _perturb_weights(run_dir):
 
 
 def test_reload_is_off_without_a_key_and_guarded_with_one(models):
-    with TestClient(create_app(make_settings(models))) as c:
+    with serving(create_app(make_settings(models))) as c:
         r = c.post("/admin/reload")
         assert r.status_code == 403 and "NLD_API_KEY" in r.json()["detail"]
-    with TestClient(create_app(make_settings(models, api_key="k3y"))) as c:
+    with serving(create_app(make_settings(models, api_key="k3y"))) as c:
         assert c.post("/admin/reload").status_code == 401
         r = c.post("/admin/reload", headers=KEY)
         assert r.status_code == 200 and r.json()["unchanged"] == ["easy"]
 
 
 def test_failed_reload_keeps_serving_and_good_reload_retires_old_sessions(models, stream):
-    with TestClient(create_app(make_settings(models, api_key="k3y"))) as c:
+    with serving(create_app(make_settings(models, api_key="k3y"))) as c:
         old = c.get("/models/easy", headers=KEY).json()["version"]
         sid = c.post("/segment/stream", json={"observations": stream[:5]}, headers=KEY).json()[
             "session_id"
@@ -76,7 +75,7 @@ def test_every_worker_follows_a_reload(models, redis_url, key_prefix):
         session_key_prefix=key_prefix,
         reload_poll_seconds=0.1,
     )
-    with TestClient(create_app(settings)) as a, TestClient(create_app(settings)) as b:
+    with serving(create_app(settings)) as a, serving(create_app(settings)) as b:
         old = b.get("/models/easy", headers=KEY).json()["version"]
         _perturb_weights(models / "easy")
         new = a.post("/admin/reload", headers=KEY).json()["loaded"]["easy"]
@@ -105,7 +104,7 @@ def test_a_crafted_pickle_is_never_loaded(models, tmp_path):
         (models / name / "model.safetensors").unlink()
         (models / name / weights_file).write_bytes(evil)
     (models / "easy" / "trainer.pkl").write_bytes(evil)  # a stray pickle next to good weights
-    with TestClient(create_app(make_settings(models))) as c:
+    with serving(create_app(make_settings(models))) as c:
         body = c.get("/readyz").json()
         assert list(body["models"]) == ["easy"]
         assert set(body["failed"]) == {"as-weights", "beside"}

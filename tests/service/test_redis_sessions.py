@@ -5,19 +5,20 @@ import asyncio
 import os
 import signal
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 
 from service.main import create_app
 from service.redis_sessions import RedisSessionStore, redacted
 from service.sessions import (
+    SessionExists,
     SessionExpired,
     SessionNotFound,
     TooManySessions,
 )
-from tests.service.conftest import make_settings
+from tests.service.conftest import make_settings, serving
 from tests.service.servers import free_port, private_redis
 
 
@@ -46,11 +47,19 @@ def test_store_round_trip_and_compare_and_set(redis_url, key_prefix):
         assert back.belief is not None and back.belief.dtype == np.float64
         np.testing.assert_array_equal(back.belief, belief)
         assert await store.count() == 1
-        await store.close(s.id)
+        await store.close(s.id)  # kept, closed, with its last answer, until its TTL
+        closed = await store.get(s.id)
+        assert closed.closed and closed.response == b"{}" and await store.count() == 0
+        await store.close(s.id)  # closing a closed session does nothing
+        await store.touch(s.id)
+        assert await store.count() == 0  # a touch does not reopen it
+        assert not await store.commit(0, replace(nxt, seq=1))  # nor does a commit
+        with pytest.raises(SessionExists):
+            await store.create("easy", "v1", sid=s.id)
         with pytest.raises(SessionNotFound):
-            await store.get(s.id)
-        with pytest.raises(SessionNotFound):
-            await store.close(s.id)
+            await store.close("never-opened")
+        named = await store.create("easy", "v1", sid="client-chosen")
+        assert named.id == "client-chosen" and await store.count() == 1
         await store.aclose()
 
     asyncio.run(run())
@@ -82,7 +91,7 @@ def test_unreachable_redis_is_503_for_streaming_only(models_dir, stream):
         session_store=f"redis://:secret@127.0.0.1:{free_port()}/0",
         store_timeout_seconds=0.5,
     )
-    with TestClient(create_app(settings)) as c:
+    with serving(create_app(settings)) as c:
         r = c.post("/segment/stream", json={"observations": stream[:3]})
         assert r.status_code == 503 and "unreachable" in r.json()["detail"]
         assert "secret" not in r.json()["detail"]
@@ -101,7 +110,7 @@ def test_redacted():
 def two_apps(models_dir, redis_url, key_prefix):
     """Two apps (as two workers) sharing one Redis."""
     settings = make_settings(models_dir, session_store=redis_url, session_key_prefix=key_prefix)
-    with TestClient(create_app(settings)) as a, TestClient(create_app(settings)) as b:
+    with serving(create_app(settings)) as a, serving(create_app(settings)) as b:
         yield a, b
 
 
@@ -139,6 +148,8 @@ def test_two_processes_never_both_advance_a_session(models_dir, redis_url, key_p
             apps[0].router.lifespan_context(apps[0]),
             apps[1].router.lifespan_context(apps[1]),
         ):
+            while not all(app.state.registry.ready for app in apps):  # models load
+                await asyncio.sleep(0.02)
             clients = [
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
                 for app in apps
@@ -177,7 +188,7 @@ def test_redis_stall_gives_503_then_the_session_continues(models_dir, stream):
     continues exactly where it was, as if nothing happened."""
     with private_redis() as (proc, url):
         settings = make_settings(models_dir, session_store=url, store_timeout_seconds=0.3)
-        with TestClient(create_app(settings)) as c:
+        with serving(create_app(settings)) as c:
             whole = c.post("/segment/stream", json={"observations": stream, "end": True}).json()
             r0 = c.post("/segment/stream", json={"observations": stream[:20], "seq": 0}).json()
             sid = r0["session_id"]
@@ -205,7 +216,7 @@ def test_redis_restart_loses_sessions_cleanly(models_dir, stream):
     with private_redis(port) as (proc, url):
         settings = make_settings(models_dir, session_store=url, store_timeout_seconds=0.3)
         app = create_app(settings)
-        with TestClient(app) as c:
+        with serving(app) as c:
             sid = c.post("/segment/stream", json={"observations": stream[:5]}).json()["session_id"]
             proc.kill()
             proc.wait()

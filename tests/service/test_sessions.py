@@ -7,13 +7,12 @@ from itertools import pairwise
 import httpx
 import pytest
 import redis
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.main import create_app
 from service.sessions import MemorySessionStore
-from tests.service.conftest import make_settings
+from tests.service.conftest import make_settings, serving
 
 
 @pytest.fixture(scope="module", params=["memory", "redis"])
@@ -25,7 +24,7 @@ def client(request, models_dir):
         url = request.getfixturevalue("redis_url")
         prefix = f"nldtest:{secrets.token_hex(6)}:"
         settings = make_settings(models_dir, session_store=url, session_key_prefix=prefix)
-    with TestClient(create_app(settings)) as c:
+    with serving(create_app(settings)) as c:
         yield c
     if request.param == "redis":
         r = redis.Redis.from_url(url)
@@ -93,15 +92,59 @@ def test_seq_gaps_repeats_and_reorders(client, stream):
 
 def test_end_and_delete(client, stream):
     r = client.post("/segment/stream", json={"observations": stream[:3], "end": True}).json()
-    assert r["closed"]
+    assert r["closed"]  # a whole stream in one chunk: no session is kept
     again = client.post(
         "/segment/stream", json={"session_id": r["session_id"], "observations": stream[:1]}
     )
     assert again.status_code == 404
     sid = client.post("/segment/stream", json={"observations": stream[:3]}).json()["session_id"]
     assert client.delete(f"/sessions/{sid}").status_code == 204
-    assert client.delete(f"/sessions/{sid}").status_code == 404  # ending twice
-    assert client.delete("/sessions/never").status_code == 404
+    assert client.delete(f"/sessions/{sid}").status_code == 204  # closing twice does nothing
+    late = client.post("/segment/stream", json={"session_id": sid, "observations": stream[:1]})
+    assert late.status_code == 409 and "closed" in late.json()["detail"]
+    assert client.delete("/sessions/never-opened").status_code == 404
+
+
+def test_the_closing_chunk_is_safe_to_retry(client, stream):
+    """Its answer is kept with the closed session: a retry after a lost answer gets it."""
+    before = client.get("/metrics").text
+    first = client.post("/segment/stream", json={"observations": stream[:4], "seq": 0}).json()
+    last = {"session_id": first["session_id"], "seq": 1, "end": True, "observations": stream[4:9]}
+    answer = client.post("/segment/stream", json=last)
+    retry = client.post("/segment/stream", json=last)
+    assert answer.status_code == retry.status_code == 200
+    assert retry.json() == answer.json() and answer.json()["closed"]
+    assert [r["t"] for r in retry.json()["results"]] == list(range(4, 9))
+    more = client.post("/segment/stream", json={**last, "seq": 2, "end": False})
+    assert more.status_code == 409 and "closed" in more.json()["detail"]
+    assert _open_sessions(client.get("/metrics").text) == _open_sessions(before)
+
+
+def test_a_session_named_by_its_client_opens_once(client, stream):
+    """With the client's own id, a retry of a first chunk whose answer was lost gets that
+    answer, and opens no second session."""
+    before = _open_sessions(client.get("/metrics").text)
+    sid = f"client-{secrets.token_hex(8)}"
+    body = {"session_id": sid, "seq": 0, "observations": stream[:4]}
+    answer = client.post("/segment/stream", json=body)
+    retry = client.post("/segment/stream", json=body)
+    assert answer.status_code == 200 and retry.json() == answer.json()
+    assert answer.json()["session_id"] == sid
+    assert _open_sessions(client.get("/metrics").text) == before + 1
+    nxt = client.post(
+        "/segment/stream", json={"session_id": sid, "seq": 1, "observations": stream[4:6]}
+    )
+    assert [r["t"] for r in nxt.json()["results"]] == [4, 5]
+    unknown = client.post(
+        "/segment/stream", json={"session_id": f"x{sid}", "seq": 1, "observations": stream[:1]}
+    )
+    assert unknown.status_code == 404  # only a first chunk opens a named session
+    client.delete(f"/sessions/{sid}")
+
+
+def _open_sessions(metrics: str) -> int:
+    line = next(x for x in metrics.splitlines() if x.startswith("nld_open_sessions "))
+    return int(float(line.split()[1]))
 
 
 def test_concurrent_chunks_never_interleave(models_dir, stream):
@@ -121,7 +164,7 @@ def test_concurrent_chunks_never_interleave(models_dir, stream):
             )
             return first.json(), [(r.json(), ch) for r, ch in zip(replies, chunks, strict=True)]
 
-    with TestClient(app) as client:  # runs the lifespan (loads the model)
+    with serving(app) as client:  # runs the lifespan (loads the model)
         first, pairs = asyncio.run(run())
         # The chunks were applied one at a time in seq order: that order, as one pass, must
         # give exactly the labels each chunk got.
@@ -149,12 +192,14 @@ def test_ttl_expiry_and_cap(models_dir, stream):
     app = create_app(make_settings(models_dir))
     clock = FakeClock()
     app.state.sessions = MemorySessionStore(ttl=60, max_sessions=2, clock=clock)
-    with TestClient(app) as c:
+    with serving(app) as c:
         a = c.post("/segment/stream", json={"observations": stream[:2]}).json()["session_id"]
         clock.now = 30
         c.post("/segment/stream", json={"observations": stream[:2]})
         full = c.post("/segment/stream", json={"observations": stream[:2]})
         assert full.status_code == 429 and int(full.headers["Retry-After"]) >= 1
+        one_shot = c.post("/segment/stream", json={"observations": stream[:2], "end": True})
+        assert one_shot.status_code == 200  # a whole stream in one chunk needs no session
         clock.now = 61  # a is idle for 61 s > TTL
         r = c.post("/segment/stream", json={"session_id": a, "observations": stream[2:3]})
         assert r.status_code == 404 and "expired" in r.json()["detail"]
@@ -163,15 +208,15 @@ def test_ttl_expiry_and_cap(models_dir, stream):
 
 
 def test_a_refused_first_chunk_leaves_no_session(models_dir, stream, monkeypatch):
-    from service.routes import segment
-    from service.streaming import NonFiniteOutput
+    from nld.errors import NonFiniteError
+    from service.loaded import LoadedModel
 
     def refuse(*args, **kwargs):
-        raise NonFiniteOutput("the model produced non-finite values")
+        raise NonFiniteError("the model produced non-finite values")
 
     app = create_app(make_settings(models_dir))
-    with TestClient(app) as c:
-        monkeypatch.setattr(segment, "label_chunk", refuse)
+    with serving(app) as c:
+        monkeypatch.setattr(LoadedModel, "label_chunk", refuse)
         r = c.post("/segment/stream", json={"observations": stream[:2]})
         assert r.status_code == 422 and "non-finite" in r.json()["detail"]
         assert asyncio.run(app.state.sessions.count()) == 0
