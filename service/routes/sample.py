@@ -20,6 +20,7 @@ from service.schemas import Problem, SampleRequest, SampleResponse
 
 router = APIRouter(tags=["sample"], dependencies=AUTH)
 JSON, NDJSON, NPY = "application/json", "application/x-ndjson", "application/x-npy"
+COMPACT = (",", ":")
 
 
 def _format(accept: str | None) -> str:
@@ -37,9 +38,9 @@ def _format(accept: str | None) -> str:
 
 def _json_body(head: dict, paths: np.ndarray, velocities: np.ndarray | None) -> Iterator[bytes]:
     """SampleResponse's JSON, a path at a time."""
-    yield (json.dumps(head)[:-1] + ', "paths": ').encode()
+    yield (json.dumps(head, separators=COMPACT)[:-1] + ',"paths":').encode()
     yield from _json_rows(paths)
-    yield b', "velocities": '
+    yield b',"velocities":'
     yield from (b"null",) if velocities is None else _json_rows(velocities)
     yield b"}"
 
@@ -47,7 +48,7 @@ def _json_body(head: dict, paths: np.ndarray, velocities: np.ndarray | None) -> 
 def _json_rows(arrays: np.ndarray) -> Iterator[bytes]:
     yield b"["
     for i, a in enumerate(arrays):
-        yield (b", " if i else b"") + json.dumps(a.tolist()).encode()
+        yield (b"," if i else b"") + json.dumps(a.tolist(), separators=COMPACT).encode()
     yield b"]"
 
 
@@ -56,7 +57,7 @@ def _ndjson_body(paths: np.ndarray, velocities: np.ndarray | None) -> Iterator[b
         line = {"path": i, "positions": path.tolist()}
         if velocities is not None:
             line["velocities"] = velocities[i].tolist()
-        yield json.dumps(line).encode() + b"\n"
+        yield json.dumps(line, separators=COMPACT).encode() + b"\n"
 
 
 @router.post(
