@@ -133,9 +133,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Listing the models directory is all that happens before the server accepts
         # connections; loading them, and watching the store, go on in the background.
-        dirs = begin(app.state.registry, settings)
+        reg: Registry = app.state.registry
         stop = asyncio.Event()
-        tasks = [asyncio.create_task(load_in_background(app.state.registry, settings, dirs))]
+        tasks = []
+        if not reg.started:  # else a second lifespan of this app: its models load already
+            dirs = begin(reg, settings)
+            tasks.append(asyncio.create_task(load_in_background(reg, settings, dirs)))
         if app.state.sessions.kind != "memory":
             tasks.append(asyncio.create_task(watch_store(app, stop)))
         _drain_on_sigterm(app)
@@ -145,7 +148,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stop.set()
             for task in tasks:
                 task.cancel()
-            await asyncio.wait(tasks, timeout=settings.store_timeout_seconds + 1)
+            if tasks:
+                await asyncio.wait(tasks, timeout=settings.store_timeout_seconds + 1)
             await app.state.sessions.aclose()
 
     app = FastAPI(

@@ -13,24 +13,20 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_val
 
 Finite = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 Vector = Annotated[list[Finite], Field(min_length=1, max_length=4096)]
-ModelName = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=128,
+ModelName = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+def model_field() -> Any:
+    """The `model` field of a request: a model's name, or none for the default."""
+    return Field(
+        None,
         description="a model's name (its directory's); omitted: the service's default model",
         examples=["exp2-underdamped"],
-    ),
-]
+    )
+
+
 SESSION_ID = r"^[A-Za-z0-9_-]{8,128}$"
-SessionId = Annotated[
-    str,
-    Field(
-        pattern=SESSION_ID,
-        description="a stream's session: 8-128 letters, digits, `-` or `_`",
-        examples=["k3Jd9sPq0aZx-2bQyL7wVA"],
-    ),
-]
+SessionId = Annotated[str, Field(pattern=SESSION_ID)]
 VERSION = Field(
     description="the model's version: the first 16 hex digits of the SHA-256 of its weights",
     examples=["85ad2582f8b659c6"],
@@ -98,12 +94,13 @@ class Readiness(BaseModel):
 
 
 class StreamRequest(Strict):
-    model: ModelName | None = None
+    model: ModelName | None = model_field()
     session_id: SessionId | None = Field(
         None,
         description="continue this session; with `seq` 0, open it under this id (a client's "
-        "own id makes the first chunk safe to retry). Omitted: open a new session with an id "
-        "chosen by the service",
+        "own id makes the first chunk safe to retry). 8-128 letters, digits, `-` or `_`. "
+        "Omitted: open a new session with an id chosen by the service",
+        examples=["k3Jd9sPq0aZx-2bQyL7wVA"],
     )
     seq: int | None = Field(
         None,
@@ -288,7 +285,9 @@ RESOLUTION = Field(64, ge=2, le=4096, description="grid points per axis", exampl
 
 class BoxGrid(Strict):
     kind: Literal["box"] = Field(
-        "box", description="an axis-aligned box of the latent space (the default kind)"
+        "box",
+        description="an axis-aligned box of the latent space (the default kind)",
+        examples=["box"],
     )
     lo: Vector = Field(
         description="the box's lower corner (latent units, one per latent axis)",
@@ -303,7 +302,8 @@ class BoxGrid(Strict):
 class PlaneGrid(Strict):
     kind: Literal["plane"] = Field(
         description="the plane through the minima (their best plane when there are more than "
-        "three), centred on them"
+        "three), centred on them",
+        examples=["plane"],
     )
     resolution: int = RESOLUTION
     margin: float = Field(
@@ -331,7 +331,7 @@ Grid = Annotated[
 
 
 class EnergyRequest(Strict):
-    model: ModelName | None = None
+    model: ModelName | None = model_field()
     grid: Grid = Field(
         description="where to evaluate E: a box (`kind` box, the default) or the plane through "
         "the minima (`kind` plane)",
@@ -365,7 +365,7 @@ class EnergyResponse(BaseModel):
 
 
 class SampleRequest(Strict):
-    model: ModelName | None = None
+    model: ModelName | None = model_field()
     n_paths: int = Field(16, ge=1, description="paths to draw", examples=[16])
     n_steps: int = Field(
         200,
