@@ -15,7 +15,8 @@ COPY service ./service
 RUN pip install ".[serve]"
 
 COPY models /models
-RUN useradd --create-home --uid 10001 nld
+RUN useradd --create-home --uid 10001 nld \
+    && mkdir -p /home/nld/.cache/nld && chown -R nld /home/nld/.cache
 USER nld
 
 ENV NLD_MODELS_DIR=/models

@@ -47,10 +47,24 @@ def test_compose_file(compose):
     ping = float(cmd[cmd.index("--healthcheck-seconds") + 1])
     assert _seconds(api["stop_grace_period"]) > drain + graceful + ping
     assert api["environment"]["NLD_SESSION_STORE"].startswith("redis://redis:")
-    prometheus = (ROOT / "deploy" / "prometheus.yml").read_text()
-    assert "api:8000" in prometheus
+    # Prometheus sends the API key (when there is one) as a bearer token from a compose config.
+    prometheus = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
+    (job,) = prometheus["scrape_configs"]
+    assert job["static_configs"][0]["targets"] == ["api:8000"]
+    key_file = job["authorization"]["credentials_file"]
+    assert job["authorization"]["type"] == "Bearer"
+    (mounted,) = services["prometheus"]["configs"]
+    assert mounted["target"] == key_file
+    assert compose["configs"][mounted["source"]]["content"] == "${NLD_API_KEY:-}"
+    # The models are mounted read-only: analyses computed at start go to a cache volume.
+    cache = api["environment"]["NLD_CACHE_DIR"]
+    assert "./models:/models:ro" in api["volumes"]
+    assert any(
+        v.endswith(f":{cache}") and v.split(":")[0] in compose["volumes"] for v in api["volumes"]
+    )
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "USER nld" in dockerfile and "torch==2.13.0" in dockerfile
+    assert f"chown -R nld {Path(cache).parent!s}" in dockerfile  # the volume is nld's
 
 
 def _interpolate(value: str) -> str:
@@ -81,7 +95,7 @@ def _all_serving(url: str, pid: int, timeout: float = 120) -> list[int]:
         time.sleep(0.05)
 
 
-def test_the_compose_api_command_here(compose, models_dir, redis_url, key_prefix, stream):
+def test_the_compose_api_command_here(compose, models_dir, redis_url, key_prefix, stream, tmp_path):
     """The api service's command and environment, with the host names, paths and port of
     this machine: two workers sharing the local Redis."""
     api = compose["services"]["api"]
@@ -92,6 +106,7 @@ def test_the_compose_api_command_here(compose, models_dir, redis_url, key_prefix
     env = {k: _interpolate(str(v)) for k, v in api["environment"].items()}
     env["NLD_SESSION_STORE"] = redis_url
     env["NLD_SESSION_KEY_PREFIX"] = key_prefix
+    env["NLD_CACHE_DIR"] = str(tmp_path / "cache")
     url = f"http://127.0.0.1:{port}"
     # A new connection per request, so requests spread over both workers.
     fresh = httpx.Client(base_url=url, limits=httpx.Limits(max_keepalive_connections=0))
