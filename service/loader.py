@@ -67,8 +67,9 @@ def _read_stored(places: list[Path], model: NLDModel, sha256: str) -> Analysis |
 
 
 @contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    """An exclusive lock on `path` between processes (none if it cannot be created)."""
+def _lock(path: Path, waiting: Callable[[], None]) -> Iterator[None]:
+    """An exclusive lock on `path` between processes (none if it cannot be created);
+    `waiting()` is called if another process holds it."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o666)
@@ -77,7 +78,11 @@ def _lock(path: Path) -> Iterator[None]:
         yield
         return
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waiting()
+            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)  # releases the lock
@@ -109,8 +114,8 @@ def stored_or_computed(
     found = _read_stored(places, model, sha256)
     if found is not None:
         return found, "stored"
-    status(Loading("waiting for another process analysing the same weights", retry_after=5))
-    with _lock(places[1].with_suffix(".lock")):
+    other = Loading("waiting for another process analysing the same weights", retry_after=5)
+    with _lock(places[1].with_suffix(".lock"), lambda: status(other)):
         found = _read_stored(places, model, sha256)  # that process may have stored it
         if found is not None:
             return found, "stored"

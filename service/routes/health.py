@@ -27,6 +27,7 @@ async def healthz() -> Health:
 
 @router.get(
     "/readyz",
+    response_model=Readiness,
     summary="Readiness",
     description="200 when every model of the models directory is loaded (or has failed to "
     "load, see `failed`) and at least one serves, and the process is not draining after "
