@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import os
 import socket
@@ -131,4 +132,15 @@ def serve(
             http=ServiceHTTP,
             timeout_graceful_shutdown=int(graceful_seconds),
             timeout_worker_healthcheck=healthcheck_seconds,
+            log_config=_log_config(),
         )
+
+
+def _log_config() -> dict:
+    """uvicorn's logging, and the service's own messages (each model as it loads, where its
+    analysis came from, ready) beside them."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["nld"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config

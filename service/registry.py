@@ -19,7 +19,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -97,7 +96,16 @@ def try_load(
     except (NLDError, ValueError, OSError) as e:
         log.error("model %s not loaded: %s", run_dir.name, e)
         return str(e)
-    log.info("model %s version %s: %s", run_dir.name, lm.version, lm.analysis_source)
+    except Exception as e:  # a bad model directory must never stop the others loading
+        log.exception("model %s not loaded", run_dir.name)
+        return f"unexpected {type(e).__name__} while loading: {e}"
+    log.info(
+        "model %s (version %s) serves, loaded in %.1f s (analysis: %s)",
+        run_dir.name,
+        lm.version,
+        lm.load_seconds,
+        lm.analysis_source,
+    )
     return lm
 
 
@@ -111,7 +119,12 @@ async def load_in_background(reg: Registry, settings: Settings, dirs: list[Path]
         if not done.done():
             done.set_result(None)
 
-    def install(name: str, got: LoadedModel | str) -> None:  # on the event loop
+    # The registry is changed on the event loop only, never from the loading thread.
+    def report(name: str, s: Loading) -> None:
+        if name in reg.loading:
+            reg.loading = {**reg.loading, name: s}
+
+    def install(name: str, got: LoadedModel | str) -> None:
         if isinstance(got, str):
             reg.failed = {**reg.failed, name: got}
         else:
@@ -119,27 +132,43 @@ async def load_in_background(reg: Registry, settings: Settings, dirs: list[Path]
         reg.loading = {k: v for k, v in reg.loading.items() if k != name}
         pick_default(reg, settings)
 
+    def post(fn: Callable[..., None], *args: object) -> bool:
+        """Run fn(*args) on the event loop; False once the loop is closed (stopped)."""
+        try:
+            loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:
+            return False
+        return not done.done()
+
     def work() -> None:
         try:
             from service.loader import configure
 
             configure(settings)
+        except Exception as e:  # torch missing or broken: every model fails, and says why
+            log.exception("cannot load models")
             for run_dir in dirs:
+                post(install, run_dir.name, f"the service cannot load models: {e}")
+            post(finish)
+            return
+        for run_dir in dirs:
 
-                def status(s: Loading, name: str = run_dir.name) -> None:
-                    reg.loading = {**reg.loading, name: s}
+            def status(s: Loading, name: str = run_dir.name) -> None:
+                post(report, name, s)
 
-                got = try_load(run_dir, settings, status)
-                loop.call_soon_threadsafe(install, run_dir.name, got)
-                if done.done():
-                    return  # the service stopped: load nothing more
-        finally:
-            with suppress(RuntimeError):  # the loop is closed: the service has stopped
-                loop.call_soon_threadsafe(finish)
+            got = try_load(run_dir, settings, status)
+            if not post(install, run_dir.name, got):
+                return  # the service stopped: load nothing more
+        post(finish)
 
     threading.Thread(target=work, name="nld-model-loader", daemon=True).start()
     await done
-    log.info("ready: %s (failed: %s)", sorted(reg.models), reg.failed)
+    failed = "; ".join(f"{name}: {why}" for name, why in reg.failed.items())
+    log.info(
+        "ready, serving %s%s",
+        ", ".join(sorted(reg.models)) or "no model",
+        f" (failed: {failed})" if failed else "",
+    )
 
 
 @dataclass
