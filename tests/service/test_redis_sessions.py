@@ -101,6 +101,36 @@ def test_unreachable_redis_is_503_for_streaming_only(models_dir, stream):
         assert c.get("/metrics").status_code == 200
 
 
+def test_readiness_never_waits_on_a_hung_store(models_dir):
+    """A Redis that accepts connections and never answers: /readyz answers at once with the
+    store's state as last seen (the compose health check's timeout is the store's own)."""
+    import socket
+    import time
+
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(16)  # connections are accepted by the kernel, and never read
+    settings = make_settings(
+        models_dir,
+        session_store=f"redis://127.0.0.1:{hung.getsockname()[1]}/0",
+        store_timeout_seconds=2.0,
+        reload_poll_seconds=0.2,
+    )
+    try:
+        with serving(create_app(settings)) as c:
+            for _ in range(5):
+                t0 = time.perf_counter()
+                ready = c.get("/readyz")
+                assert time.perf_counter() - t0 < 1.0  # not the store's 2 s timeout
+                assert ready.status_code == 200
+            deadline = time.monotonic() + 10
+            while "unreachable" not in c.get("/readyz").json()["sessions"]:
+                assert time.monotonic() < deadline, c.get("/readyz").json()
+                time.sleep(0.1)
+    finally:
+        hung.close()
+
+
 def test_redacted():
     assert redacted("redis://u:pw@h:1/0") == "redis://u:***@h:1/0"
     assert redacted("redis://h:1/0") == "redis://h:1/0"
