@@ -77,12 +77,16 @@ def measure(models: Path, group: str, i: int) -> dict:
     }
 
 
-def _stat(values: list[float]) -> str:
+def _stat(values: list[float], of: int) -> str:
+    """Mean +- sample std, and over how many models when not all `of` have a value."""
     if not values:
         return "-"
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+    out = (
+        f"{values[0]:.3f}"
+        if len(values) == 1
+        else (f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}")
+    )
+    return out if len(values) == of else f"{out} ({len(values)} of {of})"
 
 
 def table() -> None:
@@ -103,7 +107,7 @@ def table() -> None:
         minima = ", ".join(str(r["n_minima"]) for r in group_rows)
         print(
             f"| {group} ({len(group_rows)}) | {group_rows[0]['dynamics']} | {minima} | "
-            + " | ".join(_stat(l1[k]) for k in ESTIMATES)
+            + " | ".join(_stat(l1[k], len(group_rows)) for k in ESTIMATES)
             + f" | {' / '.join(PAPER[group])} |"
         )
 
