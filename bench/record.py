@@ -1,19 +1,52 @@
-"""What the benchmark scripts share: a free loopback port, appending a result row, and the
-`--set` / `--tag` options that train a variant of a preset."""
+"""What the benchmark scripts share: a free loopback port, `nld serve` as a process (with
+this checkout's code or another's), appending a result row, and the `--set` / `--tag`
+options that train a variant of a preset."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def nld_serve(
+    models: Path, port: int, *, env: dict[str, str] | None = None, source: Path | None = None
+) -> subprocess.Popen:
+    """`nld serve --models MODELS --port PORT`, quiet, with the code of the checkout `source`
+    (its packages first on PYTHONPATH) or of this one."""
+    environment = {**os.environ, **(env or {})}
+    if source is not None:
+        environment["PYTHONPATH"] = str(source)
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from training.cli import main; sys.exit(main(sys.argv[1:]))",
+        "serve",
+        "--models",
+        str(models),
+        "--port",
+        str(port),
+    ]
+    return subprocess.Popen(
+        command,
+        env=environment,
+        cwd=source or ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def append_row(path: Path, row: dict[str, Any], *, show: bool = True) -> None:

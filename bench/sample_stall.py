@@ -13,16 +13,13 @@ the repeats; a row goes to bench/results/sample_stall.jsonl.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import httpx
-from record import append_row, free_port
+from record import append_row, free_port, nld_serve
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "sample_stall.jsonl"
@@ -70,22 +67,7 @@ def main() -> None:
     a = p.parse_args()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "NLD_THREADS": "1"}
-    if a.source is not None:
-        env["PYTHONPATH"] = str(a.source)
-    command = [
-        sys.executable,
-        "-c",
-        "import sys; from training.cli import main; sys.exit(main(sys.argv[1:]))",
-        "serve",
-        "--models",
-        str(ROOT / "models"),
-        "--port",
-        str(port),
-    ]
-    proc = subprocess.Popen(
-        command, env=env, cwd=a.source or ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    proc = nld_serve(ROOT / "models", port, env={"NLD_THREADS": "1"}, source=a.source)
     try:
         with httpx.Client(base_url=url, timeout=5) as c:
             for _ in range(1200):

@@ -14,17 +14,14 @@ run. Medians over the repeats; a row per case goes to bench/results/startup.json
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-from record import append_row, free_port
+from record import append_row, free_port, nld_serve
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "startup.jsonl"
@@ -36,23 +33,9 @@ def _serve(
 ) -> dict[str, float]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "NLD_CACHE_DIR": str(cache), "NLD_THREADS": str(threads)}
-    if source is not None:
-        env["PYTHONPATH"] = str(source)
-    command = [
-        sys.executable,
-        "-c",
-        "import sys; from training.cli import main; sys.exit(main(sys.argv[1:]))",
-        "serve",
-        "--models",
-        str(models),
-        "--port",
-        str(port),
-    ]
+    env = {"NLD_CACHE_DIR": str(cache), "NLD_THREADS": str(threads)}
     t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        command, env=env, cwd=source or ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    proc = nld_serve(models, port, env=env, source=source)
     first = None
     # One client, one probe per poll: the probes themselves cost the machine little.
     probe = httpx.Client(base_url=url, timeout=1)

@@ -14,7 +14,7 @@ import hashlib
 import random
 import secrets
 from contextlib import suppress
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
@@ -103,16 +103,9 @@ async def segment_stream(
     if body.session_id is None:
         if body.seq not in (None, 0):
             raise HTTPException(409, f"a new session starts at seq 0, not {body.seq}")
-        lm = resolve_model(reg, body.model)
-        _check(lm, x)
-        if body.end:  # the whole stream in one chunk: nothing to keep
-            first = SessionState(secrets.token_urlsafe(16), lm.name, lm.version)
-            return await _label(first, lm, x, digest, body, request)
-        try:
-            session = await store.create(lm.name, lm.version)
-        except TooManySessions as e:
-            raise _too_many(e) from None
-        return await _first_chunk(session, lm, x, digest, body, store, request)
+        opened = await _open(None, body, reg, x, digest, store, request)
+        assert opened is not None  # an id the service picks is nobody else's
+        return opened
     locks: KeyedLocks = request.app.state.session_locks
     async with locks.hold(body.session_id):
         # Another worker may advance the session between our read and our write: then the
@@ -123,7 +116,7 @@ async def segment_stream(
             except (SessionNotFound, SessionExpired) as e:
                 if body.seq != 0:
                     raise _session_error(e) from None
-                opened = await _open_named(body, reg, x, digest, store, request)
+                opened = await _open(body.session_id, body, reg, x, digest, store, request)
                 if opened is not None:
                     return opened
                 continue  # another request opened it first: read it
@@ -144,14 +137,25 @@ async def segment_stream(
                 raise HTTPException(
                     409, f"session {session.id} expects seq {session.seq + 1}, got {body.seq}"
                 )
-            response = await _advance(session, lm, x, digest, body, store, request)
+            response = await _advance(session, _Chunk(lm, x, digest, body.end), store, request)
             if response is not None:
                 return response
             await asyncio.sleep(random.uniform(0, 0.002))  # de-synchronise the racers
     raise HTTPException(409, f"session {body.session_id} is being advanced by other requests")
 
 
-async def _open_named(
+@dataclass(frozen=True)
+class _Chunk:
+    """One request's observations, checked against the model that labels them."""
+
+    lm: LoadedModel
+    x: np.ndarray
+    digest: str  # of x: a retry must send the same observations
+    end: bool
+
+
+async def _open(
+    sid: str | None,
     body: StreamRequest,
     reg: Registry,
     x: np.ndarray,
@@ -159,35 +163,25 @@ async def _open_named(
     store: StoreDep,
     request: Request,
 ) -> Response | None:
-    """Open the session the client named with its first chunk; None if another request
-    opened it first."""
-    assert body.session_id is not None
+    """Open a session with its first chunk, under the client's `sid` or under an id the
+    service picks; None if another request opened `sid` first. A whole stream in one chunk
+    (`end`) needs no session: it is labelled and answered, and nothing is stored."""
     lm = resolve_model(reg, body.model)
     _check(lm, x)
+    chunk = _Chunk(lm, x, digest, body.end)
     if body.end:
-        return await _label(
-            SessionState(body.session_id, lm.name, lm.version), lm, x, digest, body, request
-        )
+        one_pass = SessionState(sid or secrets.token_urlsafe(16), lm.name, lm.version)
+        new = await _labelled(one_pass, chunk)
+        request.app.state.metrics.events.inc(len(x))
+        return _json(new.response)
     try:
-        session = await store.create(lm.name, lm.version, sid=body.session_id)
+        session = await store.create(lm.name, lm.version, sid=sid)
     except SessionExists:
         return None
     except TooManySessions as e:
         raise _too_many(e) from None
-    return await _first_chunk(session, lm, x, digest, body, store, request)
-
-
-async def _first_chunk(
-    session: SessionState,
-    lm: LoadedModel,
-    x: np.ndarray,
-    digest: str,
-    body: StreamRequest,
-    store: StoreDep,
-    request: Request,
-) -> Response:
     try:
-        response = await _advance(session, lm, x, digest, body, store, request)
+        response = await _advance(session, chunk, store, request)
     except Exception:
         with suppress(SessionError):  # its first chunk was refused: no session is left open
             await store.close(session.id)
@@ -235,78 +229,56 @@ def _check(lm: LoadedModel, x: np.ndarray) -> None:
         )
 
 
-async def _labelled(
-    session: SessionState, lm: LoadedModel, x: np.ndarray, digest: str, body: StreamRequest
-) -> SessionState:
+async def _labelled(session: SessionState, chunk: _Chunk) -> SessionState:
     """The session after this chunk, its answer (JSON bytes) in `response`."""
+    lm, x = chunk.lm, chunk.x
     if len(x) <= INLINE_CHUNK:
         # Sub-millisecond: a thread hop would cost more than it frees the event loop.
-        chunk = lm.label_chunk(x, session.h, session.belief)
+        labelled = lm.label_chunk(x, session.h, session.belief)
     else:
-        chunk = await run_in_threadpool(lm.label_chunk, x, session.h, session.belief)
+        labelled = await run_in_threadpool(lm.label_chunk, x, session.h, session.belief)
     response = StreamResponse(
         session_id=session.id,
         seq=session.seq + 1,
         model=lm.name,
         version=lm.version,
-        closed=body.end,
+        closed=chunk.end,
         results=[
             StepResult(t=session.t + i, label=int(lab), z=zi.tolist(), energy=float(e))
             for i, (lab, zi, e) in enumerate(
-                zip(chunk.labels, chunk.positions, chunk.energies, strict=True)
+                zip(labelled.labels, labelled.positions, labelled.energies, strict=True)
             )
         ],
     )
     return replace(
         session,
-        h=chunk.h,
-        belief=chunk.belief,
+        h=labelled.h,
+        belief=labelled.belief,
         t=session.t + len(x),
         seq=session.seq + 1,
-        digest=digest,
+        digest=chunk.digest,
         response=response.model_dump_json().encode(),
-        closed=body.end,
+        closed=chunk.end,
     )
 
 
-async def _label(
-    session: SessionState,
-    lm: LoadedModel,
-    x: np.ndarray,
-    digest: str,
-    body: StreamRequest,
-    request: Request,
-) -> Response:
-    """A whole stream in one chunk: labelled, answered, nothing stored."""
-    new = await _labelled(session, lm, x, digest, body)
-    request.app.state.metrics.events.inc(len(x))
-    assert new.response is not None
-    return _json(new.response)
-
-
 async def _advance(
-    session: SessionState,
-    lm: LoadedModel,
-    x: np.ndarray,
-    digest: str,
-    body: StreamRequest,
-    store: StoreDep,
-    request: Request,
+    session: SessionState, chunk: _Chunk, store: StoreDep, request: Request
 ) -> Response | None:
     """Label the chunk from the session's state and commit the next state (closing the
     session with `end`); None if another request committed first (nothing was changed)."""
-    new = await _labelled(session, lm, x, digest, body)
+    new = await _labelled(session, chunk)
     try:
         if not await store.commit(session.seq, new):
             return None
     except SessionError as e:  # expired while this chunk was labelled
         raise _session_error(e) from None
-    request.app.state.metrics.events.inc(len(x))
-    assert new.response is not None
+    request.app.state.metrics.events.inc(len(chunk.x))
     return _json(new.response)
 
 
-def _json(content: bytes) -> Response:
+def _json(content: bytes | None) -> Response:
+    assert content is not None  # a labelled chunk's, or a session's after one
     return Response(content, media_type="application/json")
 
 
