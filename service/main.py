@@ -91,6 +91,13 @@ async def _non_finite(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=422)
 
 
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """A bug of ours: logged with its traceback, answered with the same body as every error
+    (and nothing of its internals)."""
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": "internal error: the service's log has the details"}, 500)
+
+
 def open_store(settings: Settings) -> SessionStore:
     if settings.session_store == "memory":
         return MemorySessionStore(settings.session_ttl_seconds, settings.max_sessions)
@@ -168,6 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(StoreUnavailable, _store_down)
     app.add_exception_handler(NonFiniteError, _non_finite)
+    app.add_exception_handler(Exception, _unexpected)
     app.state.settings = settings
     app.state.registry = Registry()  # filled by the lifespan
     app.state.sessions = open_store(settings)

@@ -321,3 +321,52 @@ def test_made_up_methods_and_paths_add_no_metric_series(client):
     assert 'method="other",route="/segment/stream"' in text
     # One new series each at most (other x 405, GET x unmatched x 404), with its buckets.
     assert len(text.splitlines()) - series < 40
+
+
+def test_an_unexpected_error_is_a_json_500_that_tells_nothing_internal(models_dir, monkeypatch):
+    from service.loaded import LoadedModel
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(LoadedModel, "energy_box", broken)
+    app = create_app(make_settings(models_dir))
+    with serving(app) as c:
+        c_safe = TestClient(app, raise_server_exceptions=False)
+        grid = {"kind": "box", "lo": [-1, -1], "hi": [1, 1], "resolution": 3}
+        r = c_safe.post("/landscape/energy", json={"grid": grid})
+        assert r.status_code == 500 and r.json() == {
+            "detail": "internal error: the service's log has the details"
+        }
+        assert c.get("/healthz").status_code == 200
+
+
+def test_underdamped_samples_with_velocities_and_observations(tmp_path):
+    """On the shipped underdamped model (its stored analysis makes it load in a second)."""
+    import shutil
+    from pathlib import Path
+
+    shipped = Path(__file__).resolve().parents[2] / "models" / "exp2-underdamped"
+    shutil.copytree(shipped, tmp_path / "models" / shipped.name)
+    with serving(create_app(make_settings(tmp_path / "models"))) as c:
+        body = {"n_paths": 4, "n_steps": 30, "seed": 3, "start": [0.8, 0.3]}
+        plain = c.post("/sample", json=body).json()
+        both = c.post("/sample", json={**body, "velocities": True}).json()
+        assert both["paths"] == plain["paths"]  # the same paths, with their velocities
+        v = np.array(both["velocities"])
+        assert v.shape == (4, 31, 2) and np.all(v[:, 0] == 0)  # started at rest
+        assert np.abs(v[:, 1:]).max() > 0
+        rows = c.post(
+            "/sample",
+            json={**body, "velocities": True},
+            headers={"Accept": "application/x-ndjson"},
+        ).text.splitlines()
+        assert [json.loads(r)["velocities"] for r in rows] == both["velocities"]
+        observed = c.post("/sample", json={**body, "space": "observed"}).json()
+        assert np.array(observed["paths"]).shape == (4, 31, 15)
+        npy = c.post(
+            "/sample",
+            json={**body, "velocities": True},
+            headers={"Accept": "application/x-npy"},
+        )
+        assert npy.status_code == 406 and "velocities" in npy.json()["detail"]
