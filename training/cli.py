@@ -105,19 +105,10 @@ def _cmd_train(a: argparse.Namespace) -> None:
 
 
 def _print_chain(fit: dict) -> None:
-    from nld.chain_split import split_warnings
+    from training.pipeline import chain_lines
 
-    if "why" in fit:
-        print(f"  state chain: not fitted ({fit['why']})")
-        return
-    dwell = ", ".join(f"{v:.1f}" for v in fit["dwell_steps"])
-    print(
-        f"  state chain: dwell times {dwell} steps; its labels agree with the basin head's on "
-        f"{fit['agreement']:.1%} of the training steps: "
-        + ("kept, labels are its filter's" if fit["kept"] else "not kept (too different)")
-    )
-    for warning in split_warnings(fit.get("split")):
-        print(f"  warning: {warning}")
+    for line in chain_lines(fit):
+        print(f"  {line}")
 
 
 def _cmd_fit_chain(a: argparse.Namespace) -> None:
@@ -142,103 +133,64 @@ def _cmd_fit_chain(a: argparse.Namespace) -> None:
     _print_chain(fit)
 
 
-def _cmd_separate(a: argparse.Namespace) -> None:
+def _cmd_stage(a: argparse.Namespace) -> None:
+    """Run one stage of training.pipeline on a trained run, and the later stages it
+    invalidates; the checkpoint is rewritten only if the stage did something."""
     import torch
 
     from nld import checkpoint
-    from training.config import TrainSettings
-    from training.separate import applies, describe, separate, split_states
+    from training.config import TrainConfig, with_overrides
+    from training.pipeline import KEYS, Context, rerun, stage_named
 
+    stage = stage_named(a.stage)
     model, data = _load_run(a.run_dir, a.data)
     torch.set_num_threads(a.threads)
     _, meta = checkpoint.read_config(a.run_dir)
-    if not split_states(meta.get("basin_head")):
-        print(f"{a.run_dir}: its split test prefers no more states: nothing to separate")
-        return
-    if "train" not in meta:
-        raise NLDError(f"{a.run_dir} was not trained by nld train: no settings to go on with")
-    update = {"separate_rounds": a.rounds, "threads": a.threads}
-    if a.iterations is not None:
-        update["separate_iterations"] = a.iterations
-    t = TrainSettings.model_validate(meta["train"]["train"] | update)
-    if not applies(model, t):
-        raise NLDError(
-            f"{a.run_dir}: separation needs an energy model with a basin head, a "
-            "state chain and latent dimension <= 3"
-        )
-    meta["separation"], meta["basin_head"], meta["calibration"] = separate(
-        model, data, t, meta["basin_head"], meta.get("calibration"), progress_bar=not a.quiet
-    )
+    cfg = TrainConfig.model_validate(meta["train"]) if "train" in meta else TrainConfig()
+    overrides = {f"train.{k}": v for k, v in _settings(a).items()}
+    settings = with_overrides(cfg, overrides).train
+    ctx = Context(model, data, settings, {k: meta.get(k) for k in KEYS}, not a.quiet)
+    try:
+        ran = rerun(ctx, stage.name)
+    except ValueError as e:
+        raise NLDError(f"{a.run_dir}: {e}") from None
+    skipped = ctx.records[stage.key].get("skipped")
+    if skipped:
+        raise NLDError(f"{a.run_dir}: the {stage.name} stage left the model as it was: {skipped}")
+    meta.update(ctx.records)
     checkpoint.save(a.run_dir, model, meta=meta)
     print(f"wrote {a.run_dir}")
-    for line in describe(meta["separation"]):
-        print(f"  {line}")
-    if meta["basin_head"].get("chain"):
-        _print_chain(meta["basin_head"]["chain"])
+    for name in ran:
+        s = stage_named(name)
+        if s is not stage:
+            print(f"  {name}: run again, the {stage.name} stage changed the model")
+        for line in s.describe(ctx.records[s.key]):
+            print(f"  {line}")
 
 
-def _cmd_clock(a: argparse.Namespace) -> None:
-    from dataclasses import asdict
-
-    from nld import checkpoint
-    from training.clock import fit_clock
-
-    model, data = _load_run(a.run_dir, a.data)
-    if not model.cfg.has_energy:
-        raise NLDError(f"{a.run_dir} has no energy (an NSDE baseline): it has no clock to set")
-    fit = fit_clock(model, data, a.seed)
-    if fit.skipped:
-        raise NLDError(f"{a.run_dir}: no clock fitted: {fit.skipped}")
-    _, meta = checkpoint.read_config(a.run_dir)
-    meta["clock"] = asdict(fit)
-    checkpoint.save(a.run_dir, model, meta=meta)
-    print(f"wrote {a.run_dir}: clock {fit.clock:.3g}")
-    _print_rows(
-        {
-            "state chain": fit.chain_dwell,
-            "prior before": fit.dwell_before,
-            "prior after": fit.dwell_after,
-        },
-        ".1f",
-        " steps",
-    )
-
-
-def _print_rows(rows: dict[str, list[float]], spec: str, unit: str = "") -> None:
-    for name, values in rows.items():
-        print(f"  {name:>12}: " + ", ".join(format(v, spec) for v in values) + unit)
-
-
-def _cmd_depths(a: argparse.Namespace) -> None:
-    from dataclasses import asdict
-
-    from nld import checkpoint
-    from training.clock import fit_clock
-    from training.config import TrainSettings
-    from training.depths import fit_depths
-
-    model, data = _load_run(a.run_dir, a.data)
-    _, meta = checkpoint.read_config(a.run_dir)
-    trained = TrainSettings.model_validate(meta.get("train", {}).get("train", {}))
-    iterations = a.iterations or trained.depths_iterations or TrainSettings().depths_iterations
-    fit = fit_depths(model, data, iterations, a.seed, progress_bar=not a.quiet)
-    if fit.skipped:
-        raise NLDError(f"{a.run_dir}: depths left as they were: {fit.skipped}")
-    meta["depths"] = asdict(fit)
-    clock = meta.get("clock")
-    # The clock was set on the old landscape; an undone fit left that landscape as it was.
-    clocked = fit.kept and clock is not None and clock.get("skipped") is None
-    if clocked:
-        meta["clock"] = asdict(fit_clock(model, data, a.seed))
-    checkpoint.save(a.run_dir, model, meta=meta)
-    undone = "" if fit.kept else ": the fit did not lower its loss and was undone"
-    print(f"wrote {a.run_dir} ({fit.seconds:.0f} s){undone}")
-    _print_rows(
-        {"state chain": fit.target, "mass before": fit.mass_before, "mass after": fit.mass_after},
-        ".3f",
-    )
-    if clocked:
-        print(f"  clock refitted to the new landscape: {meta['clock']['clock']:.3g}")
+def _settings(a: argparse.Namespace) -> dict[str, object]:
+    """The training settings a stage command overrides: `--set train.KEY=JSON`, `--seed`,
+    and the old commands' own options."""
+    out: dict[str, object] = {}
+    for item in a.set:
+        key, eq, value = item.partition("=")
+        name = key.removeprefix("train.")
+        if not eq or name == key or not name:
+            raise NLDError(f"--set {item!r}: expected train.KEY=VALUE (a JSON value)")
+        try:
+            out[name] = json.loads(value)
+        except json.JSONDecodeError:
+            out[name] = value  # a bare word: a string
+    for option, name in (
+        ("seed", "seed"),
+        ("threads", "threads"),
+        ("rounds", "separate_rounds"),
+        ("separate_iterations", "separate_iterations"),
+        ("depths_iterations", "depths_iterations"),
+    ):
+        if getattr(a, option, None) is not None:
+            out[name] = getattr(a, option)
+    return out
 
 
 @overload
@@ -485,40 +437,64 @@ def _parser() -> argparse.ArgumentParser:
         "fit the hidden Markov chain over a trained model's minima (labels by its filter)",
         _cmd_fit_chain,
     )
+    from training.pipeline import STAGES
+
+    st = sub.add_parser(
+        "stage",
+        help="run one stage of training's pipeline on a trained run (as nld train runs them at "
+        "its end), and after it the later stages it invalidates",
+    )
+    st.add_argument("stage", choices=[s.name for s in STAGES], help="the stage to run")
+    st.add_argument("run_dir")
+    st.add_argument("--data", required=True, help="the training data (train.npz)")
+    st.set_defaults(fn=_cmd_stage)
+    st.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="train.KEY=VALUE",
+        help="a training setting for this run (repeatable), e.g. train.depths_iterations=600",
+    )
+    # The stage's own commands, as before `nld stage`: the same, with their options.
     sp = _stage_parser(
         sub,
         "separate",
-        "pull apart the states a trained model merged into one well, where its split test "
-        "says so (what nld train does at its end; for runs trained before it did)",
-        _cmd_separate,
+        "= nld stage separate: pull apart the states a trained model merged into one well, "
+        "where its split test says so",
+        _cmd_stage,
     )
-    sp.add_argument("--rounds", type=_positive, default=2, help="at most this many rounds")
-    sp.add_argument("--iterations", type=_positive, help="training iterations per round")
-    sp.add_argument("--threads", type=_positive, default=2)
-    sp.add_argument("--quiet", action="store_true", help="no progress bars")
+    sp.set_defaults(stage="separate")
+    sp.add_argument("--rounds", type=_positive, help="at most this many rounds")
+    sp.add_argument(
+        "--iterations", dest="separate_iterations", type=_positive, help="iterations per round"
+    )
     ck = _stage_parser(
         sub,
         "clock",
-        "set a trained model's prior clock to its state chain's dwell times (what nld train "
-        "does at its end; for runs trained before it did)",
-        _cmd_clock,
+        "= nld stage clock: set a trained model's prior clock to its state chain's dwell times",
+        _cmd_stage,
     )
-    ck.add_argument("--seed", type=int, default=0)
+    ck.set_defaults(stage="clock")
     dp = _stage_parser(
         sub,
         "depths",
-        "refit a trained model's well depths to its state chain's stationary distribution, "
-        "then its clock if it has one (what nld train does at its end; for runs trained "
-        "before it did)",
-        _cmd_depths,
+        "= nld stage depths: refit a trained model's well depths to its state chain's "
+        "stationary distribution, then its clock if it has one",
+        _cmd_stage,
     )
+    dp.set_defaults(stage="depths")
     dp.add_argument(
         "--iterations",
+        dest="depths_iterations",
         type=_positive,
         help="calibration steps (default: the run's training settings)",
     )
-    dp.add_argument("--seed", type=int, default=0)
-    dp.add_argument("--quiet", action="store_true", help="no progress bar")
+    for p_ in (st, sp, ck, dp):
+        if p_ is not st:
+            p_.set_defaults(set=[])
+        p_.add_argument("--seed", type=int, help="default: the run's own training seed")
+        p_.add_argument("--threads", type=_positive, default=2)
+        p_.add_argument("--quiet", action="store_true", help="no progress bars")
 
     an = sub.add_parser(
         "analyze",

@@ -14,9 +14,10 @@ its lower weight, whose objective the full ELBO would otherwise hold against it 
 rescued candidate, 3 minima, scores -11.14 nats per step at w = 1 and -7.07 at w = 0.2; the
 other, 2 minima, -8.14 and -7.81). The candidates stay in `RUN_DIR/candidates/`; the winner's
 checkpoint and metrics are copied to `RUN_DIR`, and its `config.json` records every
-candidate's score under `meta.restarts`. The separation stage (`training.separate`), the
-depths (`training.depths`) and the clock (`training.clock`) run on the kept candidate alone.
-`--resume` resumes the candidates that did not finish and reuses those that did.
+candidate's score under `meta.restarts`. Each candidate runs the stages of
+`training.pipeline` marked `in_candidates` (calibration, basin head); the later ones
+(separation, depths, clock) run once, on the candidate kept. `--resume` resumes the
+candidates that did not finish and reuses those that did.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import json
 import multiprocessing
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +37,8 @@ from nld.data import Dataset
 from nld.errors import NLDError
 from nld.io import write_bytes
 from nld.model import NLDModel
-from training.clock import fit_clock
 from training.config import TrainConfig
-from training.depths import fit_depths
-from training.separate import applies as separation_applies
-from training.separate import separate
+from training.pipeline import KEYS, STAGES, Context, run_stages
 from training.state import FILE as STATE_FILE
 from training.trainer import METRICS, train
 
@@ -87,21 +84,11 @@ def fit(
     _, meta = checkpoint.read_config(dirs[best])
     model = models[best]
     meta["restarts"] = {"kept": rows[best]["seed"], "kl_weight": weight, "candidates": rows}
-    if separation_applies(model, t):  # the kept candidate only, on all the threads
-        meta["separation"], meta["basin_head"], meta["calibration"] = separate(
-            model,
-            data,
-            t.model_copy(update={"seed": rows[best]["seed"]}),
-            meta["basin_head"],
-            meta["calibration"],
-            progress_bar,
-        )
-    if t.depths_iterations > 0 and model.cfg.has_energy:  # on the final chain (if any)
-        meta["depths"] = asdict(
-            fit_depths(model, data, t.depths_iterations, rows[best]["seed"], progress_bar)
-        )
-    if t.clock and model.cfg.has_energy:
-        meta["clock"] = asdict(fit_clock(model, data, rows[best]["seed"]))
+    # The kept candidate's own seed, on all the threads, for the stages the candidates skip.
+    kept = t.model_copy(update={"seed": rows[best]["seed"]})
+    ctx = Context(model, data, kept, {key: meta.get(key) for key in KEYS}, progress_bar)
+    run_stages(ctx, [s for s in STAGES if not s.in_candidates])
+    meta.update(ctx.records)
     write_bytes(out / METRICS, (dirs[best] / METRICS).read_bytes())
     checkpoint.save(out, model, meta=meta)
     return model
@@ -120,8 +107,10 @@ def finished(run_dir: str | Path) -> bool:
 
 
 def _train_candidate(cfg: TrainConfig, data: Dataset, run_dir: Path) -> None:
-    """One candidate (module level, so that a worker process can be handed it)."""
-    train(cfg, data, run_dir, resume=resumable(run_dir), progress_bar=False)
+    """One candidate (module level, so that a worker process can be handed it), with the
+    stages that run in every candidate."""
+    stages = [s for s in STAGES if s.in_candidates]
+    train(cfg, data, run_dir, resume=resumable(run_dir), progress_bar=False, stages=stages)
 
 
 def _train_candidates(
@@ -136,17 +125,9 @@ def _train_candidates(
     if not todo:
         return failed
     workers = min(len(todo), t.threads)
-    # Candidates end before the separation, depths and clock stages: they run on the one kept
-    # (fit), so that candidates are compared under the ELBO alone and the stages' cost is paid
-    # once.
-    per_worker = t.model_copy(
-        update={
-            "threads": max(1, t.threads // workers),
-            "separate_rounds": 0,
-            "depths_iterations": 0,
-            "clock": False,
-        }
-    )
+    # Candidates end before the stages not `in_candidates`: they run on the one kept (fit), so
+    # that candidates are compared under the ELBO alone and those stages' cost is paid once.
+    per_worker = t.model_copy(update={"threads": max(1, t.threads // workers)})
     ctx = multiprocessing.get_context("spawn")
     bar = tqdm(
         total=len(todo) * t.iterations,

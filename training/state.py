@@ -7,7 +7,7 @@ state or the new one, never a mix. Scalars (iteration, schedules) ride in its JS
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +32,20 @@ class Progress:
     clip_scale: float = 1.0
     rollbacks: int = 0
     seconds: float = 0.0
-    calibration: dict[str, float] | None = None  # training.calibrate's summary, once done
-    basin_head: dict[str, Any] | None = None  # training.basin_head's summary, once done
-    separation: dict[str, Any] | None = None  # training.separate's summary, once done
-    depths: dict[str, Any] | None = None  # training.depths' summary, once done
-    clock: dict[str, Any] | None = None  # training.clock's summary, once done
+    # The records of the stages done (training.pipeline), by their key in `meta`.
+    records: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Progress:
+        """From its JSON, also as states written before the records were one dict (a
+        field per stage)."""
+        doc = dict(doc)
+        records = doc.pop("records", {})
+        for key in ("calibration", "basin_head", "separation", "depths", "clock"):
+            if doc.get(key) is not None:
+                records[key] = doc[key]
+            doc.pop(key, None)
+        return cls(**doc, records=records)
 
 
 def save_state(
@@ -63,7 +72,7 @@ def load_state(run_dir: Path, model: NLDModel, opts: Optimizers, gen: torch.Gene
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
     try:
-        progress = Progress(**json.loads(meta["progress"]))
+        progress = Progress.from_json(json.loads(meta["progress"]))
         groups = json.loads(meta["param_groups"])
     except (KeyError, TypeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path}: trainer metadata missing or damaged ({e})") from None
@@ -85,6 +94,7 @@ def load_state(run_dir: Path, model: NLDModel, opts: Optimizers, gen: torch.Gene
     attach_chain(
         model, {k: v for k, v in tensors.items() if k.startswith(state_chain.PREFIX)}, path
     )
-    if progress.clock is not None:  # the config rebuilt the model with clock 1
-        model.set_clock(progress.clock["clock"])
+    clock = progress.records.get("clock")
+    if clock is not None:  # the config rebuilt the model with clock 1
+        model.set_clock(clock["clock"])
     return progress

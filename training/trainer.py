@@ -10,13 +10,10 @@ and, when the model has one, the predictive head (`ModelConfig.predictive_weight
 A step whose loss or gradient is not finite (or that leaves non-finite weights) is undone:
 the model and optimizers return to the last good snapshot, the learning rate and the gradient
 clip are halved, and training goes on. After the last iteration (and the single-well rescue,
-if it fires) the calibration stage of `training.calibrate` fits the wells' depths, for a
-model with a basin head `training.basin_head` fits it (and the state chain) to the final
-landscape, where the chain's split test says a well holds two states `training.separate`
-pulls them apart, `training.depths` refits the depths to the chain's stationary distribution
-and `training.clock` sets the prior's clock to the chain's dwell times. State is checkpointed
-atomically every `checkpoint_every` iterations, after the final stages, and on Ctrl-C, so
-`--resume` continues the same run.
+if it fires: `training.rescue`, more iterations at a lower KL weight) the stages of
+`training.pipeline` run in their order. State is checkpointed atomically every
+`checkpoint_every` iterations, after each stage, and on Ctrl-C, so `--resume` continues the
+same run.
 """
 
 from __future__ import annotations
@@ -25,7 +22,7 @@ import copy
 import json
 import sys
 import time
-from dataclasses import asdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,16 +34,9 @@ from nld import checkpoint
 from nld.data import Dataset
 from nld.errors import NLDError
 from nld.model import NLDModel
-from training.basin_head import applies as basin_head_applies
-from training.basin_head import fit_basin_head
-from training.calibrate import applies as calibration_applies
-from training.calibrate import calibrate
-from training.clock import fit_clock
 from training.config import TrainConfig, TrainSettings
-from training.depths import fit_depths
+from training.pipeline import KEYS, STAGES, Context, Stage, pending, run_stages
 from training.rescue import single_well
-from training.separate import applies as separation_applies
-from training.separate import separate
 from training.state import FILE as STATE_FILE
 from training.state import Progress, load_state, save_state
 from training.step import NonFinite, cosine, elbo_step, optimizers, set_lr, window_index
@@ -91,8 +81,10 @@ def train(
     *,
     resume: bool = False,
     progress_bar: bool = True,
+    stages: Sequence[Stage] = STAGES,
 ) -> NLDModel:
-    """Train a model on `data` and write its checkpoint to `out`."""
+    """Train a model on `data` and write its checkpoint to `out`, running `stages` of
+    `training.pipeline` after the loop."""
     out = Path(out)
     t = cfg.train
     torch.set_num_threads(t.threads)
@@ -141,11 +133,7 @@ def train(
                 "finished": final,
                 "train_seconds": round(prog.seconds, 2),
                 "rollbacks": prog.rollbacks,
-                "calibration": prog.calibration,
-                "basin_head": prog.basin_head,
-                "separation": prog.separation,
-                "depths": prog.depths,
-                "clock": prog.clock,
+                **{key: prog.records.get(key) for key in KEYS},
                 "data": {"n_sequences": data.n_sequences, "length": data.length, "dim": data.dim},
             },
         )
@@ -206,19 +194,12 @@ def train(
         bar.close()
         raise
     bar.close()
-    # `finished` only once nothing is left to do: a run stopped during the rescue check or
-    # the calibration resumes into them instead of being taken for done.
+    # `finished` only once nothing is left to do: a run stopped during the rescue check or a
+    # stage resumes into them instead of being taken for done.
     rescuing = t.rescue_kl is not None and t.kl_final != t.rescue_kl
-    calibrating = (
-        t.calibrate_iterations > 0 and prog.calibration is None and calibration_applies(model)
-    )
-    heading = prog.basin_head is None and basin_head_applies(model)
-    separating = prog.separation is None and separation_applies(model, t)
-    # On the chain of the basin head's stage; without one the record says why it was skipped.
-    deepening = t.depths_iterations > 0 and prog.depths is None and model.cfg.has_energy
-    clocking = t.clock and prog.clock is None and model.cfg.has_energy
-    stages = rescuing or calibrating or heading or separating or deepening or clocking
-    save(final=not stages)
+    ctx = Context(model, data, t, prog.records, progress_bar)
+    todo = rescuing or bool(pending(ctx, stages))
+    save(final=not todo)
     model.eval()
     if rescuing:
         why = single_well(model, data)
@@ -234,28 +215,10 @@ def train(
                 file=sys.stderr,
             )
             rescued = cfg.model_copy(update={"train": more})
-            return train(rescued, data, out, resume=True, progress_bar=progress_bar)
-    if calibrating:
-        done = calibrate(model, data, t.calibrate_iterations, t.seed, progress_bar)
-        prog.calibration = asdict(done)
-    if heading:  # last: it labels by the final landscape
-        fitted = fit_basin_head(
-            model, data, t.basin_head_iterations, t.seed, progress_bar, chain=t.state_chain
-        )
-        prog.basin_head = asdict(fitted)
-    if separating:  # after the basin head, whose chain's split test it acts on
-        prog.separation, prog.basin_head, prog.calibration = separate(
-            model, data, t, prog.basin_head, prog.calibration, progress_bar
-        )
-    if deepening:  # on the final chain
-        depths = fit_depths(model, data, t.depths_iterations, t.seed, progress_bar)
-        prog.depths = asdict(depths)
-        # A finished run from before the depths stage, resumed, had its clock set on the old
-        # depths: set it again, unless the fit was undone.
-        clocking = clocking or (t.clock and depths.kept and model.cfg.has_energy)
-    if clocking:  # last: on the final landscape and chain
-        prog.clock = asdict(fit_clock(model, data, t.seed))
-    if stages:
+            return train(rescued, data, out, resume=True, progress_bar=progress_bar, stages=stages)
+    # A finished run from before a stage existed, resumed, runs that stage, and after it the
+    # later stages again if it changed the model (their records described the old one).
+    if run_stages(ctx, stages, save=save) or todo:
         save(final=True)
     return model
 

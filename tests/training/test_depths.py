@@ -62,7 +62,7 @@ def test_nld_depths_refits_an_older_run_and_its_clock(smoke_run, easy_data, tmp_
     args = ["depths", str(run), "--data", str(tmp_path / "train.npz"), "--iterations", "20"]
     assert main([*args, "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "mass after" in out and "clock refitted" in out
+    assert "basin mass after" in out and "clock: run again, the depths stage changed" in out
     _, meta = checkpoint.read_config(run)
     assert meta["depths"]["iterations"] == 20 and meta["depths"]["kept"]
     assert meta["clock"]["skipped"] is None
@@ -70,7 +70,8 @@ def test_nld_depths_refits_an_older_run_and_its_clock(smoke_run, easy_data, tmp_
     checkpoint.save(nsde, NLDModel(ModelConfig(obs_dim=4, dynamics="nsde")))
     assert main(["depths", str(nsde), "--data", str(tmp_path / "train.npz")]) == 2
     err = capsys.readouterr().err
-    assert "depths left as they were" in err and "Traceback" not in err
+    assert "stage depths does not apply: the model has no energy" in err
+    assert "Traceback" not in err
 
 
 def test_resuming_a_run_from_before_the_stage_refits_depths_then_clock(
@@ -93,9 +94,11 @@ def test_resuming_a_run_from_before_the_stage_refits_depths_then_clock(
         meta = dict(f.metadata())
         tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (not a dict)
     progress = json.loads(meta["progress"])
-    old_clock = progress["clock"]
-    progress["depths"] = None
-    save_file(tensors, str(run / FILE), metadata={**meta, "progress": json.dumps(progress)})
+    old_clock = progress["records"]["clock"]
+    # The trainer state as runs from before the stage wrote it: a field per stage, no depths.
+    old = {k: v for k, v in progress.items() if k != "records"} | progress["records"]
+    old["depths"] = None
+    save_file(tensors, str(run / FILE), metadata={**meta, "progress": json.dumps(old)})
     train(load_config("smoke"), easy_data[0], run, resume=True, progress_bar=False)
     _, meta = checkpoint.read_config(run)
     assert meta["depths"]["skipped"] is None and meta["depths"]["kept"] and meta["finished"]
@@ -120,6 +123,6 @@ def test_an_undone_depths_fit_leaves_the_clock_as_it_was(
     save(tmp_path / "train.npz", easy_data[0])
     assert main(["depths", str(run), "--data", str(tmp_path / "train.npz"), "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "was undone" in out and "clock refitted" not in out
+    assert "was undone" in out and "run again" not in out
     _, meta = checkpoint.read_config(run)
     assert not meta["depths"]["kept"] and meta["clock"] == before["clock"]

@@ -61,8 +61,10 @@ def test_restarts_keep_the_best_candidate_and_resume_reuses_them(tmp_path, easy_
         assert torch.equal(v, weights[k]), k
     assert (out / "metrics.jsonl").read_bytes() == (kept / "metrics.jsonl").read_bytes()
     assert meta["finished"] and meta["train"]["train"]["seed"] == record["kept"]
-    # The candidates leave the separation stage to the one kept; two easy states: no round.
-    assert meta["train"]["train"]["separate_rounds"] == 0
+    # The candidates leave the separation stage to the one kept (their settings as asked
+    # for: the runner skips it there); two easy states: no round.
+    assert meta["train"]["train"]["separate_rounds"] == cfg.train.separate_rounds > 0
+    assert checkpoint.read_config(kept)[1]["separation"] is None
     assert meta["separation"]["rounds"] == []
     # ... and the depths stage, which then finds no state chain after 40 iterations.
     assert checkpoint.read_config(kept)[1]["depths"] is None

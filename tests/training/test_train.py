@@ -6,7 +6,7 @@ import torch
 from nld import checkpoint
 from nld.data.hmm import sample
 from tests.fixtures import easy_spec
-from training import trainer
+from training import pipeline, trainer
 from training.analyze import analyze_run, model_card
 from training.config import load_config, presets
 from training.evaluate import evaluate
@@ -124,7 +124,7 @@ def test_a_run_stopped_in_its_calibration_is_not_finished(tmp_path, easy_data, m
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(trainer, "calibrate", interrupted)
+    monkeypatch.setattr(pipeline, "calibrate", interrupted)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, train_set, tmp_path, progress_bar=False)
     meta = checkpoint.read_config(tmp_path)[1]

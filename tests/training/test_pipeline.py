@@ -1,0 +1,80 @@
+"""The stage runner: order, resume, invalidation, re-runs; and the stages as listed."""
+
+from typing import Any
+
+import pytest
+
+from training.pipeline import STAGES, Context, pending, rerun, run_stages
+
+
+class Step:
+    """A stage for the runner's own tests: it records how often it ran and changes the model
+    when told to."""
+
+    in_candidates = True
+
+    def __init__(self, name: str, *, changes: bool = True, applies: bool = True) -> None:
+        self.name = self.key = name
+        self.changes, self.applicable, self.runs = changes, applies, 0
+
+    def applies(self, ctx: Context) -> str | None:
+        return None if self.applicable else "not here"
+
+    def run(self, ctx: Context) -> dict[str, Any]:
+        self.runs += 1
+        ctx.records.setdefault("order", []).append(self.name)
+        return {"changed": self.changes, "run": self.runs}
+
+    def changed(self, record: dict[str, Any]) -> bool:
+        return record["changed"]
+
+    def describe(self, record: dict[str, Any]) -> list[str]:
+        return [f"{self.name}: run {record['run']}"]
+
+
+def _ctx(records=None) -> Context:
+    return Context(model=None, data=None, settings=None, records=records or {})  # type: ignore[arg-type]
+
+
+def test_stages_run_in_order_once_and_save_after_each():
+    a, b, c = Step("a"), Step("b", applies=False), Step("c")
+    ctx, saves = _ctx(), []
+    assert pending(ctx, [a, b, c]) == [a, c]
+    assert run_stages(ctx, [a, b, c], save=lambda: saves.append(1)) == ["a", "c"]
+    assert ctx.records["order"] == ["a", "c"] and "b" not in ctx.records and len(saves) == 2
+    assert run_stages(ctx, [a, b, c]) == []  # recorded: a resumed run does not repeat them
+    assert pending(ctx, [a, b, c]) == []
+
+
+def test_a_stage_that_changed_the_model_runs_the_later_recorded_ones_again():
+    """As a run from before a stage existed, resumed: the new stage runs, and after it the
+    later stages whose records described the old model."""
+    new, later = Step("new"), Step("later")
+    ctx = _ctx({"later": {"changed": True, "run": 0}})
+    assert run_stages(ctx, [new, later]) == ["new", "later"]
+    unchanged, later2 = Step("unchanged", changes=False), Step("later2")
+    ctx = _ctx({"later2": {"changed": True, "run": 0}})
+    assert run_stages(ctx, [unchanged, later2]) == ["unchanged"]  # nothing to redo
+
+
+def test_rerun_runs_the_stage_and_what_it_invalidates():
+    a, b, c = Step("a"), Step("b"), Step("c")
+    stages = [a, b, c]
+    ctx = _ctx()
+    run_stages(ctx, stages)
+    assert rerun(ctx, "b", stages=stages) == ["b", "c"]
+    quiet = Step("b", changes=False)
+    assert rerun(ctx, "b", stages=[a, quiet, c]) == ["b"]  # it changed nothing: c stays
+    with pytest.raises(ValueError, match="stage x does not apply: not here"):
+        rerun(ctx, "x", stages=[Step("x", applies=False)])
+
+
+def test_the_pipeline_lists_each_stage_once_with_the_protocol():
+    names = [s.name for s in STAGES]
+    assert names == ["calibrate", "basin-head", "separate", "depths", "clock"]
+    assert len({s.key for s in STAGES}) == len(STAGES)
+    protocol = ("name", "key", "in_candidates", "applies", "run", "changed", "describe")
+    for stage in STAGES:
+        assert all(hasattr(stage, attr) for attr in protocol), stage
+    # The restart candidates run the stages before the separation; the kept one the rest.
+    assert [s.in_candidates for s in STAGES] == [True, True, False, False, False]

@@ -1,0 +1,313 @@
+"""The stages that follow the training loop, listed once in order, and the one runner that
+runs them.
+
+    STAGES = (Calibrate, BasinHead, Separate, Depths, Clock)
+
+Every stage has the same small protocol (`Stage`):
+- `name`, as `nld stage NAME` takes it, and `key`, where its record lives in the
+  checkpoint's `meta`;
+- `in_candidates`: whether each restart candidate runs it (`training.restarts`); the later
+  stages run once, on the candidate kept;
+- `applies(ctx)`: None, or why the stage does not run on this model and these settings;
+- `run(ctx)`: does it, in place, and returns its record (a JSON-ready dict);
+- `changed(record)`: whether that run changed the model. A stage that changed nothing leaves
+  the records of the stages after it valid;
+- `describe(record)`: what it did, in a few lines for the command line.
+
+`run_stages` owns the rest: it skips the stages a run has already recorded (so a resumed run
+goes on where it stopped), saves after each stage, and, after a stage that changed the model,
+runs again the later stages that had a record (their records described the old model).
+`rerun` re-runs one stage of a finished checkpoint and the stages after it that it
+invalidates (`nld stage`). Adding a stage means writing its class and listing it here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from nld.data import Dataset
+from nld.model import NLDModel
+from training.basin_head import applies as basin_head_applies
+from training.basin_head import fit_basin_head
+from training.calibrate import applies as calibration_applies
+from training.calibrate import calibrate
+from training.clock import fit_clock
+from training.config import TrainSettings
+from training.depths import fit_depths
+from training.separate import applies as separation_applies
+from training.separate import describe as describe_separation
+from training.separate import separate
+
+
+@dataclass
+class Context:
+    """What a stage works on: the model (changed in place), the training data, the run's
+    settings (its seed included) and the records of the stages so far."""
+
+    model: NLDModel
+    data: Dataset
+    settings: TrainSettings
+    records: dict[str, Any] = field(default_factory=dict)
+    progress_bar: bool = True
+
+
+class Stage(Protocol):
+    name: str
+    key: str
+    in_candidates: bool
+
+    def applies(self, ctx: Context) -> str | None: ...
+
+    def run(self, ctx: Context) -> dict[str, Any]: ...
+
+    def changed(self, record: dict[str, Any]) -> bool: ...
+
+    def describe(self, record: dict[str, Any]) -> list[str]: ...
+
+
+def _values(values: list[float], spec: str) -> str:
+    return ", ".join(format(v, spec) for v in values)
+
+
+class Calibrate:
+    """Fit the wells' depths to the time the posterior spends in each (training.calibrate)."""
+
+    name = "calibrate"
+    key = "calibration"
+    in_candidates = True
+
+    def applies(self, ctx: Context) -> str | None:
+        if ctx.settings.calibrate_iterations == 0:
+            return "train.calibrate_iterations is 0"
+        if not calibration_applies(ctx.model):
+            return "needs an energy model of latent dimension <= 3"
+        return None
+
+    def run(self, ctx: Context) -> dict[str, Any]:
+        t = ctx.settings
+        fit = calibrate(ctx.model, ctx.data, t.calibrate_iterations, t.seed, ctx.progress_bar)
+        return asdict(fit)
+
+    def changed(self, record: dict[str, Any]) -> bool:
+        return bool(record["nll_after"] != record["nll_before"])  # else restored
+
+    def describe(self, record: dict[str, Any]) -> list[str]:
+        nll = f"{record['nll_before']:.4f} -> {record['nll_after']:.4f}"
+        undone = "" if self.changed(record) else " (no better: undone)"
+        return [f"calibration: {record['iterations']} steps, positions' NLL {nll}{undone}"]
+
+
+class BasinHead:
+    """Fit the basin head to the final landscape, and the state chain over its minima with
+    its split test (training.basin_head)."""
+
+    name = "basin-head"
+    key = "basin_head"
+    in_candidates = True
+
+    def applies(self, ctx: Context) -> str | None:
+        return None if basin_head_applies(ctx.model) else "the model has no basin head"
+
+    def run(self, ctx: Context) -> dict[str, Any]:
+        t = ctx.settings
+        fit = fit_basin_head(
+            ctx.model,
+            ctx.data,
+            t.basin_head_iterations,
+            t.seed,
+            ctx.progress_bar,
+            chain=t.state_chain,
+        )
+        return asdict(fit)
+
+    def changed(self, record: dict[str, Any]) -> bool:
+        return True  # the head and the chain are refitted whatever they were
+
+    def describe(self, record: dict[str, Any]) -> list[str]:
+        if not record["classes"]:
+            return ["basin head: not fitted (fewer than two minima): labels by readout basin"]
+        lines = [
+            f"basin head: {record['classes']} classes, agreeing with the basin of the readout "
+            f"position on {record['agreement']:.1%} of the training steps"
+        ]
+        return lines + chain_lines(record.get("chain"))
+
+
+def chain_lines(fit: dict[str, Any] | None) -> list[str]:
+    """A state chain's fit (training.basin_head.fit_chain's record), for the command line."""
+    from nld.chain_split import split_warnings
+
+    if not fit:
+        return []
+    if "why" in fit:
+        return [f"state chain: not fitted ({fit['why']})"]
+    kept = "kept, labels are its filter's" if fit["kept"] else "not kept (too different)"
+    return [
+        f"state chain: dwell times {_values(fit['dwell_steps'], '.1f')} steps; its labels "
+        f"agree with the basin head's on {fit['agreement']:.1%} of the training steps: {kept}",
+        *(f"warning: {w}" for w in split_warnings(fit.get("split"))),
+    ]
+
+
+class Separate:
+    """Pull apart the states the split test says one well holds (training.separate). Its
+    rounds fit the calibration and the basin head again: their records are replaced by those
+    of the last round kept."""
+
+    name = "separate"
+    key = "separation"
+    in_candidates = False
+
+    def applies(self, ctx: Context) -> str | None:
+        if separation_applies(ctx.model, ctx.settings):
+            return None
+        return (
+            "needs train.separate_rounds > 0, train.state_chain, and an energy model with a "
+            "basin head and latent dimension <= 3"
+        )
+
+    def run(self, ctx: Context) -> dict[str, Any]:
+        record, head, calibration = separate(
+            ctx.model,
+            ctx.data,
+            ctx.settings,
+            ctx.records.get("basin_head"),
+            ctx.records.get("calibration"),
+            ctx.progress_bar,
+        )
+        ctx.records["basin_head"], ctx.records["calibration"] = head, calibration
+        return record
+
+    def changed(self, record: dict[str, Any]) -> bool:
+        return any(r["kept"] for r in record["rounds"])
+
+    def describe(self, record: dict[str, Any]) -> list[str]:
+        return describe_separation(record) or [
+            "separation: the split test prefers no more states: nothing to separate"
+        ]
+
+
+class Depths:
+    """Refit the wells' depths to the state chain's stationary distribution
+    (training.depths); where it cannot, its record says why."""
+
+    name = "depths"
+    key = "depths"
+    in_candidates = False
+
+    def applies(self, ctx: Context) -> str | None:
+        if ctx.settings.depths_iterations == 0:
+            return "train.depths_iterations is 0"
+        return None if ctx.model.cfg.has_energy else "the model has no energy"
+
+    def run(self, ctx: Context) -> dict[str, Any]:
+        t = ctx.settings
+        fit = fit_depths(ctx.model, ctx.data, t.depths_iterations, t.seed, ctx.progress_bar)
+        return asdict(fit)
+
+    def changed(self, record: dict[str, Any]) -> bool:
+        return bool(record["kept"]) and record["skipped"] is None
+
+    def describe(self, record: dict[str, Any]) -> list[str]:
+        if record["skipped"]:
+            return [f"depths: left as they were ({record['skipped']})"]
+        undone = "" if record["kept"] else ": the fit did not lower its loss and was undone"
+        return [
+            f"depths: {record['iterations']} steps ({record['seconds']:.0f} s){undone}",
+            f"  state chain's shares: {_values(record['target'], '.3f')}",
+            f"  basin mass before: {_values(record['mass_before'], '.3f')}",
+            f"  basin mass after:  {_values(record['mass_after'], '.3f')}",
+        ]
+
+
+class Clock:
+    """Set the prior's clock to the state chain's dwell times (training.clock); where it
+    cannot, its record says why."""
+
+    name = "clock"
+    key = "clock"
+    in_candidates = False
+
+    def applies(self, ctx: Context) -> str | None:
+        if not ctx.settings.clock:
+            return "train.clock is false"
+        return None if ctx.model.cfg.has_energy else "the model has no energy"
+
+    def run(self, ctx: Context) -> dict[str, Any]:
+        return asdict(fit_clock(ctx.model, ctx.data, ctx.settings.seed))
+
+    def changed(self, record: dict[str, Any]) -> bool:
+        return record["skipped"] is None
+
+    def describe(self, record: dict[str, Any]) -> list[str]:
+        if record["skipped"]:
+            return [f"clock: left at {record['clock']:.3g} ({record['skipped']})"]
+        return [
+            f"clock {record['clock']:.3g}: dwell times in steps",
+            f"  state chain:  {_values(record['chain_dwell'], '.1f')}",
+            f"  prior before: {_values(record['dwell_before'], '.1f')}",
+            f"  prior after:  {_values(record['dwell_after'], '.1f')}",
+        ]
+
+
+STAGES: tuple[Stage, ...] = (Calibrate(), BasinHead(), Separate(), Depths(), Clock())
+KEYS = tuple(s.key for s in STAGES)
+
+
+def stage_named(name: str, stages: Sequence[Stage] = STAGES) -> Stage:
+    for stage in stages:
+        if stage.name == name:
+            return stage
+    raise KeyError(name)
+
+
+def pending(ctx: Context, stages: Sequence[Stage] = STAGES) -> list[Stage]:
+    """The stages of `stages` that apply and have no record yet, in order."""
+    return [s for s in stages if ctx.records.get(s.key) is None and s.applies(ctx) is None]
+
+
+def run_stages(
+    ctx: Context,
+    stages: Sequence[Stage] = STAGES,
+    save: Callable[[], None] = lambda: None,
+) -> list[str]:
+    """Run, in order, each of `stages` that applies and has no record in `ctx.records`;
+    after one that changed the model, the later ones run again even where they had a record.
+    `save()` after each stage. Returns the names of the stages run."""
+    ran: list[str] = []
+    stale = False
+    for stage in stages:
+        if (ctx.records.get(stage.key) is not None and not stale) or stage.applies(ctx):
+            continue
+        record = stage.run(ctx)
+        ctx.records[stage.key] = record
+        ran.append(stage.name)
+        stale = stale or stage.changed(record)
+        save()
+    return ran
+
+
+def rerun(
+    ctx: Context,
+    name: str,
+    save: Callable[[], None] = lambda: None,
+    stages: Sequence[Stage] = STAGES,
+) -> list[str]:
+    """Run the stage `name` of `stages` again on a trained model, and after it the later
+    stages whose records it invalidated (those that had a record, when it changed the
+    model). Raises ValueError with the stage's reason where it does not apply."""
+    stage = stage_named(name, stages)
+    why = stage.applies(ctx)
+    if why is not None:
+        raise ValueError(f"stage {name} does not apply: {why}")
+    ctx.records[stage.key] = None
+    later = stages[list(stages).index(stage) + 1 :]
+    ran = run_stages(ctx, (stage,), save)
+    if stage.changed(ctx.records[stage.key]):
+        recorded = [s for s in later if ctx.records.get(s.key) is not None]
+        for s in recorded:
+            ctx.records[s.key] = None
+        ran += run_stages(ctx, recorded, save)
+    return ran
