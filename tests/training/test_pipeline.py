@@ -78,3 +78,9 @@ def test_the_pipeline_lists_each_stage_once_with_the_protocol():
         assert all(hasattr(stage, attr) for attr in protocol), stage
     # The restart candidates run the stages before the separation; the kept one the rest.
     assert [s.in_candidates for s in STAGES] == [True, True, False, False, False]
+
+
+def test_the_command_line_names_the_stages_of_the_pipeline():
+    from training.cli.fit import STAGE_NAMES
+
+    assert tuple(s.name for s in STAGES) == STAGE_NAMES

@@ -1,0 +1,229 @@
+"""`nld train`, `nld stage` (and its older names `separate`, `depths`, `clock`) and
+`nld fit-chain`: training a model and running the stages of its pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from nld.errors import NLDError
+from training.cli.common import load_run, positive, stage_parser
+
+# training.pipeline.STAGES by name: the parser is built without importing torch (a test
+# checks that the two agree).
+STAGE_NAMES = ("calibrate", "basin-head", "separate", "depths", "clock")
+
+
+def _cmd_train(a: argparse.Namespace) -> None:
+    from nld import checkpoint
+    from nld.data import load
+    from training.config import load_config
+    from training.restarts import fit
+
+    cfg = load_config(a.preset, a.config)
+    if a.seed is not None:
+        cfg.train.seed = a.seed
+    if a.iterations is not None:
+        cfg.train.iterations = a.iterations
+    data = load(a.data)
+    model = fit(cfg, data, a.out, resume=a.resume, progress_bar=not a.quiet)
+    print(f"wrote {a.out}")
+    meta = checkpoint.read_config(a.out)[1]
+    kept = meta.get("restarts")
+    if kept:
+        scores = ", ".join(
+            f"seed {c['seed']} "
+            + (f"{c['score']:.4f}" if "score" in c else f"failed: {c['error']}")
+            for c in kept["candidates"]
+        )
+        what = "ELBO" if kept["kl_weight"] == 1 else f"log-likelihood - {kept['kl_weight']} KL"
+        print(f"  kept seed {kept['kept']}, the best {what} per step of the candidates: {scores}")
+    if model.cfg.has_energy and model.readout is not None:
+        import torch
+
+        from nld.inference import class_source, find_landscape
+        from nld.landscape import SINGLE_WELL
+        from training.rescue import readout_points
+        from training.separate import describe
+
+        minima = find_landscape(model, torch.from_numpy(readout_points(model, data))).minima
+        print(f"  {len(minima)} energy minima, the hidden states it found")
+        if len(minima) == 1:
+            print(f"  warning: {SINGLE_WELL}")
+        head = meta.get("basin_head")
+        if head and head["classes"]:
+            print(
+                f"  basin head: agrees with the basin of the readout position on "
+                f"{head['agreement']:.1%} of the training steps"
+            )
+        for line in describe(meta.get("separation")):
+            print(f"  {line}")
+        if head and head.get("chain"):
+            _print_chain(head["chain"])
+        print(f"  labels: {class_source(model) if head and head['classes'] else 'readout basins'}")
+
+
+def _print_chain(fit: dict) -> None:
+    from training.pipeline import chain_lines
+
+    for line in chain_lines(fit):
+        print(f"  {line}")
+
+
+def _cmd_fit_chain(a: argparse.Namespace) -> None:
+    import torch
+
+    from nld import checkpoint
+    from nld.inference import read_path
+    from training.basin_head import fit_chain, training_sequences
+
+    model, data = load_run(a.run_dir, a.data)
+    if len(model.fitted_minima()) == 0:
+        raise NLDError(f"{a.run_dir} has no fitted basin head: the chain's states are its minima")
+    model.chain = None  # the head's own classes, not an earlier chain's
+    x = training_sequences(data, torch.Generator().manual_seed(0))
+    _, classes = read_path(model, x)
+    assert classes is not None
+    fit = fit_chain(model, x, classes, seed=0)
+    _, meta = checkpoint.read_config(a.run_dir)
+    meta.setdefault("basin_head", {})["chain"] = fit
+    checkpoint.save(a.run_dir, model, meta=meta)
+    print(f"wrote {a.run_dir}")
+    _print_chain(fit)
+
+
+def _cmd_stage(a: argparse.Namespace) -> None:
+    """Run one stage of training.pipeline on a trained run, and the later stages it
+    invalidates; the checkpoint is rewritten only if the stage did something."""
+    import torch
+
+    from nld import checkpoint
+    from training.config import TrainConfig, with_overrides
+    from training.pipeline import KEYS, Context, rerun, stage_named
+
+    stage = stage_named(a.stage)
+    model, data = load_run(a.run_dir, a.data)
+    torch.set_num_threads(a.threads)
+    _, meta = checkpoint.read_config(a.run_dir)
+    cfg = TrainConfig.model_validate(meta["train"]) if "train" in meta else TrainConfig()
+    overrides = {f"train.{k}": v for k, v in _settings(a).items()}
+    settings = with_overrides(cfg, overrides).train
+    ctx = Context(model, data, settings, {k: meta.get(k) for k in KEYS}, not a.quiet)
+    try:
+        ran = rerun(ctx, stage.name)
+    except ValueError as e:
+        raise NLDError(f"{a.run_dir}: {e}") from None
+    skipped = ctx.records[stage.key].get("skipped")
+    if skipped:
+        raise NLDError(f"{a.run_dir}: the {stage.name} stage left the model as it was: {skipped}")
+    meta.update(ctx.records)
+    checkpoint.save(a.run_dir, model, meta=meta)
+    print(f"wrote {a.run_dir}")
+    for name in ran:
+        s = stage_named(name)
+        if s is not stage:
+            print(f"  {name}: run again, the {stage.name} stage changed the model")
+        for line in s.describe(ctx.records[s.key]):
+            print(f"  {line}")
+
+
+def _settings(a: argparse.Namespace) -> dict[str, object]:
+    """The training settings a stage command overrides: `--set train.KEY=JSON`, `--seed`,
+    and the old commands' own options."""
+    out: dict[str, object] = {}
+    for item in a.set:
+        key, eq, value = item.partition("=")
+        name = key.removeprefix("train.")
+        if not eq or name == key or not name:
+            raise NLDError(f"--set {item!r}: expected train.KEY=VALUE (a JSON value)")
+        try:
+            out[name] = json.loads(value)
+        except json.JSONDecodeError:
+            out[name] = value  # a bare word: a string
+    for option, name in (
+        ("seed", "seed"),
+        ("threads", "threads"),
+        ("rounds", "separate_rounds"),
+        ("separate_iterations", "separate_iterations"),
+        ("depths_iterations", "depths_iterations"),
+    ):
+        if getattr(a, option, None) is not None:
+            out[name] = getattr(a, option)
+    return out
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser("train", help="train a model")
+    src = t.add_mutually_exclusive_group()
+    src.add_argument("--preset", help="a shipped preset (default: `default`)")
+    src.add_argument("--config", help="a TOML config file")
+    t.add_argument("--data", required=True, help="train.npz (x [N, T, D])")
+    t.add_argument("--out", required=True, help="run directory for the checkpoint")
+    t.add_argument("--seed", type=int)
+    t.add_argument("--iterations", type=int, help="override the preset's iteration count")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(fn=_cmd_train)
+
+    stage_parser(
+        sub,
+        "fit-chain",
+        "fit the hidden Markov chain over a trained model's minima (labels by its filter)",
+        _cmd_fit_chain,
+    )
+    st = sub.add_parser(
+        "stage",
+        help="run one stage of training's pipeline on a trained run (as nld train runs them at "
+        "its end), and after it the later stages it invalidates",
+    )
+    st.add_argument("stage", choices=STAGE_NAMES, help="the stage to run")
+    st.add_argument("run_dir")
+    st.add_argument("--data", required=True, help="the training data (train.npz)")
+    st.set_defaults(fn=_cmd_stage)
+    st.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="train.KEY=VALUE",
+        help="a training setting for this run (repeatable), e.g. train.depths_iterations=600",
+    )
+    # The stage's own commands, as before `nld stage`: the same, with their options.
+    sp = stage_parser(
+        sub,
+        "separate",
+        "= nld stage separate: pull apart the states a trained model merged into one well, "
+        "where its split test says so",
+        _cmd_stage,
+    )
+    sp.set_defaults(stage="separate")
+    sp.add_argument("--rounds", type=positive, help="at most this many rounds")
+    sp.add_argument(
+        "--iterations", dest="separate_iterations", type=positive, help="iterations per round"
+    )
+    ck = stage_parser(
+        sub,
+        "clock",
+        "= nld stage clock: set a trained model's prior clock to its state chain's dwell times",
+        _cmd_stage,
+    )
+    ck.set_defaults(stage="clock")
+    dp = stage_parser(
+        sub,
+        "depths",
+        "= nld stage depths: refit a trained model's well depths to its state chain's "
+        "stationary distribution, then its clock if it has one",
+        _cmd_stage,
+    )
+    dp.set_defaults(stage="depths")
+    dp.add_argument(
+        "--iterations",
+        dest="depths_iterations",
+        type=positive,
+        help="calibration steps (default: the run's training settings)",
+    )
+    for p_ in (st, sp, ck, dp):
+        if p_ is not st:
+            p_.set_defaults(set=[])
+        p_.add_argument("--seed", type=int, help="default: the run's own training seed")
+        p_.add_argument("--threads", type=positive, default=2)
+        p_.add_argument("--quiet", action="store_true", help="no progress bars")

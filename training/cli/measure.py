@@ -1,0 +1,142 @@
+"""`nld segment`, `nld evaluate`, `nld analyze`, `nld plot`: what a trained model says
+about data and about its landscape."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from nld.errors import NLDError
+from training.cli.common import load_run
+
+
+def _cmd_segment(a: argparse.Namespace) -> None:
+    import numpy as np
+
+    from nld.inference import label
+    from nld.io import atomic_write
+
+    model, data = load_run(a.run_dir, a.data)
+    if not model.cfg.has_energy:
+        raise NLDError(f"{a.run_dir} is an NSDE baseline: it has no energy, hence no basins")
+    labels, landscape, _, source = label(model, data.x)
+    atomic_write(a.out, lambda f: np.save(f, labels))
+    print(f"wrote {a.out}: labels {labels.shape} from the {source}, {len(landscape.minima)} basins")
+
+
+def _cmd_evaluate(a: argparse.Namespace) -> None:
+    from nld.data import load, load_spec
+    from nld.io import write_json
+    from training.evaluate import evaluate
+
+    model, data = load_run(a.run_dir, a.data)
+    truth = load_spec(a.spec).stationary() if a.spec else None
+    fit_data = None if a.fit_data is None else load(a.fit_data, dim=model.cfg.obs_dim)
+    res = evaluate(model, data, true_occupancy=truth, fit_data=fit_data)
+    res.pop("labels")
+    if a.out:
+        write_json(a.out, res)
+    print(json.dumps({k: v for k, v in res.items() if k != "minima"}, indent=1))
+
+
+def _cmd_analyze(a: argparse.Namespace) -> None:
+    from nld import analysis_file, checkpoint
+    from nld.data import load_spec
+    from nld.io import write_json
+    from training.analyze import analyze_run
+
+    model, data = load_run(a.run_dir, a.data)
+    spec = load_spec(a.spec) if a.spec else None
+    res, analysis, _ = analyze_run(model, data, spec=spec, seed=a.seed)
+    digest = checkpoint.weights_sha256(a.run_dir)
+    res.update(weights_sha256=digest, analysis_version=analysis_file.ANALYSIS_VERSION)
+    write_json(a.out, res)
+    wrote = [a.out]
+    try:  # the service serves this analysis instead of computing its own
+        analysis_file.save(Path(a.run_dir) / analysis_file.FILE, analysis, digest)
+        wrote.append(str(Path(a.run_dir) / analysis_file.FILE))
+    except OSError as e:
+        print(f"warning: the analysis is not stored beside the model ({e})", file=sys.stderr)
+    if a.card:
+        from nld.io import write_bytes
+        from training.analyze import model_card
+
+        command = "nld " + " ".join(a.argv)
+        card = model_card(Path(a.run_dir).name, res, command, checkpoint.read_config(a.run_dir)[1])
+        write_bytes(a.card, card.encode())
+    occ = res["occupancy"]
+    print(f"{len(res['minima'])} minima, beta {res['beta']:.3f}; wrote {', '.join(wrote)}")
+    for i, m in enumerate(res["minima"]):
+        pos = ", ".join(f"{v:.3f}" for v in m["position"])
+        est = "  ".join(f"{name} {occ[name][i]:.3f}" for name in occ if occ[name] is not None)
+        kramers, sim = (res[k][i] for k in ("dwell_times", "dwell_times_simulated"))
+        print(
+            f"  [{i}] ({pos})  E {m['energy']:.3f}  {est}  dwell "
+            f"{kramers or float('inf'):.1f} (Kramers) {sim or float('inf'):.1f} (simulated)"
+        )
+    for w in res["warnings"]:
+        print(f"  warning: {w}")
+    if "segmentation" in res and "accuracy_mean" in res["segmentation"]:
+        s = res["segmentation"]
+        print(
+            f"  accuracy {s['accuracy_mean']:.4f} +- {s['accuracy_std']:.4f}, "
+            f"many-to-one {s['many_to_one']:.4f}"
+        )
+
+
+def _cmd_plot(a: argparse.Namespace) -> None:
+    from nld.data import load_spec
+    from training.analyze import analyze_run
+    from training.figures import write_figures
+
+    model, data = load_run(a.run_dir, a.data)
+    analysis = labels = None
+    if model.cfg.has_energy:
+        spec = load_spec(a.spec) if a.spec else None
+        _, analysis, labels = analyze_run(model, data, spec=spec)
+    elif data is None:
+        raise NLDError("an NSDE baseline has no energy: give --data to draw its drift")
+    for path in write_figures(model, a.run_dir, a.out, data=data, analysis=analysis, labels=labels):
+        print(f"wrote {path}")
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("segment", help="label every step of every sequence by its basin")
+    s.add_argument("run_dir")
+    s.add_argument("--data", required=True)
+    s.add_argument("--out", required=True, help="labels.npy [N, T]")
+    s.set_defaults(fn=_cmd_segment)
+
+    e = sub.add_parser("evaluate", help="accuracy, minima and occupancies on a data set")
+    e.add_argument("run_dir")
+    e.add_argument("--data", required=True)
+    e.add_argument("--spec", help="HMM spec whose stationary distribution is the occupancy truth")
+    e.add_argument("--out", help="write the JSON here")
+    e.add_argument(
+        "--fit-data",
+        help="data to fit the state chain over the minima to, e.g. train.npz (default: --data; "
+        "its states are never used)",
+    )
+    e.set_defaults(fn=_cmd_evaluate)
+
+    an = sub.add_parser(
+        "analyze",
+        help="minima, occupancies (a)-(d), saddles, rates and dwell times; stored beside the "
+        "model (analysis.safetensors), where the service finds it",
+    )
+    an.add_argument("run_dir")
+    an.add_argument("--data", help="a data set to encode (and score, if it has states)")
+    an.add_argument("--spec", help="HMM spec of the data: true occupancies and dwell times")
+    an.add_argument("--seed", type=int, default=0)
+    an.add_argument("--out", required=True, help="analysis.json")
+    an.add_argument("--card", help="also write a Markdown model card here")
+    an.set_defaults(fn=_cmd_analyze)
+
+    pl = sub.add_parser("plot", help="figures of the landscape, drift, segmentation, training")
+    pl.add_argument("run_dir")
+    pl.add_argument("--data", help="a data set to encode and segment")
+    pl.add_argument("--spec", help="HMM spec of the data")
+    pl.add_argument("--out", required=True, help="directory for the PNG files")
+    pl.set_defaults(fn=_cmd_plot)
