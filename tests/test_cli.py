@@ -67,6 +67,13 @@ def test_wells_writes_splits_and_their_truth(tmp_path, capsys):
         (["data", "wells", "--wells", "1", "--out", "x"], "--wells >= 2"),
         (["train", "--data", "missing.npz", "--out", "r"], "no such file"),
         (["train", "--preset", "nope", "--data", "d.npz", "--out", "r"], "no preset"),
+        # Overrides are validated like a preset file, before any data is read.
+        (["train", "--iterations", "-5", "--data", "d.npz", "--out", "r"], "greater than 0"),
+        (["train", "--set", "train.windw=50", "--data", "d.npz", "--out", "r"], "windw"),
+        (["train", "--set", "window=50", "--data", "d.npz", "--out", "r"], "train.KEY=VALUE"),
+        (["train", "--set", "model.latent_dim=0", "--data", "d.npz", "--out", "r"], "latent_dim"),
+        (["stage", "clock", "no-run", "--data", "d.npz"], "missing"),
+        (["stage", "clock", "r", "--set", "model.x=1", "--data", "d.npz"], "train.KEY=VALUE"),
         (["evaluate", "no-run", "--data", "d.npz"], "missing"),
         (["segment", "no-run", "--data", "d.npz", "--out", "l.npy"], "missing"),
         (["analyze", "no-run", "--out", "a.json"], "missing"),

@@ -110,7 +110,17 @@ class TrainConfig(BaseModel):
         try:
             return ModelConfig.model_validate({**self.model, "obs_dim": obs_dim})
         except ValidationError as e:
-            raise ConfigError(f"config {self.name}: [model] {e}") from None
+            raise ConfigError(f"config {self.name}: [model] {problems(e)}") from None
+
+
+def problems(e: ValidationError) -> str:
+    """A validation error in one line: each invalid setting, what is wrong, what was given."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err.get('input')!r})"
+        if err["type"] != "missing"
+        else f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+        for err in e.errors()
+    )
 
 
 def presets() -> list[str]:
@@ -140,7 +150,7 @@ def load_config(preset: str | None = None, path: str | Path | None = None) -> Tr
     try:
         cfg = TrainConfig.model_validate(doc)
     except ValidationError as e:
-        raise ConfigError(f"{where}: {e}") from None
+        raise ConfigError(f"{where}: {problems(e)}") from None
     cfg.model_config_for(1)  # validate the [model] table now, not after loading data
     return cfg
 
@@ -156,6 +166,6 @@ def with_overrides(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
     try:
         out = TrainConfig.model_validate(doc)
     except ValidationError as e:
-        raise ConfigError(f"override: {e}") from None
+        raise ConfigError(f"override: {problems(e)}") from None
     out.model_config_for(1)
     return out

@@ -17,14 +17,14 @@ STAGE_NAMES = ("calibrate", "basin-head", "separate", "depths", "clock")
 def _cmd_train(a: argparse.Namespace) -> None:
     from nld import checkpoint
     from nld.data import load
-    from training.config import load_config
+    from training.config import load_config, with_overrides
     from training.restarts import fit
 
-    cfg = load_config(a.preset, a.config)
-    if a.seed is not None:
-        cfg.train.seed = a.seed
-    if a.iterations is not None:
-        cfg.train.iterations = a.iterations
+    overrides = _overrides(a.set, ("model", "train"))
+    for option, key in (("seed", "train.seed"), ("iterations", "train.iterations")):
+        if getattr(a, option) is not None:
+            overrides[key] = getattr(a, option)
+    cfg = with_overrides(load_config(a.preset, a.config), overrides)  # validated
     data = load(a.data)
     model = fit(cfg, data, a.out, resume=a.resume, progress_bar=not a.quiet)
     print(f"wrote {a.out}")
@@ -102,11 +102,11 @@ def _cmd_stage(a: argparse.Namespace) -> None:
     from training.pipeline import KEYS, Context, rerun, stage_named
 
     stage = stage_named(a.stage)
+    overrides = {f"train.{k}": v for k, v in _settings(a).items()}  # checked before reading
     model, data = load_run(a.run_dir, a.data)
     torch.set_num_threads(a.threads)
     _, meta = checkpoint.read_config(a.run_dir)
     cfg = TrainConfig.model_validate(meta["train"]) if "train" in meta else TrainConfig()
-    overrides = {f"train.{k}": v for k, v in _settings(a).items()}
     settings = with_overrides(cfg, overrides).train
     ctx = Context(model, data, settings, {k: meta.get(k) for k in KEYS}, not a.quiet)
     try:
@@ -127,19 +127,27 @@ def _cmd_stage(a: argparse.Namespace) -> None:
             print(f"  {line}")
 
 
-def _settings(a: argparse.Namespace) -> dict[str, object]:
-    """The training settings a stage command overrides: `--set train.KEY=JSON`, `--seed`,
-    and the old commands' own options."""
+def _overrides(items: list[str], sections: tuple[str, ...]) -> dict[str, object]:
+    """`--set SECTION.KEY=VALUE` items as {"SECTION.KEY": value}: VALUE is JSON (a bare word
+    is a string); the config validates them (training.config.with_overrides)."""
     out: dict[str, object] = {}
-    for item in a.set:
+    for item in items:
         key, eq, value = item.partition("=")
-        name = key.removeprefix("train.")
-        if not eq or name == key or not name:
-            raise NLDError(f"--set {item!r}: expected train.KEY=VALUE (a JSON value)")
+        section, _, name = key.partition(".")
+        if not eq or section not in sections or not name:
+            expected = " or ".join(f"{s}.KEY=VALUE" for s in sections)
+            raise NLDError(f"--set {item!r}: expected {expected}")
         try:
-            out[name] = json.loads(value)
+            out[key] = json.loads(value)
         except json.JSONDecodeError:
-            out[name] = value  # a bare word: a string
+            out[key] = value
+    return out
+
+
+def _settings(a: argparse.Namespace) -> dict[str, object]:
+    """The training settings a stage command overrides: `--set train.KEY=VALUE`, `--seed`,
+    and the old commands' own options."""
+    out = {k.removeprefix("train."): v for k, v in _overrides(a.set, ("train",)).items()}
     for option, name in (
         ("seed", "seed"),
         ("threads", "threads"),
@@ -161,6 +169,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", required=True, help="run directory for the checkpoint")
     t.add_argument("--seed", type=int)
     t.add_argument("--iterations", type=int, help="override the preset's iteration count")
+    t.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="a setting of the preset (repeatable), e.g. train.window=50 or model.latent_dim=3",
+    )
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(fn=_cmd_train)
