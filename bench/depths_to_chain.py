@@ -1,6 +1,6 @@
 """Refit finished runs' well depths to their state chains; score the occupancies again.
 
-The stage of `training.depths` (what `nld train` now does before its clock; `nld depths RUN`
+The stage of `nld.fitting.depths` (what `nld train` now does before its clock; `nld depths RUN`
 on a run in place), here on copies in memory: each run is refitted for every `--iterations`
 given and its occupancy l1 to the truth on the test split set beside the run's own. Rows are
 appended to bench/results/depths.jsonl; the runs themselves are not changed. (Rows without a
@@ -20,8 +20,8 @@ from record import append_row
 
 from nld import checkpoint
 from nld.data import load, load_spec
+from nld.fitting.depths import fit_depths
 from training.analyze import analyze_run
-from training.depths import fit_depths
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "benchmarks"
@@ -43,17 +43,17 @@ def main() -> None:
         load(SHARED / f"{name}-test.npz"),
     )
     for run in a.runs:
-        before, _, _ = analyze_run(checkpoint.load(run), test, spec=spec, seed=0)
+        before = analyze_run(checkpoint.load(run), test, spec=spec, seed=0).record
         for iterations in a.iterations:
             model = checkpoint.load(run)
             fit = fit_depths(model, train, iterations, seed=0, progress_bar=False)
             if fit.skipped:
                 print(f"{run}: {fit.skipped}")
                 break
-            after, _, _ = analyze_run(model, test, spec=spec, seed=0)
+            after = analyze_run(model, test, spec=spec, seed=0).record
             row = {
                 "run": run,
-                "stage": "training.depths",
+                "stage": "nld.fitting.depths",
                 "iterations": iterations,
                 "seconds": round(fit.seconds, 1),
                 "minima": [len(before["minima"]), len(after["minima"])],

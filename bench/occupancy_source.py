@@ -1,7 +1,7 @@
 """Where a model's occupancies come from: the time fractions each stage sees, per true state.
 
 The calibration stage fits exp(-beta E) to the posterior's sampled positions on the training
-data (`training.calibrate`), so the energy's basin masses can be no closer to the data than
+data (`nld.fitting.calibrate`), so the energy's basin masses can be no closer to the data than
 the share of those positions in each basin. This prints, matched to the true states by the
 model's own segmentation of the training data: the data's state frequencies, the Bayes
 filter's argmax labels (true parameters, with `--spec`), the basin fractions of the sampled
@@ -22,9 +22,9 @@ from nld import checkpoint
 from nld.analysis import match_labels, per_state
 from nld.data import load, load_spec
 from nld.data.limits import forward_backward
+from nld.fitting.calibrate import posterior_sample
 from nld.inference import basin_labels, class_source, head_order, read_path
 from nld.landscape import analyze
-from training.calibrate import posterior_sample
 
 
 def main() -> None:

@@ -59,12 +59,12 @@ def append_row(path: Path, row: dict[str, Any], *, show: bool = True) -> None:
 
 
 def trained(cfg: Any, data: Any, out: Path) -> tuple[Any, float]:
-    """The model of `cfg` trained on `data` into `out` (training.restarts.fit; a finished run
+    """The model of `cfg` trained on `data` into `out` (nld.fitting.restarts.fit; a finished run
     there is reused, an interrupted one resumed) and its training seconds."""
     import time
 
     from nld import checkpoint
-    from training.restarts import finished, fit, resumable
+    from nld.fitting.restarts import finished, fit, resumable
 
     if finished(out):
         return checkpoint.load(out), float(checkpoint.read_config(out)[1]["train_seconds"])

@@ -30,7 +30,7 @@ RESULTS = ROOT / "bench" / "results" / "segmentation.jsonl"
 RUNS = ROOT / "runs" / "bench"
 # The training recipe the NLD rows come from: rows of an older recipe stay in the table under
 # their own name, and a new recipe trains its runs again (runs/bench/RECIPE/...).
-# "calibrated": + training.calibrate (2026-11-30); "heads": + the basin head and the predictive
+# "calibrated": + nld.fitting.calibrate (2026-11-30); "heads": + the basin head and the predictive
 # head (sessions 6-7); rows without a recipe predate the calibration.
 RECIPE = "heads"
 
@@ -46,10 +46,10 @@ def run_preset(
 ) -> None:
     from nld import checkpoint
     from nld.data import load, load_spec
+    from nld.fitting.config import load_config, with_overrides
+    from nld.fitting.restarts import finished, fit, resumable
     from training.analyze import analyze_run
-    from training.config import load_config, with_overrides
     from training.evaluate import evaluate
-    from training.restarts import finished, fit, resumable
 
     experiment = preset.split("-")[0]
     cfg = with_overrides(
@@ -68,7 +68,7 @@ def run_preset(
     if model.cfg.has_energy:  # the full analysis: minima, labels, (a)-(d), dwell times
         full = analyze_run(
             model, test_set, spec=load_spec(experiment), fit_data=train_set, seed=seed
-        )[0]
+        ).record
         seg = full["segmentation"]
         l1 = seg["occupancy_l1"]
         metrics = {
@@ -89,7 +89,7 @@ def run_preset(
         }
     else:  # no basins: k-means on the latents (training.evaluate)
         spec = load_spec(experiment)
-        res = evaluate(model, test_set, true_occupancy=spec.stationary(), seed=seed)
+        res = evaluate(model, test_set, true_occupancy=spec.stationary(), seed=seed).record
         metrics = {k: res[k] for k in ("accuracy_mean", "accuracy_std", "labels_from")}
     row = {
         "kind": "nld",

@@ -22,9 +22,9 @@ import torch
 from record import add_variant_options, append_row, variant_of
 
 from nld.data import load
-from training.config import load_config, with_overrides
-from training.step import elbo_step, optimizers, window_index
-from training.trainer import initial_model
+from nld.fitting.config import load_config, with_overrides
+from nld.fitting.step import elbo_step, optimizers, window_index
+from nld.fitting.trainer import initial_model
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "train_step.jsonl"

@@ -112,7 +112,7 @@ def run_hmm(case: int, seed: int, starts: int, variant: str) -> dict:
 
 
 def run(case: int, threads: int, overrides: dict[str, object], variant: str) -> dict:
-    from training.config import load_config, with_overrides
+    from nld.fitting.config import load_config, with_overrides
     from training.evaluate import evaluate
 
     spec, train_set, test_set, limits = case_data(case)
@@ -120,7 +120,7 @@ def run(case: int, threads: int, overrides: dict[str, object], variant: str) -> 
     cfg = with_overrides(load_config("default"), {"train.threads": threads, **overrides})
     out = ROOT / "runs" / "unseen" / f"case{case}" / variant
     model, train_s = trained(cfg, train_set, out)  # a finished run: its own training time
-    res = evaluate(model, test_set, true_occupancy=spec.stationary(), fit_data=train_set)
+    res = evaluate(model, test_set, true_occupancy=spec.stationary(), fit_data=train_set).record
     knn = readout_knn(model, test_set.x, test_set.states)
     return _row(
         case,

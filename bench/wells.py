@@ -3,7 +3,7 @@ in a potential of Gaussian wells, seen through a random linear map with noise, w
 states are the wells (milestoning). Unlike the HMM cases of bench/unseen.py, here the data
 *are* Langevin dynamics, so the learned landscape has a truth to meet: the number of wells,
 the mass of each basin, and each state's mean dwell time, against Kramers' and the simulated
-prior's. Rows from before the clock stage (training.clock) have no `clock` (1 in the table).
+prior's. Rows from before the clock stage (nld.fitting.clock) have no `clock` (1 in the table).
 
     python bench/wells.py --cases 0 1 2 3 [--threads 2] [--set ... --tag NAME]
     python bench/wells.py --table
@@ -79,8 +79,8 @@ def truth_kramers_ratio(spec: WellsSpec, states: np.ndarray) -> list[float]:
 
 def run(case: int, threads: int, overrides: dict[str, object], variant: str) -> dict:
     from nld.analysis import matched_l1
+    from nld.fitting.config import load_config, with_overrides
     from training.analyze import analyze_run
-    from training.config import load_config, with_overrides
 
     k, dim, latent, length, n = CASES[case]
     spec = case_spec(case)
@@ -90,7 +90,7 @@ def run(case: int, threads: int, overrides: dict[str, object], variant: str) -> 
     cfg = with_overrides(load_config("default"), {"train.threads": threads, **overrides})
     out = ROOT / "runs" / "wells" / f"case{case}" / variant
     model, train_s = trained(cfg, train_set, out)  # a finished run: its own training time
-    res, _, _ = analyze_run(model, test_set, fit_data=train_set)
+    res = analyze_run(model, test_set, fit_data=train_set).record
     seg = res["segmentation"]
     mapping = {int(a): b for a, b in seg["mapping"].items()}
     truth_dwell = seg.get("dwell_times_truth", [None] * len(res["minima"]))

@@ -36,7 +36,7 @@ class Split:
     loglik_gain: float  # nats per step, before the price
     steps: int  # observation steps the test saw
     chain: StateChain  # the refitted chain with that state split (it is state j and state K)
-    gains: tuple[float, ...] = ()  # the gain of splitting each state, nats (training.separate
+    gains: tuple[float, ...] = ()  # the gain of splitting each state, nats (nld.fitting.separate
     # splits every state whose gain is positive)
 
     @property

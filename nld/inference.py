@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from nld import markov
 from nld.analysis import Minimum, assign_basins, find_minima, model_energy
 from nld.model import NLDModel
 
@@ -47,6 +48,31 @@ def chain_classes(
     if head is None or model.chain is None:
         return head
     return model.chain.labels(torch.as_tensor(x).double().numpy())
+
+
+@torch.no_grad()
+def class_probabilities(
+    model: NLDModel, x: np.ndarray | torch.Tensor, *, online: bool = True, batch: int = 256
+) -> np.ndarray | None:
+    """p(class | x) [N, T, k] of each class of read_path (the fitted minima): the state
+    chain's filter (online) or smoothed marginals (not online) when the model has a chain,
+    else the basin head's softmax (online only); None where there are none of these."""
+    chain = model.chain
+    if chain is not None:
+        ll = chain.loglik(torch.as_tensor(x).double().numpy())
+        if online:
+            log_p = markov.forward(chain.log_init, chain.log_trans, ll)[0]
+        else:
+            log_p = markov.smooth(chain.log_init, chain.log_trans, ll)
+        return np.exp(log_p)
+    k = len(model.fitted_minima())
+    if not online or model.basin_head is None or model.readout is None or k == 0:
+        return None
+    parts = []
+    for part in torch.as_tensor(x, dtype=torch.float32).split(batch):
+        ctx, _ = model.encode(model.standardise(part))
+        parts.append(torch.softmax(model.basin_head(ctx)[..., :k].double(), -1))
+    return torch.cat(parts).numpy()
 
 
 def class_source(model: NLDModel) -> str:
@@ -111,15 +137,23 @@ def segment(model: NLDModel, landscape: Landscape, latents: torch.Tensor) -> np.
     return assign_basins(model_energy(model), latents, landscape.minima)
 
 
-def label(
-    model: NLDModel, x: np.ndarray | torch.Tensor, seed: int = 0
-) -> tuple[np.ndarray, Landscape, torch.Tensor, str]:
-    """Online labels [N, T] of x by basin, the landscape (minima searched from x's own
-    readout points), those points [N, T, d], and where the labels come from (basin_labels)."""
+@dataclass(frozen=True)
+class Labelled:
+    """What `label` finds in data."""
+
+    labels: np.ndarray  # [N, T] online labels: indices of landscape.minima
+    landscape: Landscape  # minima searched from the data's own readout points
+    latents: torch.Tensor  # [N, T, d] those points
+    source: str  # where the labels come from (basin_labels)
+
+
+def label(model: NLDModel, x: np.ndarray | torch.Tensor, seed: int = 0) -> Labelled:
+    """Online labels of x [N, T, D] by basin, on the minima searched from x's own readout
+    points."""
     latents, classes = read_path(model, x)
     landscape = find_landscape(model, latents, seed=seed)
     labels, source = landscape_labels(model, landscape, latents, classes)
-    return labels, landscape, latents, source
+    return Labelled(labels, landscape, latents, source)
 
 
 def landscape_labels(

@@ -32,8 +32,8 @@ def smoke_run(tmp_path_factory, easy_data):
 
     import torch
 
-    from training.config import load_config
-    from training.trainer import train
+    from nld.fitting.config import load_config
+    from nld.fitting.trainer import train
 
     torch.manual_seed(0)
     torch.set_num_threads(1)

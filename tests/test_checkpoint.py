@@ -136,7 +136,7 @@ def test_the_state_chain_round_trips_in_the_weights_file(tmp_path):
 
 def test_the_trainer_state_checks_its_chain_as_the_checkpoint_does(tmp_path):
     """`--resume` reads the chain from the trainer state: the same checks apply."""
-    from training.state import Progress, load_state, save_state
+    from nld.fitting.state import Progress, load_state, save_state
 
     def resume(into: NLDModel) -> Progress:
         opts = {"all": torch.optim.Adam(into.parameters())}

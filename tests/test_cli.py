@@ -228,7 +228,7 @@ def test_fit_chain_adds_the_chain_and_separate_acts_on_its_split_test(
 
     # `nld separate` acts on it: the third state gets its own well, and the labels follow.
     test = sample(spec, 50, 200, seed=1)
-    before = evaluate(checkpoint.load(run), test)
+    before = evaluate(checkpoint.load(run), test).record
     assert before["n_minima"] == 2 and before["accuracy_mean"] < 0.75
     args = ["--data", str(tmp_path / "three.npz"), "--iterations", "500", "--threads", "1"]
     code, out, err = _run(capsys, "separate", str(run), *args, "--quiet")
@@ -239,7 +239,7 @@ def test_fit_chain_adds_the_chain_and_separate_acts_on_its_split_test(
         meta["separation"]["rounds"][0]["kept"]
         and not meta["basin_head"]["chain"]["split"]["preferred"]
     )
-    after = evaluate(checkpoint.load(run), test)
+    after = evaluate(checkpoint.load(run), test).record
     assert after["n_minima"] == 3 and after["accuracy_mean"] > 0.95
 
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from nld.data import load_spec, sample
-from training import report, trainer
-from training.config import load_config
+from nld.fitting import trainer
+from nld.fitting.config import load_config
+from training import report
 
 
 def tiny_train(cfg, data, out, **kw):

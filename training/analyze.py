@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -10,12 +11,12 @@ import numpy as np
 from nld.analysis import dwell_lengths, many_to_one, match_labels, matched_l1
 from nld.chain_split import split_warnings, stored_split
 from nld.data import Dataset, HMMSpec
+from nld.fitting.separate import describe
 from nld.inference import basin_labels, class_source, head_order, read_path
 from nld.landscape import Analysis, analyze
 from nld.model import NLDModel
 from training.evaluate import chain_report
 from training.markdown import table_head
-from training.separate import describe
 
 
 def _true_dwell(data: Dataset, spec: HMMSpec | None) -> np.ndarray | None:
@@ -29,6 +30,15 @@ def _true_dwell(data: Dataset, spec: HMMSpec | None) -> np.ndarray | None:
     return np.array([r.mean() if len(r) else np.nan for r in runs])
 
 
+@dataclass(frozen=True)
+class RunAnalysis:
+    """What `analyze_run` finds: the JSON-ready record, the `Analysis`, and the labels."""
+
+    record: dict[str, Any]
+    analysis: Analysis
+    labels: np.ndarray | None  # [N, T] of the data analysed (None without data)
+
+
 def analyze_run(
     model: NLDModel,
     data: Dataset | None = None,
@@ -36,10 +46,10 @@ def analyze_run(
     spec: HMMSpec | None = None,
     fit_data: Dataset | None = None,
     seed: int = 0,
-) -> tuple[dict[str, Any], Analysis, np.ndarray | None]:
-    """The analysis as JSON-ready data, the `Analysis` itself, and the labels [N, T] of
-    `data` (None without data). With known states: accuracy, many-to-one score, and the
-    Kramers dwell times and occupancies set against the truth. The state chain over the
+) -> RunAnalysis:
+    """The analysis of `model`'s landscape, and what it says about `data` (its labels, and
+    with known states: accuracy, many-to-one score, and the Kramers dwell times and
+    occupancies set against the truth). The state chain over the
     minima is fitted to `fit_data` (default: `data`; no labels used)."""
     t0 = time.perf_counter()
     latents, classes = read_path(model, data.x) if data is not None else (None, None)
@@ -49,7 +59,7 @@ def analyze_run(
     out["seconds"]["encode"] = round(encode_s, 3)
     labels = None
     if data is None or latents is None:
-        return out, res, labels
+        return RunAnalysis(out, res, labels)
     t0 = time.perf_counter()
     assert res.index is not None
     labels, source = basin_labels(
@@ -99,7 +109,7 @@ def analyze_run(
             chain_accuracy_mean=chained.accuracy_mean, chain_accuracy_std=chained.accuracy_std
         )
     out["segmentation"] = seg
-    return out, res, labels
+    return RunAnalysis(out, res, labels)
 
 
 def _joined(record: dict[str, Any], keys: tuple[str, ...], spec: str) -> dict[str, str]:
@@ -117,7 +127,7 @@ def model_card(name: str, res: dict[str, Any], command: str, meta: dict[str, Any
         "",
         f"{res['dynamics']} NLD model, beta {res['beta']:.4f}, {len(res['minima'])} minima, "
         f"prior clock {res['clock']:.3g} (its dwell times and rates are those of the "
-        "landscape run that many times faster than in training: `training.clock`).",
+        "landscape run that many times faster than in training: `nld.fitting.clock`).",
         "",
         f"Trained with the preset `{meta.get('preset', '?')}` (seed {train.get('seed', '?')}, "
         f"{meta.get('iteration', '?')} iterations, {meta.get('train_seconds', '?')} s on "
@@ -188,7 +198,7 @@ def model_card(name: str, res: dict[str, Any], command: str, meta: dict[str, Any
         lines += [
             "",
             f"Depths refitted to the state chain's stationary distribution {shares['target']} "
-            f"(`training.depths`, {depths['iterations']} steps; states in the stored chain's "
+            f"(`nld.fitting.depths`, {depths['iterations']} steps; states in the stored chain's "
             f"order): "
             + (
                 f"the mass of exp(-beta E) in their basins went from {shares['mass_before']} "
@@ -204,7 +214,7 @@ def model_card(name: str, res: dict[str, Any], command: str, meta: dict[str, Any
         lines += [
             "",
             f"Prior clock {clock['clock']:.3g}, fitted to the state chain's dwell times on the "
-            f"training data (`training.clock`; states in the stored chain's order): chain "
+            f"training data (`nld.fitting.clock`; states in the stored chain's order): chain "
             f"{steps['chain_dwell']} steps, the prior simulated "
             f"{steps['dwell_before']} before the clock and {steps['dwell_after']} with it.",
         ]

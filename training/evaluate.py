@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,14 @@ def chain_report(
     return {"fitted_to": fitted_to, **chain.summary()}, chain.labels(data.x)
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """What `evaluate` measures: a JSON-ready record, and the labels it scored."""
+
+    record: dict[str, Any]
+    labels: np.ndarray  # [N, T]
+
+
 def evaluate(
     model: NLDModel,
     data: Dataset,
@@ -62,7 +71,7 @@ def evaluate(
     n_states: int | None = None,
     fit_data: Dataset | None = None,
     seed: int = 0,
-) -> dict[str, Any]:
+) -> Evaluation:
     """Metrics of `model` on `data`. Occupancies are compared with `true_occupancy` when given,
     else with the empirical frequencies of `data.states`. The state chain over the minima
     (nld.state_chain) is fitted to `fit_data` (default: `data` itself; no labels used)."""
@@ -161,6 +170,5 @@ def evaluate(
                 out[f"occupancy_{key}_l1"] = matched_l1(
                     np.asarray(out[f"occupancy_{key}"]), truth, match.mapping
                 )
-    out["labels"] = labels
     out.update({k: round(v, 3) for k, v in timings.items()})
-    return out
+    return Evaluation(out, labels)

@@ -143,9 +143,9 @@ def run_report(
 ) -> Path:
     """Train the missing runs (`workers` at a time, each in its own process on an equal share
     of the cores), analyse every run on the test split and write DIR/report.md."""
+    from nld.fitting.restarts import finished, fit
     from training.analyze import analyze_run
     from training.figures import write_figures
-    from training.restarts import finished, fit
 
     train_fn = train_fn or fit
     out, runs = Path(out), Path(runs)
@@ -165,7 +165,8 @@ def run_report(
         bar.set_postfix_str(f"{preset} seed {seed}")
         model = checkpoint.load(run_dir)
         t0 = time.perf_counter()
-        res, analysis, labels = analyze_run(model, test_set, spec=spec, seed=seed)
+        found = analyze_run(model, test_set, spec=spec, seed=seed)
+        res, analysis, labels = found.record, found.analysis, found.labels
         res["analysis_seconds"] = time.perf_counter() - t0
         res["run"] = str(run_dir)
         write_json(out / "analyses" / f"{preset}-s{seed}.json", res)
@@ -200,8 +201,8 @@ def _train_one(
     threads: int | None,
 ) -> None:
     """One training run (module level, so that a worker process can be handed it)."""
-    from training.config import load_config
-    from training.restarts import resumable
+    from nld.fitting.config import load_config
+    from nld.fitting.restarts import resumable
 
     cfg = load_config(preset)
     cfg.train.seed = seed

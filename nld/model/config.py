@@ -43,7 +43,7 @@ class ModelConfig(BaseModel):
     basin_head: bool = Field(
         False,
         description="a classifier of the basin the posterior will be in (readout_lag steps "
-        "later) from the context, fitted once training is done (training.basin_head): labels "
+        "later) from the context, fitted once training is done (nld.fitting.basin_head): labels "
         "are its most probable basin instead of the basin of the readout position",
     )
     predictive_weight: float = Field(
@@ -89,7 +89,7 @@ class ModelConfig(BaseModel):
         gt=0,
         description="how many times faster the prior runs when it generates (sampling, rates, "
         "dwell times) than in the ELBO: friction gamma / clock and mass m / clock^2, the same "
-        "landscape on another time scale; fitted after training (training.clock), 1: none",
+        "landscape on another time scale; fitted after training (nld.fitting.clock), 1: none",
     )
     confinement: float = Field(
         0.05,

@@ -7,7 +7,7 @@ State y has `state_dim` components; the last `latent_dim` of them carry noise:
 beta, gamma and m are positive by construction (softplus of a free parameter).
 
 When the prior generates (sampling, rates, dwell times) an energy prior runs on its own clock c
-(`ModelConfig.clock`, fitted after training by training.clock): gamma / c and m / c^2 in place
+(`ModelConfig.clock`, fitted after training by nld.fitting.clock): gamma / c and m / c^2 in place
 of gamma and m. That is the same landscape and stationary density exp(-beta E), with time
 running c times faster: q_c(t) = q(c t) in law. Training never sees it: the ELBO's prior is
 the one above, so the posterior, the labels and the ELBO do not change with c.

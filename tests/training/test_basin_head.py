@@ -1,4 +1,4 @@
-"""The basin head (training.basin_head, nld.inference.head_order / basin_labels)."""
+"""The basin head (nld.fitting.basin_head, nld.inference.head_order / basin_labels)."""
 
 import shutil
 
@@ -7,6 +7,9 @@ import torch
 
 from nld import checkpoint, state_chain
 from nld.analysis import Minimum
+from nld.fitting import basin_head
+from nld.fitting.config import load_config
+from nld.fitting.trainer import train
 from nld.inference import (
     LABELS_FROM_CHAIN,
     LABELS_FROM_HEAD,
@@ -16,10 +19,7 @@ from nld.inference import (
     read_path,
 )
 from nld.model import ModelConfig, NLDModel
-from training import basin_head
-from training.config import load_config
 from training.evaluate import evaluate
-from training.trainer import train
 
 
 def _minimum(position):
@@ -64,7 +64,7 @@ def test_trained_head_labels_the_known_states_and_survives_the_checkpoint(smoke_
     model = checkpoint.load(run)  # strict: the head and its minima are in the weights
     assert fit["classes"] == len(model.fitted_minima()) >= 2
     assert fit["agreement"] > 0.9  # well-separated states: head and position agree
-    res = evaluate(model, easy_data[1])
+    res = evaluate(model, easy_data[1]).record
     assert res["labels_from"] == LABELS_FROM_CHAIN  # the head's classes, refined by the chain
     assert res["n_minima"] == 2 and res["accuracy_mean"] > 0.9
     chain = meta["basin_head"]["chain"]
@@ -76,7 +76,7 @@ def test_trained_head_labels_the_known_states_and_survives_the_checkpoint(smoke_
     np.testing.assert_allclose(res["chain"]["positions"], minima, atol=0.05)
     np.testing.assert_allclose(model.chain.dwell_steps(), chain["dwell_steps"])
     model.chain = None  # without it: the head's own classes
-    assert evaluate(model, easy_data[1])["labels_from"] == LABELS_FROM_HEAD
+    assert evaluate(model, easy_data[1]).record["labels_from"] == LABELS_FROM_HEAD
     _, classes = read_path(model, easy_data[1].x[:2])
     assert classes is not None and classes.shape == (2, easy_data[1].length)
 

@@ -1,11 +1,11 @@
-"""The calibration stage (training.calibrate) with weighted positions."""
+"""The calibration stage (nld.fitting.calibrate) with weighted positions."""
 
 import numpy as np
 import torch
 
 from nld import checkpoint
 from nld.analysis import find_minima, model_energy, zeroth_order
-from training.calibrate import calibrate
+from nld.fitting.calibrate import calibrate
 
 
 def test_weighted_positions_deepen_the_well_they_favour(smoke_run, easy_data):

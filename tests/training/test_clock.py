@@ -1,5 +1,5 @@
 """The prior's clock (ModelConfig.clock, nld.model.prior) and the stage that fits it
-(training.clock)."""
+(nld.fitting.clock)."""
 
 import shutil
 
@@ -9,10 +9,10 @@ import torch
 
 from nld import checkpoint
 from nld.data.dataset import save
+from nld.fitting.clock import fit_clock
 from nld.model import ModelConfig, NLDModel
 from nld.simulate import simulate_prior
 from training.cli import main
-from training.clock import fit_clock
 
 
 @pytest.mark.parametrize("dynamics", ["overdamped", "underdamped"])
@@ -105,8 +105,8 @@ def test_nld_clock_sets_an_older_run_and_refuses_a_model_without_energy(
 def test_resuming_a_finished_run_keeps_its_clock(smoke_run, easy_data, tmp_path):
     """The twin of test_resuming_a_finished_run_keeps_its_state_chain: a resume rebuilds the
     model from the preset (clock 1) and saves again, which must not drop the fitted clock."""
-    from training.config import load_config
-    from training.trainer import train
+    from nld.fitting.config import load_config
+    from nld.fitting.trainer import train
 
     run = tmp_path / "run"
     shutil.copytree(smoke_run[0], run)

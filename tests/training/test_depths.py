@@ -1,4 +1,4 @@
-"""The stage that refits the wells' depths to the state chain (training.depths)."""
+"""The stage that refits the wells' depths to the state chain (nld.fitting.depths)."""
 
 import shutil
 from dataclasses import replace
@@ -7,9 +7,9 @@ import numpy as np
 
 from nld import checkpoint
 from nld.data.dataset import save
+from nld.fitting.depths import fit_depths
 from nld.model import ModelConfig, NLDModel
 from training.cli import main
-from training.depths import fit_depths
 
 
 def _l1(a, b) -> float:
@@ -84,9 +84,9 @@ def test_resuming_a_run_from_before_the_stage_refits_depths_then_clock(
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    from training.config import load_config
-    from training.state import FILE
-    from training.trainer import train
+    from nld.fitting.config import load_config
+    from nld.fitting.state import FILE
+    from nld.fitting.trainer import train
 
     run = tmp_path / "run"
     shutil.copytree(smoke_run[0], run)
@@ -110,13 +110,13 @@ def test_an_undone_depths_fit_leaves_the_clock_as_it_was(
 ):
     """When the fit does not lower its loss the calibration restores the weights: the landscape
     is the one the clock was set on, so `nld depths` keeps that clock."""
-    import training.depths
-    from training.calibrate import Calibration
+    import nld.fitting.depths
+    from nld.fitting.calibrate import Calibration
 
     def no_better(model, data, iterations, *args, **kwargs):
         return Calibration(iterations, nll_before=1.0, nll_after=1.0, seconds=0.0)
 
-    monkeypatch.setattr(training.depths, "calibrate", no_better)
+    monkeypatch.setattr(nld.fitting.depths, "calibrate", no_better)
     run = tmp_path / "run"
     shutil.copytree(smoke_run[0], run)
     _, before = checkpoint.read_config(run)

@@ -3,8 +3,16 @@
 from typing import Any
 
 import pytest
+from pydantic import BaseModel, ConfigDict, Field
 
-from training.pipeline import STAGES, Context, pending, rerun, run_stages
+from nld import checkpoint
+from nld.data import save
+from nld.errors import ConfigError
+from nld.fitting import pipeline
+from nld.fitting.config import load_config, with_overrides
+from nld.fitting.pipeline import STAGES, Context, pending, rerun, run_stages
+from nld.fitting.trainer import train
+from training.cli import main
 
 
 class Step:
@@ -80,7 +88,64 @@ def test_the_pipeline_lists_each_stage_once_with_the_protocol():
     assert [s.in_candidates for s in STAGES] == [True, True, False, False, False]
 
 
-def test_the_command_line_names_the_stages_of_the_pipeline():
-    from training.cli.fit import STAGE_NAMES
+class Tally:
+    """A stage with settings, added the way a new stage is: its class (here) and its place in
+    STAGES (patched here). It counts the energy's weights above a threshold."""
 
-    assert tuple(s.name for s in STAGES) == STAGE_NAMES
+    name = key = "tally"
+    in_candidates = False
+
+    class Settings(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        threshold: float = Field(0.0, ge=0)
+
+    def applies(self, ctx: Context) -> str | None:
+        return None if ctx.model.prior.energy is not None else "the model has no energy"
+
+    def run(self, ctx: Context) -> dict[str, Any]:
+        s = ctx.section(self.name)
+        weights = ctx.model.prior.energy.parameters()
+        return {
+            "threshold": s.threshold,
+            "above": sum(int((w.abs() > s.threshold).sum()) for w in weights),
+        }
+
+    def changed(self, record: dict[str, Any]) -> bool:
+        return False
+
+    def describe(self, record: dict[str, Any]) -> list[str]:
+        return [f"tally: {record['above']} weights above {record['threshold']}"]
+
+
+def test_a_new_stage_is_its_class_and_its_place_in_the_list(monkeypatch, tmp_path, easy_data):
+    monkeypatch.setattr(pipeline, "STAGES", (*pipeline.STAGES, Tally()))
+    quick = {
+        "train.iterations": 10,
+        "stages.calibrate.iterations": 0,
+        "stages.tally.threshold": 0.1,
+    }
+    cfg = with_overrides(load_config("smoke"), quick)
+    with pytest.raises(ConfigError, match=r"\[stages.tally\] threshold: .* greater than"):
+        with_overrides(cfg, {"stages.tally.threshold": -1})
+    train(cfg, easy_data[0], tmp_path / "run", progress_bar=False)
+    save(tmp_path / "d.npz", easy_data[0])
+    meta = checkpoint.read_config(tmp_path / "run")[1]
+    assert meta["train"]["stages"]["tally"] == {"threshold": 0.1}  # its settings, recorded
+    assert meta["tally"]["threshold"] == 0.1 and meta["tally"]["above"] > 0  # its record
+    # ... and `nld stage tally` runs it again on the checkpoint.
+    code = main(
+        [
+            "stage",
+            "tally",
+            str(tmp_path / "run"),
+            "--data",
+            str(tmp_path / "d.npz"),
+            "--set",
+            "stages.tally.threshold=1e9",
+            "--threads",
+            "1",
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    assert checkpoint.read_config(tmp_path / "run")[1]["tally"]["above"] == 0

@@ -1,4 +1,4 @@
-"""The single-well guard of the default preset (training.rescue)."""
+"""The single-well guard of the default preset (nld.fitting.rescue)."""
 
 import json
 
@@ -6,9 +6,9 @@ import numpy as np
 import torch
 
 from nld import checkpoint
-from training import trainer
-from training.config import load_config
-from training.rescue import DIP, single_well, valley_ratio
+from nld.fitting import trainer
+from nld.fitting.config import load_config
+from nld.fitting.rescue import DIP, single_well, valley_ratio
 
 
 def test_valley_ratio_tells_one_mode_from_several():

@@ -3,17 +3,15 @@ import torch
 
 from nld import checkpoint
 from nld.errors import NLDError
+from nld.fitting.config import TrainConfig, load_config, with_overrides
+from nld.fitting.restarts import CANDIDATES, fit, objective_per_step
+from nld.fitting.trainer import TrainingDiverged, train
 from nld.model import NLDModel
-from training.config import TrainConfig, load_config
-from training.restarts import CANDIDATES, fit, objective_per_step
-from training.trainer import TrainingDiverged, train
 
 
 def _smoke(**train: object) -> TrainConfig:
-    """The smoke preset with these training settings."""
-    cfg = load_config("smoke")
-    cfg.train = cfg.train.model_copy(update=train)
-    return cfg
+    """The smoke preset with these training settings (older stage settings migrated)."""
+    return with_overrides(load_config("smoke"), {f"train.{k}": v for k, v in train.items()})
 
 
 def test_the_score_is_reproducible_and_prefers_a_trained_model(smoke_run, easy_data):
@@ -63,7 +61,7 @@ def test_restarts_keep_the_best_candidate_and_resume_reuses_them(tmp_path, easy_
     assert meta["finished"] and meta["train"]["train"]["seed"] == record["kept"]
     # The candidates leave the separation stage to the one kept (their settings as asked
     # for: the runner skips it there); two easy states: no round.
-    assert meta["train"]["train"]["separate_rounds"] == cfg.train.separate_rounds > 0
+    assert meta["train"]["stages"]["separate"]["rounds"] == cfg.stages["separate"]["rounds"] > 0
     assert checkpoint.read_config(kept)[1]["separation"] is None
     assert meta["separation"]["rounds"] == []
     # ... and the depths stage, which then finds no state chain after 40 iterations.

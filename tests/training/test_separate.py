@@ -1,4 +1,4 @@
-"""The stage that acts on the split test (training.separate): where it puts the targets, which
+"""The stage that acts on the split test (nld.fitting.separate): where it puts the targets, which
 states it splits, and that a round which finds no new well leaves the model as it was."""
 
 import shutil
@@ -7,8 +7,8 @@ import numpy as np
 import torch
 
 from nld import checkpoint
-from training.config import load_config
-from training.separate import describe, separate, split_states, targets
+from nld.fitting.config import load_config
+from nld.fitting.separate import describe, separate, split_states, targets
 
 
 def test_targets_keep_the_minima_and_put_split_halves_apart():
@@ -52,9 +52,14 @@ def test_a_round_without_a_new_well_restores_the_model(smoke_run, easy_data, tmp
         "chain": meta["basin_head"]["chain"]
         | {"split": {"state": 0, "preferred": True, "gains": [50.0, -10.0]}}
     }
-    t = load_config("smoke").train.model_copy(update={"separate_iterations": 30})
+    cfg = load_config("smoke")
+    sections = (
+        cfg.stage_settings("separate").model_copy(update={"iterations": 30}),
+        cfg.stage_settings("calibrate"),
+        cfg.stage_settings("basin-head"),
+    )
     record, head_after, calibration = separate(
-        model, easy_data[0], t, head, meta["calibration"], progress_bar=False
+        model, easy_data[0], cfg.train, sections, head, meta["calibration"], progress_bar=False
     )
     (only,) = record["rounds"]
     assert only["split"] == [0] and only["minima_before"] == 2 and not only["kept"]

@@ -5,12 +5,12 @@ import torch
 
 from nld import checkpoint
 from nld.data.hmm import sample
+from nld.fitting import pipeline, trainer
+from nld.fitting.config import load_config, presets
+from nld.fitting.trainer import train
 from tests.fixtures import easy_spec
-from training import pipeline, trainer
 from training.analyze import analyze_run, model_card
-from training.config import load_config, presets
 from training.evaluate import evaluate
-from training.trainer import train
 
 
 def test_smoke_preset_learns_two_states(smoke_run, easy_data):
@@ -18,7 +18,7 @@ def test_smoke_preset_learns_two_states(smoke_run, easy_data):
     _, test_set = easy_data
     assert seconds < 60
     model = checkpoint.load(run)
-    res = evaluate(model, test_set)
+    res = evaluate(model, test_set).record
     assert res["n_minima"] == 2
     assert res["accuracy_mean"] > 0.9
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -32,7 +32,8 @@ def test_smoke_preset_learns_two_states(smoke_run, easy_data):
 
     # The full analysis of the same model: its four occupancy estimates are independent
     # computations on one energy and must agree; its basins segment the data.
-    out, _, labels = analyze_run(model, test_set, spec=easy_spec())
+    found = analyze_run(model, test_set, spec=easy_spec())
+    out, labels = found.record, found.labels
     assert len(out["minima"]) == 2 and len(out["saddles"]) == 1
     occ, err = out["occupancy"], out["occupancy_error"]["sampling"][0]
     for name in ("sampling", "zeroth", "second", "quadrature"):
@@ -55,7 +56,7 @@ def test_smoke_preset_learns_two_states(smoke_run, easy_data):
 
 def test_occupancy_follows_the_time_spent_in_each_state(tmp_path):
     # Two states holding 70% and 30% of the time. The drift fit alone cannot weigh the wells
-    # against each other (measured on this data with calibrate_iterations = 0: l1 0.43, the
+    # against each other (measured on this data with [stages.calibrate] iterations = 0: l1 0.43, the
     # larger share given to the wrong state); the calibration stage must get them right.
     spec = easy_spec().model_copy(
         update={
@@ -71,13 +72,14 @@ def test_occupancy_follows_the_time_spent_in_each_state(tmp_path):
     # The calibration alone: the depths stage (tests/training/test_depths.py) would move the
     # wells to the state chain's .717 / .283, and this analysis then finds .722 / .278 (l1 to
     # the truth .045, against .027 without the stage; README, "Occupancy").
-    cfg.train.depths_iterations = 0
+    cfg.stages["depths"]["iterations"] = 0
     model = train(cfg, train_set, tmp_path / "run", progress_bar=False)
     cal = checkpoint.read_config(tmp_path / "run")[1]["calibration"]
     assert (
-        cal["iterations"] == cfg.train.calibrate_iterations and cal["nll_after"] < cal["nll_before"]
+        cal["iterations"] == cfg.stages["calibrate"]["iterations"]
+        and cal["nll_after"] < cal["nll_before"]
     )
-    out, _, _ = analyze_run(model, test_set, spec=spec)
+    out = analyze_run(model, test_set, spec=spec).record
     l1 = out["segmentation"]["occupancy_l1"]
     assert l1["quadrature"] < 0.04 and l1["sampling"] < 0.04, l1
 
@@ -119,12 +121,12 @@ def test_resume_continues_the_same_run(tmp_path, easy_data, monkeypatch):
 def test_a_run_stopped_in_its_calibration_is_not_finished(tmp_path, easy_data, monkeypatch):
     train_set, _ = easy_data
     cfg = load_config("smoke")
-    cfg.train.iterations, cfg.train.calibrate_iterations = 12, 5
+    cfg.train.iterations, cfg.stages["calibrate"]["iterations"] = 12, 5
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipeline, "calibrate", interrupted)
+    monkeypatch.setattr(pipeline.calibrate, "calibrate", interrupted)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, train_set, tmp_path, progress_bar=False)
     meta = checkpoint.read_config(tmp_path)[1]
@@ -157,6 +159,7 @@ def test_nsde_baseline_is_scored_by_clustering(easy_data):
     model = NLDModel(ModelConfig(obs_dim=4, dynamics="nsde", gru_hidden=8, context_dim=4))
     for p in model.readout.parameters():
         torch.nn.init.normal_(p, std=0.5)
-    res = evaluate(model.eval(), easy_data[1])
+    found = evaluate(model.eval(), easy_data[1])
+    res = found.record
     assert res["labels_from"] == "kmeans" and "n_minima" not in res
-    assert 0.0 <= res["accuracy_mean"] <= 1.0 and res["labels"].shape == easy_data[1].states.shape
+    assert 0.0 <= res["accuracy_mean"] <= 1.0 and found.labels.shape == easy_data[1].states.shape

@@ -9,18 +9,14 @@ import json
 from nld.errors import NLDError
 from training.cli.common import load_run, positive, stage_parser
 
-# training.pipeline.STAGES by name: the parser is built without importing torch (a test
-# checks that the two agree).
-STAGE_NAMES = ("calibrate", "basin-head", "separate", "depths", "clock")
-
 
 def _cmd_train(a: argparse.Namespace) -> None:
     from nld import checkpoint
     from nld.data import load
-    from training.config import load_config, with_overrides
-    from training.restarts import fit
+    from nld.fitting.config import load_config, with_overrides
+    from nld.fitting.restarts import fit
 
-    overrides = _overrides(a.set, ("model", "train"))
+    overrides = _overrides(a.set, ("model", "train", "stages"))
     for option, key in (("seed", "train.seed"), ("iterations", "train.iterations")):
         if getattr(a, option) is not None:
             overrides[key] = getattr(a, option)
@@ -41,30 +37,25 @@ def _cmd_train(a: argparse.Namespace) -> None:
     if model.cfg.has_energy and model.readout is not None:
         import torch
 
+        from nld.fitting.pipeline import STAGES
+        from nld.fitting.rescue import readout_points
         from nld.inference import class_source, find_landscape
         from nld.landscape import SINGLE_WELL
-        from training.rescue import readout_points
-        from training.separate import describe
 
         minima = find_landscape(model, torch.from_numpy(readout_points(model, data))).minima
         print(f"  {len(minima)} energy minima, the hidden states it found")
         if len(minima) == 1:
             print(f"  warning: {SINGLE_WELL}")
+        for stage in STAGES:  # what each stage did, as it tells it
+            if meta.get(stage.key) is not None:
+                for line in stage.describe(meta[stage.key]):
+                    print(f"  {line}")
         head = meta.get("basin_head")
-        if head and head["classes"]:
-            print(
-                f"  basin head: agrees with the basin of the readout position on "
-                f"{head['agreement']:.1%} of the training steps"
-            )
-        for line in describe(meta.get("separation")):
-            print(f"  {line}")
-        if head and head.get("chain"):
-            _print_chain(head["chain"])
         print(f"  labels: {class_source(model) if head and head['classes'] else 'readout basins'}")
 
 
 def _print_chain(fit: dict) -> None:
-    from training.pipeline import chain_lines
+    from nld.fitting.pipeline import chain_lines
 
     for line in chain_lines(fit):
         print(f"  {line}")
@@ -74,8 +65,8 @@ def _cmd_fit_chain(a: argparse.Namespace) -> None:
     import torch
 
     from nld import checkpoint
+    from nld.fitting.basin_head import fit_chain, training_sequences
     from nld.inference import read_path
-    from training.basin_head import fit_chain, training_sequences
 
     model, data = load_run(a.run_dir, a.data)
     if len(model.fitted_minima()) == 0:
@@ -93,22 +84,26 @@ def _cmd_fit_chain(a: argparse.Namespace) -> None:
 
 
 def _cmd_stage(a: argparse.Namespace) -> None:
-    """Run one stage of training.pipeline on a trained run, and the later stages it
+    """Run one stage of nld.fitting.pipeline on a trained run, and the later stages it
     invalidates; the checkpoint is rewritten only if the stage did something."""
     import torch
 
     from nld import checkpoint
-    from training.config import TrainConfig, with_overrides
-    from training.pipeline import KEYS, Context, rerun, stage_named
+    from nld.fitting.config import TrainConfig, with_overrides
+    from nld.fitting.pipeline import Context, record_keys, rerun, stage_named
 
-    stage = stage_named(a.stage)
-    overrides = {f"train.{k}": v for k, v in _settings(a).items()}  # checked before reading
+    try:
+        stage = stage_named(a.stage)
+    except ValueError as e:
+        raise NLDError(str(e)) from None
+    overrides = _settings(a)  # its form checked before reading the run
     model, data = load_run(a.run_dir, a.data)
     torch.set_num_threads(a.threads)
     _, meta = checkpoint.read_config(a.run_dir)
     cfg = TrainConfig.model_validate(meta["train"]) if "train" in meta else TrainConfig()
-    settings = with_overrides(cfg, overrides).train
-    ctx = Context(model, data, settings, {k: meta.get(k) for k in KEYS}, not a.quiet)
+    cfg = with_overrides(cfg, overrides)
+    records = {k: meta.get(k) for k in record_keys()}
+    ctx = Context(model, data, cfg.train, records, not a.quiet, stages=cfg.stages)
     try:
         ran = rerun(ctx, stage.name)
     except ValueError as e:
@@ -129,7 +124,7 @@ def _cmd_stage(a: argparse.Namespace) -> None:
 
 def _overrides(items: list[str], sections: tuple[str, ...]) -> dict[str, object]:
     """`--set SECTION.KEY=VALUE` items as {"SECTION.KEY": value}: VALUE is JSON (a bare word
-    is a string); the config validates them (training.config.with_overrides)."""
+    is a string); the config validates them (nld.fitting.config.with_overrides)."""
     out: dict[str, object] = {}
     for item in items:
         key, eq, value = item.partition("=")
@@ -145,15 +140,15 @@ def _overrides(items: list[str], sections: tuple[str, ...]) -> dict[str, object]
 
 
 def _settings(a: argparse.Namespace) -> dict[str, object]:
-    """The training settings a stage command overrides: `--set train.KEY=VALUE`, `--seed`,
-    and the old commands' own options."""
-    out = {k.removeprefix("train."): v for k, v in _overrides(a.set, ("train",)).items()}
+    """The settings a stage command overrides: `--set train.KEY=VALUE` or
+    `--set stages.STAGE.KEY=VALUE`, `--seed`, and the old commands' own options."""
+    out = _overrides(a.set, ("train", "stages"))
     for option, name in (
-        ("seed", "seed"),
-        ("threads", "threads"),
-        ("rounds", "separate_rounds"),
-        ("separate_iterations", "separate_iterations"),
-        ("depths_iterations", "depths_iterations"),
+        ("seed", "train.seed"),
+        ("threads", "train.threads"),
+        ("rounds", "stages.separate.rounds"),
+        ("separate_iterations", "stages.separate.iterations"),
+        ("depths_iterations", "stages.depths.iterations"),
     ):
         if getattr(a, option, None) is not None:
             out[name] = getattr(a, option)
@@ -174,7 +169,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="SECTION.KEY=VALUE",
-        help="a setting of the preset (repeatable), e.g. train.window=50 or model.latent_dim=3",
+        help="a setting of the preset (repeatable), e.g. train.window=50, model.latent_dim=3 "
+        "or stages.calibrate.iterations=0",
     )
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -191,7 +187,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="run one stage of training's pipeline on a trained run (as nld train runs them at "
         "its end), and after it the later stages it invalidates",
     )
-    st.add_argument("stage", choices=STAGE_NAMES, help="the stage to run")
+    st.add_argument(
+        "stage", help="the stage to run, by its name in the config (calibrate, basin-head, ...)"
+    )
     st.add_argument("run_dir")
     st.add_argument("--data", required=True, help="the training data (train.npz)")
     st.set_defaults(fn=_cmd_stage)
@@ -199,8 +197,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--set",
         action="append",
         default=[],
-        metavar="train.KEY=VALUE",
-        help="a training setting for this run (repeatable), e.g. train.depths_iterations=600",
+        metavar="SECTION.KEY=VALUE",
+        help="a setting for this run (repeatable), e.g. stages.depths.iterations=600",
     )
     # The stage's own commands, as before `nld stage`: the same, with their options.
     sp = stage_parser(

@@ -21,9 +21,12 @@ def _cmd_segment(a: argparse.Namespace) -> None:
     model, data = load_run(a.run_dir, a.data)
     if not model.cfg.has_energy:
         raise NLDError(f"{a.run_dir} is an NSDE baseline: it has no energy, hence no basins")
-    labels, landscape, _, source = label(model, data.x)
-    atomic_write(a.out, lambda f: np.save(f, labels))
-    print(f"wrote {a.out}: labels {labels.shape} from the {source}, {len(landscape.minima)} basins")
+    found = label(model, data.x)
+    atomic_write(a.out, lambda f: np.save(f, found.labels))
+    print(
+        f"wrote {a.out}: labels {found.labels.shape} from the {found.source}, "
+        f"{len(found.landscape.minima)} basins"
+    )
 
 
 def _cmd_evaluate(a: argparse.Namespace) -> None:
@@ -34,8 +37,7 @@ def _cmd_evaluate(a: argparse.Namespace) -> None:
     model, data = load_run(a.run_dir, a.data)
     truth = load_spec(a.spec).stationary() if a.spec else None
     fit_data = None if a.fit_data is None else load(a.fit_data, dim=model.cfg.obs_dim)
-    res = evaluate(model, data, true_occupancy=truth, fit_data=fit_data)
-    res.pop("labels")
+    res = evaluate(model, data, true_occupancy=truth, fit_data=fit_data).record
     if a.out:
         write_json(a.out, res)
     print(json.dumps({k: v for k, v in res.items() if k != "minima"}, indent=1))
@@ -49,7 +51,8 @@ def _cmd_analyze(a: argparse.Namespace) -> None:
 
     model, data = load_run(a.run_dir, a.data)
     spec = load_spec(a.spec) if a.spec else None
-    res, analysis, _ = analyze_run(model, data, spec=spec, seed=a.seed)
+    found = analyze_run(model, data, spec=spec, seed=a.seed)
+    res, analysis = found.record, found.analysis
     digest = checkpoint.weights_sha256(a.run_dir)
     res.update(weights_sha256=digest, analysis_version=analysis_file.ANALYSIS_VERSION)
     write_json(a.out, res)
@@ -95,7 +98,8 @@ def _cmd_plot(a: argparse.Namespace) -> None:
     analysis = labels = None
     if model.cfg.has_energy:
         spec = load_spec(a.spec) if a.spec else None
-        _, analysis, labels = analyze_run(model, data, spec=spec)
+        found = analyze_run(model, data, spec=spec)
+        analysis, labels = found.analysis, found.labels
     elif data is None:
         raise NLDError("an NSDE baseline has no energy: give --data to draw its drift")
     for path in write_figures(model, a.run_dir, a.out, data=data, analysis=analysis, labels=labels):

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 from torch.nn import functional as F
 from tqdm import tqdm
 
@@ -86,6 +87,22 @@ def fit_chain(model: NLDModel, x: torch.Tensor, classes: np.ndarray, seed: int) 
     if kept:  # do the data hold a state the landscape merged into one of its wells?
         out["split"] = split_test(chain, x.numpy(), seed=seed).summary()
     return out | {"seconds": time.perf_counter() - start}
+
+
+class Settings(BaseModel):
+    """[stages.basin-head]"""
+
+    model_config = ConfigDict(extra="forbid")
+
+    iterations: int = Field(
+        1500, gt=0, description="steps of the stage that fits the basin head (model.basin_head)"
+    )
+    state_chain: bool = Field(
+        True,
+        description="also fit the hidden Markov chain over the minima (nld.state_chain) and "
+        "label by its causal filter, unless its labels agree with the basin head's on less "
+        "than MIN_AGREEMENT of the training steps",
+    )
 
 
 def applies(model: NLDModel) -> bool:

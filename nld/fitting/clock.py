@@ -26,15 +26,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 
 from nld.analysis.energy import model_energy
 from nld.analysis.transitions import milestone_dwell
 from nld.data import Dataset
 from nld.errors import NLDError
+from nld.fitting.basin_head import training_sequences
 from nld.inference import head_order, readout_path
 from nld.landscape import analyze, simulated_cores
 from nld.model import NLDModel
-from training.basin_head import training_sequences
 
 MAX_POINTS = 20_000  # readout positions of the training data the analysis starts from
 MAX_CLOCK = 100.0  # the fitted factor is kept within [1 / MAX_CLOCK, MAX_CLOCK]
@@ -55,6 +56,18 @@ def readout_positions(model: NLDModel, data: Dataset, seed: int) -> torch.Tensor
     gen = torch.Generator().manual_seed(seed)
     latents = readout_path(model, training_sequences(data, gen)).reshape(-1, model.cfg.latent_dim)
     return latents[torch.randperm(len(latents), generator=gen)[:MAX_POINTS]]
+
+
+class Settings(BaseModel):
+    """[stages.clock]"""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(
+        True,
+        description="once the other stages are done, set the prior's clock to the state "
+        "chain's dwell times (energy models with a state chain)",
+    )
 
 
 def fit_clock(model: NLDModel, data: Dataset, seed: int) -> ClockFit:

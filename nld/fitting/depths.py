@@ -1,6 +1,6 @@
 """A stage of training: set the wells' relative depths to the time the data spend in each state.
 
-The calibration stage (`training.calibrate`) fits exp(-beta E) to the posterior's sampled
+The calibration stage (`nld.fitting.calibrate`) fits exp(-beta E) to the posterior's sampled
 positions. Their basin fractions are a noisy witness of the time the data spend in each
 state: on exp2 they sat .016-.022 (l1) from the data's state frequencies, the energy's
 occupancies followed them (.022-.024), while the state chain's stationary distribution, fitted
@@ -21,18 +21,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 
 from nld.analysis import BasinIndex
 from nld.analysis.energy import model_energy
 from nld.analysis.occupancy import quadrature
 from nld.data import Dataset
 from nld.errors import NLDError
+from nld.fitting.calibrate import applies as calibration_applies
+from nld.fitting.calibrate import calibrate
+from nld.fitting.clock import readout_positions
 from nld.inference import head_order
 from nld.landscape import analyze, quadrature_box
 from nld.model import NLDModel
-from training.calibrate import applies as calibration_applies
-from training.calibrate import calibrate
-from training.clock import readout_positions
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,20 @@ class DepthsFit:
     seconds: float
     skipped: str | None = None  # why the depths were left as they were
     kept: bool = False  # False: the fit did not lower the weighted loss and was undone
+
+
+class Settings(BaseModel):
+    """[stages.depths]"""
+
+    model_config = ConfigDict(extra="forbid")
+
+    iterations: int = Field(
+        300,
+        ge=0,
+        description="steps of the stage that refits the wells' depths to the state chain's "
+        "stationary distribution (energy models with a state chain, latent dimension <= 3; "
+        "0: never)",
+    )
 
 
 def applies(model: NLDModel) -> bool:

@@ -1,8 +1,8 @@
 """One optimisation step of the model: the ELBO step on the encoder, posterior, decoder and
 heads, then `prior_steps` steps of the prior's drift on the same, detached, posterior path.
 
-Shared by the training loop (`training.trainer`) and the stage that separates merged states
-(`training.separate`), which adds a loss of its own on the posterior path.
+Shared by the training loop (`nld.fitting.trainer`) and the stage that separates merged states
+(`nld.fitting.separate`), which adds a loss of its own on the posterior path.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from nld.fitting.config import TrainSettings
 from nld.model import NLDModel
 from nld.model.vae import PosteriorPath
-from training.config import TrainSettings
 
 Optimizers = dict[str, torch.optim.Optimizer]
 

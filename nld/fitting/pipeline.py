@@ -4,9 +4,10 @@ runs them.
     STAGES = (Calibrate, BasinHead, Separate, Depths, Clock)
 
 Every stage has the same small protocol (`Stage`):
-- `name`, as `nld stage NAME` takes it, and `key`, where its record lives in the
-  checkpoint's `meta`;
-- `in_candidates`: whether each restart candidate runs it (`training.restarts`); the later
+- `name`, as `nld stage NAME` and the config's `[stages.NAME]` take it, and `key`, where its
+  record lives in the checkpoint's `meta`;
+- `Settings`: the pydantic model of its `[stages.NAME]` section (`ctx.section(stage)`);
+- `in_candidates`: whether each restart candidate runs it (`nld.fitting.restarts`); the later
   stages run once, on the candidate kept;
 - `applies(ctx)`: None, or why the stage does not run on this model and these settings;
 - `run(ctx)`: does it, in place, and returns its record (a JSON-ready dict);
@@ -18,7 +19,8 @@ Every stage has the same small protocol (`Stage`):
 goes on where it stopped), saves after each stage, and, after a stage that changed the model,
 runs again the later stages that had a record (their records described the old model).
 `rerun` re-runs one stage of a finished checkpoint and the stages after it that it
-invalidates (`nld stage`). Adding a stage means writing its class and listing it here.
+invalidates (`nld stage`). Adding a stage means writing its class (with its Settings) and
+listing it here: the config, the runner, the restarts and `nld stage` follow the list.
 """
 
 from __future__ import annotations
@@ -27,36 +29,39 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from pydantic import BaseModel
+
 from nld.data import Dataset
+from nld.fitting import basin_head, calibrate, clock, depths, separate
+from nld.fitting.config import TrainSettings
 from nld.model import NLDModel
-from training.basin_head import applies as basin_head_applies
-from training.basin_head import fit_basin_head
-from training.calibrate import applies as calibration_applies
-from training.calibrate import calibrate
-from training.clock import fit_clock
-from training.config import TrainSettings
-from training.depths import fit_depths
-from training.separate import applies as separation_applies
-from training.separate import describe as describe_separation
-from training.separate import separate
 
 
 @dataclass
 class Context:
     """What a stage works on: the model (changed in place), the training data, the run's
-    settings (its seed included) and the records of the stages so far."""
+    settings (its seed included), the records of the stages so far, and the stages'
+    settings by name (TrainConfig.stages; a stage without an entry takes its defaults)."""
 
     model: NLDModel
     data: Dataset
     settings: TrainSettings
     records: dict[str, Any] = field(default_factory=dict)
     progress_bar: bool = True
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def section(self, name: str) -> Any:
+        """The settings of the stage `name`: its Settings, validated."""
+        return stage_named(name).Settings.model_validate(self.stages.get(name, {}))
 
 
 class Stage(Protocol):
     name: str
     key: str
     in_candidates: bool
+
+    @property
+    def Settings(self) -> type[BaseModel]: ...  # its [stages.NAME] section
 
     def applies(self, ctx: Context) -> str | None: ...
 
@@ -72,23 +77,23 @@ def _values(values: list[float], spec: str) -> str:
 
 
 class Calibrate:
-    """Fit the wells' depths to the time the posterior spends in each (training.calibrate)."""
+    """Fit the wells' depths to the time the posterior spends in each (nld.fitting.calibrate)."""
 
     name = "calibrate"
     key = "calibration"
     in_candidates = True
+    Settings = calibrate.Settings
 
     def applies(self, ctx: Context) -> str | None:
-        if ctx.settings.calibrate_iterations == 0:
-            return "train.calibrate_iterations is 0"
-        if not calibration_applies(ctx.model):
+        if ctx.section(self.name).iterations == 0:
+            return "stages.calibrate.iterations is 0"
+        if not calibrate.applies(ctx.model):
             return "needs an energy model of latent dimension <= 3"
         return None
 
     def run(self, ctx: Context) -> dict[str, Any]:
-        t = ctx.settings
-        fit = calibrate(ctx.model, ctx.data, t.calibrate_iterations, t.seed, ctx.progress_bar)
-        return asdict(fit)
+        n, seed = ctx.section(self.name).iterations, ctx.settings.seed
+        return asdict(calibrate.calibrate(ctx.model, ctx.data, n, seed, ctx.progress_bar))
 
     def changed(self, record: dict[str, Any]) -> bool:
         return bool(record["nll_after"] != record["nll_before"])  # else restored
@@ -101,24 +106,25 @@ class Calibrate:
 
 class BasinHead:
     """Fit the basin head to the final landscape, and the state chain over its minima with
-    its split test (training.basin_head)."""
+    its split test (nld.fitting.basin_head)."""
 
     name = "basin-head"
     key = "basin_head"
     in_candidates = True
+    Settings = basin_head.Settings
 
     def applies(self, ctx: Context) -> str | None:
-        return None if basin_head_applies(ctx.model) else "the model has no basin head"
+        return None if basin_head.applies(ctx.model) else "the model has no basin head"
 
     def run(self, ctx: Context) -> dict[str, Any]:
-        t = ctx.settings
-        fit = fit_basin_head(
+        s = ctx.section(self.name)
+        fit = basin_head.fit_basin_head(
             ctx.model,
             ctx.data,
-            t.basin_head_iterations,
-            t.seed,
+            s.iterations,
+            ctx.settings.seed,
             ctx.progress_bar,
-            chain=t.state_chain,
+            chain=s.state_chain,
         )
         return asdict(fit)
 
@@ -136,7 +142,7 @@ class BasinHead:
 
 
 def chain_lines(fit: dict[str, Any] | None) -> list[str]:
-    """A state chain's fit (training.basin_head.fit_chain's record), for the command line."""
+    """A state chain's fit (nld.fitting.basin_head.fit_chain's record), for the command line."""
     from nld.chain_split import split_warnings
 
     if not fit:
@@ -152,27 +158,30 @@ def chain_lines(fit: dict[str, Any] | None) -> list[str]:
 
 
 class Separate:
-    """Pull apart the states the split test says one well holds (training.separate). Its
+    """Pull apart the states the split test says one well holds (nld.fitting.separate). Its
     rounds fit the calibration and the basin head again: their records are replaced by those
     of the last round kept."""
 
     name = "separate"
     key = "separation"
     in_candidates = False
+    Settings = separate.Settings
 
     def applies(self, ctx: Context) -> str | None:
-        if separation_applies(ctx.model, ctx.settings):
+        if separate.applies(ctx.model, ctx.section(self.name), ctx.section("basin-head")):
             return None
         return (
-            "needs train.separate_rounds > 0, train.state_chain, and an energy model with a "
-            "basin head and latent dimension <= 3"
+            "needs stages.separate.rounds > 0, stages.basin-head.state_chain, and an energy "
+            "model with a basin head and latent dimension <= 3"
         )
 
     def run(self, ctx: Context) -> dict[str, Any]:
-        record, head, calibration = separate(
+        sections = (ctx.section(self.name), ctx.section("calibrate"), ctx.section("basin-head"))
+        record, head, calibration = separate.separate(
             ctx.model,
             ctx.data,
             ctx.settings,
+            sections,
             ctx.records.get("basin_head"),
             ctx.records.get("calibration"),
             ctx.progress_bar,
@@ -184,28 +193,28 @@ class Separate:
         return any(r["kept"] for r in record["rounds"])
 
     def describe(self, record: dict[str, Any]) -> list[str]:
-        return describe_separation(record) or [
+        return separate.describe(record) or [
             "separation: the split test prefers no more states: nothing to separate"
         ]
 
 
 class Depths:
     """Refit the wells' depths to the state chain's stationary distribution
-    (training.depths); where it cannot, its record says why."""
+    (nld.fitting.depths); where it cannot, its record says why."""
 
     name = "depths"
     key = "depths"
     in_candidates = False
+    Settings = depths.Settings
 
     def applies(self, ctx: Context) -> str | None:
-        if ctx.settings.depths_iterations == 0:
-            return "train.depths_iterations is 0"
+        if ctx.section(self.name).iterations == 0:
+            return "stages.depths.iterations is 0"
         return None if ctx.model.cfg.has_energy else "the model has no energy"
 
     def run(self, ctx: Context) -> dict[str, Any]:
-        t = ctx.settings
-        fit = fit_depths(ctx.model, ctx.data, t.depths_iterations, t.seed, ctx.progress_bar)
-        return asdict(fit)
+        n, seed = ctx.section(self.name).iterations, ctx.settings.seed
+        return asdict(depths.fit_depths(ctx.model, ctx.data, n, seed, ctx.progress_bar))
 
     def changed(self, record: dict[str, Any]) -> bool:
         return bool(record["kept"]) and record["skipped"] is None
@@ -223,20 +232,21 @@ class Depths:
 
 
 class Clock:
-    """Set the prior's clock to the state chain's dwell times (training.clock); where it
+    """Set the prior's clock to the state chain's dwell times (nld.fitting.clock); where it
     cannot, its record says why."""
 
     name = "clock"
     key = "clock"
     in_candidates = False
+    Settings = clock.Settings
 
     def applies(self, ctx: Context) -> str | None:
-        if not ctx.settings.clock:
-            return "train.clock is false"
+        if not ctx.section(self.name).enabled:
+            return "stages.clock.enabled is false"
         return None if ctx.model.cfg.has_energy else "the model has no energy"
 
     def run(self, ctx: Context) -> dict[str, Any]:
-        return asdict(fit_clock(ctx.model, ctx.data, ctx.settings.seed))
+        return asdict(clock.fit_clock(ctx.model, ctx.data, ctx.settings.seed))
 
     def changed(self, record: dict[str, Any]) -> bool:
         return record["skipped"] is None
@@ -253,29 +263,37 @@ class Clock:
 
 
 STAGES: tuple[Stage, ...] = (Calibrate(), BasinHead(), Separate(), Depths(), Clock())
-KEYS = tuple(s.key for s in STAGES)
 
 
-def stage_named(name: str, stages: Sequence[Stage] = STAGES) -> Stage:
+def record_keys() -> list[str]:
+    """Where the stages' records live in a checkpoint's `meta`."""
+    return [s.key for s in STAGES]
+
+
+def stage_named(name: str, stages: Sequence[Stage] | None = None) -> Stage:
+    """The stage `name` (of STAGES by default); ValueError naming the stages if none is."""
+    stages = STAGES if stages is None else stages
     for stage in stages:
         if stage.name == name:
             return stage
-    raise KeyError(name)
+    raise ValueError(f"no stage {name!r}; the stages are {', '.join(s.name for s in stages)}")
 
 
-def pending(ctx: Context, stages: Sequence[Stage] = STAGES) -> list[Stage]:
-    """The stages of `stages` that apply and have no record yet, in order."""
+def pending(ctx: Context, stages: Sequence[Stage] | None = None) -> list[Stage]:
+    """The stages of `stages` (default STAGES) that apply and have no record yet, in order."""
+    stages = STAGES if stages is None else stages
     return [s for s in stages if ctx.records.get(s.key) is None and s.applies(ctx) is None]
 
 
 def run_stages(
     ctx: Context,
-    stages: Sequence[Stage] = STAGES,
+    stages: Sequence[Stage] | None = None,
     save: Callable[[], None] = lambda: None,
 ) -> list[str]:
     """Run, in order, each of `stages` that applies and has no record in `ctx.records`;
     after one that changed the model, the later ones run again even where they had a record.
     `save()` after each stage. Returns the names of the stages run."""
+    stages = STAGES if stages is None else stages
     ran: list[str] = []
     stale = False
     for stage in stages:
@@ -293,11 +311,12 @@ def rerun(
     ctx: Context,
     name: str,
     save: Callable[[], None] = lambda: None,
-    stages: Sequence[Stage] = STAGES,
+    stages: Sequence[Stage] | None = None,
 ) -> list[str]:
     """Run the stage `name` of `stages` again on a trained model, and after it the later
     stages whose records it invalidated (those that had a record, when it changed the
     model). Raises ValueError with the stage's reason where it does not apply."""
+    stages = STAGES if stages is None else stages
     stage = stage_named(name, stages)
     why = stage.applies(ctx)
     if why is not None:

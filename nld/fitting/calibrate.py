@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 from tqdm import tqdm
 
 from nld.data import Dataset
@@ -37,6 +38,19 @@ class Calibration:
     nll_before: float
     nll_after: float
     seconds: float
+
+
+class Settings(BaseModel):
+    """[stages.calibrate]"""
+
+    model_config = ConfigDict(extra="forbid")
+
+    iterations: int = Field(
+        300,
+        ge=0,
+        description="steps of the stage that fits the wells' depths to the time the posterior "
+        "spends in each (energy models, latent dimension <= 3; 0: never)",
+    )
 
 
 def applies(model: NLDModel) -> bool:

@@ -22,7 +22,7 @@ to the target of its step's state in units of a tenth of that distance, and the 
 the basin head (with its chain and split test) are fitted again: the calibration, which fits
 exp(-beta E) to the posterior's positions, is what then digs the new well. A round is kept only
 if the landscape now has more minima than before, else the model is restored as it was: nothing
-is lost. Rounds repeat while the split test still pays, at most `separate_rounds` times.
+is lost. Rounds repeat while the split test still pays, at most `rounds` times ([stages.separate]).
 
 The term stays on to the end of the stage. Released over the stage's second half, or over a
 whole training from scratch that started with it, the ELBO merged the pair again (case 9: 2
@@ -41,35 +41,47 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 from tqdm import tqdm
 
 from nld import markov
 from nld.chain_split import split_state
 from nld.data import Dataset
+from nld.fitting import basin_head, calibrate
+from nld.fitting.config import TrainSettings
+from nld.fitting.step import NonFinite, cosine, elbo_step, optimizers, set_lr, window_index
 from nld.inference import readout_path
 from nld.model import NLDModel
 from nld.model.vae import PosteriorPath
 from nld.state_chain import StateChain, baum_welch, subsample
-from training.basin_head import applies as basin_head_applies
-from training.basin_head import fit_basin_head
-from training.calibrate import applies as calibration_applies
-from training.calibrate import calibrate
-from training.config import TrainSettings
-from training.step import NonFinite, cosine, elbo_step, optimizers, set_lr, window_index
 
 READOUT_STEPS = 50_000  # training steps whose readout positions place the split halves
 DIRECTIONS = 256  # directions tried when the halves of two split states would meet
 WIDTH = 0.1  # of the spacing: the unit of distance of the target term
 
 
-def applies(model: NLDModel, t: TrainSettings) -> bool:
+class Settings(BaseModel):
+    """[stages.separate]"""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rounds: int = Field(
+        2,
+        ge=0,
+        description="when the state chain's split test says a well holds two states, at most "
+        "this many rounds of the stage that pulls them apart (0: never)",
+    )
+    iterations: int = Field(1000, gt=0, description="training iterations of one round")
+
+
+def applies(model: NLDModel, own: Settings, head: basin_head.Settings) -> bool:
     """Whether training can end with this stage (it acts only if the split test pays)."""
     return (
-        t.separate_rounds > 0
-        and t.state_chain
-        and basin_head_applies(model)
-        and calibration_applies(model)
+        own.rounds > 0
+        and head.state_chain
+        and basin_head.applies(model)
+        and calibrate.applies(model)
     )
 
 
@@ -135,15 +147,15 @@ def _pull_apart(
     centers: Tensor,
     spacing: float,
     t: TrainSettings,
+    n: int,
     seed: int,
     progress_bar: bool,
 ) -> None:
-    """t.separate_iterations more training steps with the target term (raises NonFinite)."""
+    """n more training steps with the target term (raises NonFinite)."""
     x = torch.from_numpy(data.x)
     gen = torch.Generator().manual_seed(seed)
     opts = optimizers(model, t)
     scale = 2 * (WIDTH * spacing) ** 2
-    n = t.separate_iterations
     model.train()
     try:
         for i in tqdm(range(n), desc="separate states", disable=not progress_bar, leave=False):
@@ -174,16 +186,19 @@ def separate(
     model: NLDModel,
     data: Dataset,
     t: TrainSettings,
+    settings: tuple[Settings, calibrate.Settings, basin_head.Settings],
     head: dict[str, Any] | None,
     calibration: dict[str, Any] | None,
     progress_bar: bool = True,
 ) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]:
-    """Run the stage on a trained model (in place) whose basin head record is `head`.
+    """Run the stage on a trained model (in place) whose basin head record is `head`, with
+    its settings and those of the calibration and the basin head, which its rounds fit again.
     Returns its record and the basin head's and calibration's records after it (the ones
     given when no round was kept)."""
+    own, cal, fit_head = settings
     start = time.perf_counter()
     rounds: list[dict[str, Any]] = []
-    for r in range(t.separate_rounds):
+    for r in range(own.rounds):
         states = split_states(head)
         if not states or model.chain is None:
             break
@@ -203,15 +218,16 @@ def separate(
                 torch.from_numpy(centers).float(),
                 spacing,
                 t,
+                own.iterations,
                 seed,
                 progress_bar,
             )
-            if t.calibrate_iterations > 0:
+            if cal.iterations > 0:
                 calibration = asdict(
-                    calibrate(model, data, t.calibrate_iterations, seed, progress_bar)
+                    calibrate.calibrate(model, data, cal.iterations, seed, progress_bar)
                 )
-            fitted = fit_basin_head(
-                model, data, t.basin_head_iterations, seed, progress_bar, chain=t.state_chain
+            fitted = basin_head.fit_basin_head(
+                model, data, fit_head.iterations, seed, progress_bar, chain=fit_head.state_chain
             )
             record["minima_after"] = fitted.classes
             if fitted.classes <= len(minima):
@@ -242,7 +258,7 @@ def describe(record: dict[str, Any] | None) -> list[str]:
             else f"not kept ({r['why']}), the model restored"
         )
         out.append(
-            f"separation round {i} (training.separate): pulled the states of minima {states} "
+            f"separation round {i} (nld.fitting.separate): pulled the states of minima {states} "
             f"apart on the split test's word: {verdict} ({r['seconds']:.0f} s)"
         )
     return out

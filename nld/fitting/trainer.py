@@ -10,8 +10,8 @@ and, when the model has one, the predictive head (`ModelConfig.predictive_weight
 A step whose loss or gradient is not finite (or that leaves non-finite weights) is undone:
 the model and optimizers return to the last good snapshot, the learning rate and the gradient
 clip are halved, and training goes on. After the last iteration (and the single-well rescue,
-if it fires: `training.rescue`, more iterations at a lower KL weight) the stages of
-`training.pipeline` run in their order. State is checkpointed atomically every
+if it fires: `nld.fitting.rescue`, more iterations at a lower KL weight) the stages of
+`nld.fitting.pipeline` run in their order. State is checkpointed atomically every
 `checkpoint_every` iterations, after each stage, and on Ctrl-C, so `--resume` continues the
 same run.
 """
@@ -33,13 +33,14 @@ from tqdm import tqdm
 from nld import checkpoint
 from nld.data import Dataset
 from nld.errors import NLDError
+from nld.fitting import pipeline
+from nld.fitting.config import TrainConfig, TrainSettings
+from nld.fitting.pipeline import Context, Stage, pending, run_stages
+from nld.fitting.rescue import single_well
+from nld.fitting.state import FILE as STATE_FILE
+from nld.fitting.state import Progress, load_state, save_state
+from nld.fitting.step import NonFinite, cosine, elbo_step, optimizers, set_lr, window_index
 from nld.model import NLDModel
-from training.config import TrainConfig, TrainSettings
-from training.pipeline import KEYS, STAGES, Context, Stage, pending, run_stages
-from training.rescue import single_well
-from training.state import FILE as STATE_FILE
-from training.state import Progress, load_state, save_state
-from training.step import NonFinite, cosine, elbo_step, optimizers, set_lr, window_index
 
 METRICS = "metrics.jsonl"
 
@@ -81,10 +82,11 @@ def train(
     *,
     resume: bool = False,
     progress_bar: bool = True,
-    stages: Sequence[Stage] = STAGES,
+    stages: Sequence[Stage] | None = None,
 ) -> NLDModel:
     """Train a model on `data` and write its checkpoint to `out`, running `stages` of
-    `training.pipeline` after the loop."""
+    `nld.fitting.pipeline` after the loop (default: all of them)."""
+    stages = pipeline.STAGES if stages is None else stages
     out = Path(out)
     t = cfg.train
     torch.set_num_threads(t.threads)
@@ -133,7 +135,7 @@ def train(
                 "finished": final,
                 "train_seconds": round(prog.seconds, 2),
                 "rollbacks": prog.rollbacks,
-                **{key: prog.records.get(key) for key in KEYS},
+                **{key: prog.records.get(key) for key in pipeline.record_keys()},
                 "data": {"n_sequences": data.n_sequences, "length": data.length, "dim": data.dim},
             },
         )
@@ -197,7 +199,7 @@ def train(
     # `finished` only once nothing is left to do: a run stopped during the rescue check or a
     # stage resumes into them instead of being taken for done.
     rescuing = t.rescue_kl is not None and t.kl_final != t.rescue_kl
-    ctx = Context(model, data, t, prog.records, progress_bar)
+    ctx = Context(model, data, t, prog.records, progress_bar, stages=cfg.stages)
     todo = rescuing or bool(pending(ctx, stages))
     save(final=not todo)
     model.eval()

@@ -18,9 +18,9 @@ from safetensors.torch import save as st_save
 from nld import state_chain
 from nld.checkpoint import attach_chain, read_tensors
 from nld.errors import CheckpointError
+from nld.fitting.step import Optimizers
 from nld.io import write_bytes
 from nld.model import NLDModel
-from training.step import Optimizers
 
 FILE = "trainer.safetensors"
 
@@ -32,7 +32,7 @@ class Progress:
     clip_scale: float = 1.0
     rollbacks: int = 0
     seconds: float = 0.0
-    # The records of the stages done (training.pipeline), by their key in `meta`.
+    # The records of the stages done (nld.fitting.pipeline), by their key in `meta`.
     records: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

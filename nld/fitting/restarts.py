@@ -9,13 +9,13 @@ minima from seed 0, 4 from seeds 1-3; ELBO per step on the training data -13.517
 and keeps the one whose training objective per step on the training data is highest: the
 model's own, no labels, measured with the same noise for every candidate. Candidates are
 compared under one objective, log-likelihood - w KL with w the smallest KL weight any of them
-ended with: the ELBO (w = 1) unless the single-well rescue (`training.rescue`) moved one to
+ended with: the ELBO (w = 1) unless the single-well rescue (`nld.fitting.rescue`) moved one to
 its lower weight, whose objective the full ELBO would otherwise hold against it (case 5: the
 rescued candidate, 3 minima, scores -11.14 nats per step at w = 1 and -7.07 at w = 0.2; the
 other, 2 minima, -8.14 and -7.81). The candidates stay in `RUN_DIR/candidates/`; the winner's
 checkpoint and metrics are copied to `RUN_DIR`, and its `config.json` records every
 candidate's score under `meta.restarts`. Each candidate runs the stages of
-`training.pipeline` marked `in_candidates` (calibration, basin head); the later ones
+`nld.fitting.pipeline` marked `in_candidates` (calibration, basin head); the later ones
 (separation, depths, clock) run once, on the candidate kept. `--resume` resumes the
 candidates that did not finish and reuses those that did.
 """
@@ -35,12 +35,13 @@ from tqdm import tqdm
 from nld import checkpoint
 from nld.data import Dataset
 from nld.errors import NLDError
+from nld.fitting import pipeline
+from nld.fitting.config import TrainConfig
+from nld.fitting.pipeline import Context, run_stages
+from nld.fitting.state import FILE as STATE_FILE
+from nld.fitting.trainer import METRICS, train
 from nld.io import write_bytes
 from nld.model import NLDModel
-from training.config import TrainConfig
-from training.pipeline import KEYS, STAGES, Context, run_stages
-from training.state import FILE as STATE_FILE
-from training.trainer import METRICS, train
 
 CANDIDATES = "candidates"
 SCORE_REPEATS = 4  # posterior samples per sequence for the ELBO of a candidate
@@ -86,8 +87,9 @@ def fit(
     meta["restarts"] = {"kept": rows[best]["seed"], "kl_weight": weight, "candidates": rows}
     # The kept candidate's own seed, on all the threads, for the stages the candidates skip.
     kept = t.model_copy(update={"seed": rows[best]["seed"]})
-    ctx = Context(model, data, kept, {key: meta.get(key) for key in KEYS}, progress_bar)
-    run_stages(ctx, [s for s in STAGES if not s.in_candidates])
+    records = {key: meta.get(key) for key in pipeline.record_keys()}
+    ctx = Context(model, data, kept, records, progress_bar, stages=cfg.stages)
+    run_stages(ctx, [s for s in pipeline.STAGES if not s.in_candidates])
     meta.update(ctx.records)
     write_bytes(out / METRICS, (dirs[best] / METRICS).read_bytes())
     checkpoint.save(out, model, meta=meta)
@@ -109,7 +111,7 @@ def finished(run_dir: str | Path) -> bool:
 def _train_candidate(cfg: TrainConfig, data: Dataset, run_dir: Path) -> None:
     """One candidate (module level, so that a worker process can be handed it), with the
     stages that run in every candidate."""
-    stages = [s for s in STAGES if s.in_candidates]
+    stages = [s for s in pipeline.STAGES if s.in_candidates]
     train(cfg, data, run_dir, resume=resumable(run_dir), progress_bar=False, stages=stages)
 
 

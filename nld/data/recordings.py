@@ -1,0 +1,150 @@
+"""What users hand the estimator, as recordings: one recording [T, D], a batch [N, T, D], a
+list of recordings of different lengths [T_i, D], a pandas DataFrame (one recording: its
+numeric columns are the channels, time columns are left out), or the path of a data file.
+
+Training takes equal-length sequences [N, T, D] (`Dataset`); `training_set` cuts recordings
+of other lengths into pieces (see there). Outputs per step go back in the caller's shape
+(`Recordings.restore`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nld.data.dataset import Dataset, load
+from nld.errors import DataError
+
+PIECE_WINDOWS = 4  # a training piece holds this many training windows (at most)
+
+
+@dataclass(frozen=True)
+class Recordings:
+    arrays: list[np.ndarray]  # float32 [T_i, D]
+    kind: str  # "one" ([T, D] or a DataFrame), "batch" ([N, T, D] or a file), "list"
+    columns: list[str] | None = None  # channel names, from a DataFrame
+    states: np.ndarray | None = None  # hidden states [N, T], from a data file that has them
+
+    @property
+    def dim(self) -> int:
+        return int(self.arrays[0].shape[1])
+
+    @property
+    def steps(self) -> int:
+        return sum(len(a) for a in self.arrays)
+
+    def restore(self, per_recording: list[Any]) -> Any:
+        """Per-step outputs, one array per recording, in the shape the recordings came in:
+        [T, ...] for one, [N, T, ...] for a batch, a list for a list."""
+        if self.kind == "one":
+            return per_recording[0]
+        if self.kind == "batch":
+            return np.stack(per_recording)
+        return per_recording
+
+
+def as_recordings(x: Any, *, where: str = "X") -> Recordings:
+    """Recordings from an array, a list of arrays, a DataFrame or a path (DataError if the
+    input is none of these, or holds no finite real numbers in a consistent shape)."""
+    if isinstance(x, str | os.PathLike):
+        data = load(x)
+        return Recordings(list(data.x), "batch", states=data.states)
+    if isinstance(x, Dataset):
+        return Recordings(list(x.x), "batch", states=x.states)
+    if hasattr(x, "select_dtypes") and hasattr(x, "columns"):
+        return _from_frame(x, where)
+    if isinstance(x, list | tuple):
+        if not x:
+            raise DataError(f"{where}: an empty list; give one or more recordings [T, D]")
+        arrays = [_numeric(a, f"{where}[{i}]") for i, a in enumerate(x)]
+        for i, a in enumerate(arrays):
+            if a.ndim != 2:
+                raise DataError(f"{where}[{i}]: a recording is [T, D], got shape {a.shape}")
+        recs = Recordings(arrays, "list")
+    else:
+        arr = _numeric(x, where)
+        if arr.ndim == 2:
+            recs = Recordings([arr], "one")
+        elif arr.ndim == 3:
+            recs = Recordings(list(arr), "batch")
+        else:
+            raise DataError(
+                f"{where}: give one recording [T, D], a batch [N, T, D] or a list of "
+                f"recordings; got shape {arr.shape}"
+            )
+    _check(recs, where)
+    return recs
+
+
+def training_set(recs: Recordings, window: int | None) -> Dataset:
+    """Equal-length sequences to train on. A batch is taken as it is. Recordings of other
+    lengths are cut into pieces of L = min(shortest recording, PIECE_WINDOWS * window) steps
+    (the shortest recording's length without a window), the last piece of each ending at its
+    recording's end, so that no step is left out (it overlaps the piece before it)."""
+    if recs.kind == "batch":
+        return Dataset(np.stack(recs.arrays), recs.states)
+    shortest = min(len(a) for a in recs.arrays)
+    n = shortest if window is None else min(shortest, PIECE_WINDOWS * window)
+    if n < 2:
+        raise DataError("a recording has 1 step: training needs at least 2 per recording")
+    pieces: list[np.ndarray] = []
+    for a in recs.arrays:
+        starts = list(range(0, len(a) - n + 1, n))
+        if starts[-1] + n < len(a):
+            starts.append(len(a) - n)
+        pieces.extend(a[s : s + n] for s in starts)
+    return Dataset(np.stack(pieces))
+
+
+def _numeric(a: Any, where: str) -> np.ndarray:
+    try:
+        arr = np.asarray(a)
+    except ValueError as e:  # ragged nested lists
+        raise DataError(f"{where}: not an array of numbers ({e})") from None
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+    ):
+        raise DataError(f"{where}: must be real numbers, got dtype {arr.dtype}")
+    return arr.astype(np.float32, copy=False)
+
+
+def _from_frame(frame: Any, where: str) -> Recordings:
+    """A DataFrame's numeric columns, in order, as one recording; datetime columns are
+    time stamps, not channels, and are left out."""
+    channels = [c for c in frame.columns if not _is_time(frame[c])]
+    bad = [str(c) for c in channels if c not in frame.select_dtypes("number").columns]
+    if bad:
+        raise DataError(f"{where}: column(s) {', '.join(bad)} are not numeric")
+    if not channels:
+        raise DataError(f"{where}: the table has no numeric columns")
+    recs = Recordings(
+        [frame[channels].to_numpy(dtype=np.float32)], "one", columns=[str(c) for c in channels]
+    )
+    _check(recs, where)
+    return recs
+
+
+def _is_time(column: Any) -> bool:
+    kind = getattr(column.dtype, "kind", "")
+    return kind in "mM"
+
+
+def _check(recs: Recordings, where: str) -> None:
+    dims = {a.shape[1] for a in recs.arrays}
+    if len(dims) > 1:
+        raise DataError(f"{where}: recordings have different numbers of channels {sorted(dims)}")
+    for i, a in enumerate(recs.arrays):
+        name = where if recs.kind == "one" else f"{where}[{i}]"
+        if 0 in a.shape:
+            raise DataError(f"{name}: empty, shape {a.shape}")
+        bad = ~np.isfinite(a)
+        if bad.any():
+            t, d = np.argwhere(bad)[0]
+            channel = recs.columns[d] if recs.columns else f"channel {d}"
+            raise DataError(
+                f"{name}: {int(bad.sum())} values are NaN or infinite (first at step {t}, "
+                f"{channel})"
+            )

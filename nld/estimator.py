@@ -1,0 +1,317 @@
+"""`NLD`: Neural Langevin Dynamics as an estimator, in the manner of scikit-learn and deeptime.
+
+    >>> import nld
+    >>> from nld.data import load_spec, sample
+    >>> x = sample(load_spec("exp1"), 40, 100, seed=0).x       # 40 sequences [100, 2]
+    >>> model = nld.NLD("smoke", iterations=60, progress=False).fit(x)
+    >>> model.predict(x[0]).shape                               # a label per step
+    (100,)
+    >>> model.predict_proba(x[:2]).shape == (2, 100, model.n_states_)
+    True
+
+`fit` trains (the loop and every stage of `nld.fitting.pipeline`, as `nld train` does) and
+analyses the learned landscape; the fitted attributes end in `_`. Labels index `minima_`.
+`save` writes a run directory that `nld.load`, `nld serve` and every `nld` command read.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from nld import analysis_file, checkpoint
+from nld.data import Dataset
+from nld.data.recordings import Recordings, as_recordings, training_set
+from nld.errors import ConfigError, NLDError
+from nld.fitting.config import (
+    LEGACY,
+    TrainConfig,
+    TrainSettings,
+    load_config,
+    with_overrides,
+)
+from nld.inference import basin_labels, class_probabilities, class_source, head_order, read_path
+from nld.landscape import Analysis, analyze
+from nld.model import ModelConfig, NLDModel
+from nld.state_chain import StateChain
+
+
+class NotFittedError(NLDError):
+    pass
+
+
+class NLD:
+    """A Neural Langevin Dynamics model: a latent SDE whose prior drift is the gradient of a
+    learned energy, whose minima are the hidden states.
+
+    preset: a shipped training preset (`nld.presets()`), or `config`: a TOML file of one.
+    seed: the seed of the weights, batches and stages (no global random state is touched;
+        two fits with the same seed and threads give the same model).
+    threads: torch threads while fitting (None: the preset's, which the results it quotes
+        were measured with).
+    progress: show a progress bar while fitting.
+    run_dir: keep the training run here (checkpoints as it trains, metrics.jsonl); by
+        default it is written to a temporary directory and removed after `fit`.
+    settings: overrides by section, {"model.latent_dim": 3, "train.iterations": 500}.
+    **overrides: the same by bare name (`iterations=500`) where the name is unambiguous.
+    """
+
+    def __init__(
+        self,
+        preset: str | None = "default",
+        *,
+        config: str | os.PathLike[str] | None = None,
+        seed: int = 0,
+        threads: int | None = None,
+        progress: bool = True,
+        run_dir: str | os.PathLike[str] | None = None,
+        settings: Mapping[str, Any] | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.preset = None if config is not None else preset
+        self.seed = seed
+        self.progress = progress
+        self.run_dir = None if run_dir is None else Path(run_dir)
+        changes = {**dict(settings or {}), **{_section(k): v for k, v in overrides.items()}}
+        changes["train.seed"] = seed
+        if threads is not None:
+            changes["train.threads"] = threads
+        self.config = with_overrides(
+            load_config(self.preset, None if config is None else Path(config)), changes
+        )
+
+    def __repr__(self) -> str:
+        fitted = f", n_states_={self.n_states_}" if hasattr(self, "model_") else ""
+        return f"NLD(preset={self.config.name!r}, seed={self.seed}{fitted})"
+
+    # -- fitting --------------------------------------------------------------------------
+    def fit(self, x: Any, y: None = None) -> NLD:
+        """Train on `x`: one recording [T, D], a batch [N, T, D], a list of recordings of
+        different lengths, a pandas DataFrame, or a data file's path (recordings other than
+        a batch are cut into equal pieces: `nld.data.recordings.training_set`). `y` is
+        ignored: the states are learned without labels."""
+        from nld.fitting.restarts import fit
+
+        recs = as_recordings(x)
+        data = training_set(recs, self.config.train.window)
+        with _own_rng(), _directory(self.run_dir) as out:
+            model = fit(self.config, data, out, progress_bar=self.progress)
+            _, meta = checkpoint.read_config(out)
+            if recs.columns:
+                meta["data"]["columns"] = recs.columns
+            latents = read_path(model, data.x, chain=False)[0] if model.cfg.has_energy else None
+            self._fitted(model, meta, None if latents is None else analyze(model, latents))
+        return self
+
+    def _fitted(self, model: NLDModel, meta: dict[str, Any], landscape: Analysis | None) -> None:
+        self.model_ = model.eval()
+        self.meta_ = meta
+        self.landscape_ = landscape
+        self.n_features_in_ = model.cfg.obs_dim
+        self.feature_names_in_ = (meta.get("data") or {}).get("columns")
+        minima = [] if landscape is None else landscape.minima
+        self.minima_ = np.array([m.position for m in minima]).reshape(-1, model.cfg.latent_dim)
+        self.n_states_ = len(minima)
+        self.clock_ = model.cfg.clock
+        self._order = None if landscape is None else head_order(model, landscape.minima)
+        chain = model.chain
+        self.chain_: StateChain | None = (
+            None
+            if chain is None or self._order is None
+            else chain.reordered(np.argsort(self._order))
+        )
+
+    # -- using a fitted model -------------------------------------------------------------
+    def predict(self, x: Any, *, online: bool = True) -> Any:
+        """The state (an index of `minima_`) of every step: [T], [N, T], or a list.
+
+        online: from the steps so far only (the causal filter the service streams with);
+        False: from the whole recording (the state chain's smoothed probabilities)."""
+        model, landscape = self._ready()
+        index = landscape.index
+        assert index is not None
+
+        def labels(x3: np.ndarray) -> np.ndarray:
+            positions, classes = read_path(model, x3, chain=online)
+            if not online:
+                classes = self._class_probabilities(x3, online=False).argmax(-1)
+            out, _ = basin_labels(
+                self._order, classes, positions, index.assign, class_source(model)
+            )
+            return out
+
+        return self._each(x, labels)
+
+    def predict_proba(self, x: Any, *, online: bool = True) -> Any:
+        """The probability of each state at every step: [T, K], [N, T, K], or a list; the
+        states in the order of `minima_` (online: given the steps so far; False: given the
+        whole recording)."""
+        self._ready()
+        order = self._order
+        if self.n_states_ == 1:  # one well: certain
+            return self._each(x, lambda x3: np.ones((*x3.shape[:2], 1)))
+        if order is None:
+            raise NLDError(
+                "this model labels by the basin of its readout position, which gives no "
+                "probabilities (its basin head's minima are not the landscape's)"
+            )
+
+        def proba(x3: np.ndarray) -> np.ndarray:
+            p = self._class_probabilities(x3, online=online)
+            out = np.empty_like(p)
+            out[..., order] = p
+            return out
+
+        return self._each(x, proba)
+
+    def transform(self, x: Any) -> Any:
+        """The latent path: the position the model reads for every step, [T, d] / [N, T, d]."""
+        model = self._model()
+        return self._each(x, lambda x3: read_path(model, x3, chain=False)[0].double().numpy())
+
+    def score(self, x: Any) -> float:
+        """The ELBO per observation step (nats) of `x`, averaged over posterior samples drawn
+        from this model's seed (`nld.fitting.restarts.objective_per_step`)."""
+        from nld.fitting.restarts import objective_per_step
+
+        model = self._model()
+        recs = self._recordings(x)
+        groups = [np.stack(recs.arrays)] if recs.kind == "batch" else [a[None] for a in recs.arrays]
+        total = sum(
+            objective_per_step(model, Dataset(g), seed=self.seed) * g.shape[0] * g.shape[1]
+            for g in groups
+        )
+        return float(total / recs.steps)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the fitted model as a run directory (config.json, model.safetensors and its
+        analysis.safetensors; never pickle), each file atomically. Returns the directory."""
+        model = self._model()
+        d = Path(path)
+        d.mkdir(parents=True, exist_ok=True)
+        checkpoint.save(d, model, meta=self.meta_)
+        if self.landscape_ is not None:
+            sha = checkpoint.weights_sha256(d)
+            analysis_file.save(d / analysis_file.FILE, self.landscape_, sha)
+        return d
+
+    # -- helpers --------------------------------------------------------------------------
+    def _model(self) -> NLDModel:
+        if not hasattr(self, "model_"):
+            raise NotFittedError("this NLD is not fitted yet: call fit(x) first, or nld.load(path)")
+        return self.model_
+
+    def _ready(self) -> tuple[NLDModel, Analysis]:
+        model = self._model()
+        if self.landscape_ is None:
+            raise NLDError("this model has no energy (an NSDE baseline): it has no states")
+        return model, self.landscape_
+
+    def _recordings(self, x: Any) -> Recordings:
+        recs = as_recordings(x)
+        if recs.dim != self.n_features_in_:
+            names = f" ({', '.join(self.feature_names_in_)})" if self.feature_names_in_ else ""
+            raise NLDError(
+                f"X has {recs.dim} channels; the model was trained on {self.n_features_in_}{names}"
+            )
+        if recs.columns and self.feature_names_in_ and recs.columns != self.feature_names_in_:
+            raise NLDError(
+                f"X has the columns {recs.columns}; the model was trained on "
+                f"{self.feature_names_in_} (same names, same order)"
+            )
+        return recs
+
+    def _each(self, x: Any, fn: Callable[[np.ndarray], np.ndarray]) -> Any:
+        """fn, which maps a batch [N, T, D] to per-step outputs [N, T, ...], on x's
+        recordings (a batch at once, other recordings one by one), in x's shape."""
+        self._model()
+        recs = self._recordings(x)
+        if recs.kind == "batch":
+            return recs.restore(list(fn(np.stack(recs.arrays))))
+        return recs.restore([fn(a[None])[0] for a in recs.arrays])
+
+    def _class_probabilities(self, x3: np.ndarray, *, online: bool) -> np.ndarray:
+        p = class_probabilities(self.model_, x3, online=online)
+        if p is None:
+            raise NLDError(
+                "offline labels and probabilities need the model's state chain, which this "
+                "model does not have (it labels online, by its basin head)"
+                if not online
+                else "this model has no fitted basin head: it gives no probabilities"
+            )
+        return p
+
+
+def load(path: str | os.PathLike[str]) -> NLD:
+    """A fitted `NLD` from a run directory (`NLD.save`, `nld train`, `nld import-dynvae`).
+    Its stored analysis is used when it belongs to these weights; else it is computed."""
+    d = Path(path)
+    model, sha = checkpoint.load_with_sha256(d)
+    _, meta = checkpoint.read_config(d)
+    try:
+        cfg = TrainConfig.model_validate(meta["train"])
+    except (KeyError, ValueError):  # an imported checkpoint: no training config
+        cfg = TrainConfig(name=d.name)
+    est = NLD.__new__(NLD)
+    est.preset, est.seed, est.progress, est.run_dir = cfg.name, cfg.train.seed, True, d
+    est.config = cfg
+    landscape = None
+    if model.cfg.has_energy:
+        stored = d / analysis_file.FILE
+        try:
+            landscape = analysis_file.load(stored, model, sha) if stored.is_file() else None
+        except analysis_file.StaleAnalysis:
+            landscape = None
+        if landscape is None:
+            with _own_rng():
+                landscape = analyze(model, None)
+    est._fitted(model, meta, landscape)
+    return est
+
+
+def presets() -> list[str]:
+    """The names of the shipped training presets."""
+    from nld.fitting.config import presets as names
+
+    return names()
+
+
+def _section(name: str) -> str:
+    """`iterations` -> "train.iterations", `latent_dim` -> "model.latent_dim"."""
+    train = name in TrainSettings.model_fields or name in LEGACY  # older stage settings
+    model = name in ModelConfig.model_fields
+    if train and model:
+        raise ConfigError(
+            f"{name!r} is both a model and a training setting: pass "
+            f"settings={{'model.{name}': ...}} or settings={{'train.{name}': ...}}"
+        )
+    if not (train or model) or name == "obs_dim":
+        raise ConfigError(f"{name!r} is not a model or training setting")
+    return f"{'train' if train else 'model'}.{name}"
+
+
+@contextmanager
+def _own_rng() -> Iterator[None]:
+    """Leave torch's global random state and thread count as they were."""
+    threads = torch.get_num_threads()
+    with torch.random.fork_rng(devices=[]):
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
+
+
+@contextmanager
+def _directory(path: Path | None) -> Iterator[Path]:
+    if path is not None:
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="nld-fit-") as tmp:
+        yield Path(tmp) / "run"
