@@ -111,7 +111,7 @@ def run_preset(
 
 def run_hmm(experiment: str, seed: int) -> None:
     from nld.data import load, load_spec
-    from training.report import hmm_baseline
+    from training.baseline import hmm_baseline
 
     spec = load_spec(experiment)
     res = hmm_baseline(

@@ -95,7 +95,7 @@ def run_hmm(case: int, seed: int, starts: int, variant: str) -> dict:
     """hmmlearn's GaussianHMM told the true number of states (EM from `starts` seeds from
     `seed` on, the likeliest kept): what maximum likelihood without the true parameters
     reaches, beside the limits that assume them."""
-    from training.report import hmm_baseline
+    from training.baseline import hmm_baseline
 
     spec, train_set, test_set, limits = case_data(case)
     res = hmm_baseline(train_set, test_set, spec.n_states, spec.stationary(), seed, starts)

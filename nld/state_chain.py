@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,9 +27,6 @@ from scipy.linalg import solve_triangular
 
 from nld import markov
 from nld.data.hmm import HMMSpec, stationary_distribution
-
-if TYPE_CHECKING:
-    from nld.model import NLDModel
 
 PREFIX = "chain."  # of its tensors in a checkpoint's weights file
 MAX_STEPS = 200_000  # observation steps EM sees, at most (whole sequences, chosen at random)
@@ -168,19 +165,8 @@ def from_tensors(tensors: dict[str, torch.Tensor], obs_dim: int, latent_dim: int
     )
 
 
-@torch.no_grad()
-def decoder_emissions(model: NLDModel, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The decoder's Gaussian at each position [K, d], in raw observation space: means
-    [K, D] and covariances [K, D, D]."""
-    q = torch.as_tensor(positions, dtype=torch.float32)
-    std = model.x_std.double()
-    means = model.decoder.mean(q).double() * std + model.x_mean.double()
-    covs = model.decoder.covariance(q).double() * std[:, None] * std[None, :]
-    return means.numpy(), covs.numpy()
-
-
 def fit_state_chain(
-    model: NLDModel,
+    emissions: tuple[np.ndarray, np.ndarray],
     x: np.ndarray,
     positions: np.ndarray,
     *,
@@ -190,13 +176,14 @@ def fit_state_chain(
     seed: int = 0,
 ) -> StateChain:
     """The chain whose states are the minima at `positions` [K, d], fitted to x [N, T, D]:
-    emissions from the decoder, transitions sticky (`dwell` steps), then Baum-Welch rounds
+    emissions from the model's decoder at those positions (`NLDModel.emissions`: means
+    [K, D], covariances [K, D, D]), transitions sticky (`dwell` steps), then Baum-Welch rounds
     until the mean log-likelihood per step improves by less than `tol` nats. Raises
     TooManyDimensions above MAX_DIM observed dimensions."""
     if x.shape[-1] > MAX_DIM:
         raise TooManyDimensions(f"{x.shape[-1]} observed dimensions > {MAX_DIM}")
     xs = subsample(x, seed)
-    means, covs = decoder_emissions(model, np.asarray(positions))
+    means, covs = emissions
     k = len(means)
     chain = StateChain(
         np.asarray(positions),

@@ -9,6 +9,7 @@ from nld.data import load_spec, sample
 from nld.fitting import trainer
 from nld.fitting.config import load_config
 from training import report
+from training.baseline import hmm_baseline
 
 
 def tiny_train(cfg, data, out, **kw):
@@ -102,8 +103,8 @@ def test_hmm_baseline_keeps_the_likeliest_of_its_starts():
     spec = random_spec(3, 2, dwell=10, seed=5, separation=2.0)
     train, test = sample(spec, 20, 60, seed=1), sample(spec, 10, 60, seed=2)
     truth = spec.stationary()
-    single = [report.hmm_baseline(train, test, 3, truth, seed=s) for s in range(3)]
-    best = report.hmm_baseline(train, test, 3, truth, seed=0, starts=3)
+    single = [hmm_baseline(train, test, 3, truth, seed=s) for s in range(3)]
+    best = hmm_baseline(train, test, 3, truth, seed=0, starts=3)
     assert best is not None and all(r is not None for r in single)
     liks = [r["train_loglik_per_step"] for r in single if r is not None]
     assert len(set(round(v, 6) for v in liks)) > 1  # the starts land in different optima

@@ -10,7 +10,7 @@ from nld import markov
 from nld.analysis import match_labels
 from nld.data import bayes_limits, load_spec, sample
 from nld.model import ModelConfig, NLDModel
-from nld.state_chain import StateChain, decoder_emissions, fit_state_chain, spec_chain
+from nld.state_chain import StateChain, fit_state_chain, spec_chain
 
 POSITIONS = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, 1.5]])
 
@@ -37,7 +37,7 @@ def test_decoder_emissions_are_in_raw_space():
         model.decoder.mean.weight.zero_()
         model.decoder.mean.bias.fill_(1.0)
         model.decoder.log_std.fill_(0.0)
-    means, covs = decoder_emissions(model, POSITIONS)
+    means, covs = model.emissions(POSITIONS)
     np.testing.assert_allclose(means, np.full((3, 2), 2.5))  # 1 * 2 + 0.5
     np.testing.assert_allclose(covs, np.broadcast_to(4 * np.eye(2), (3, 2, 2)), rtol=1e-6)
 
@@ -52,8 +52,8 @@ def test_refined_chain_reaches_the_bayes_filter_and_the_true_dwell():
     def accuracy(labels: np.ndarray) -> float:
         return match_labels(labels, test.states, 3).accuracy_mean
 
-    raw = fit_state_chain(model, train.x, POSITIONS, rounds=0)
-    chain = fit_state_chain(model, train.x, POSITIONS)
+    raw = fit_state_chain(model.emissions(POSITIONS), train.x, POSITIONS, rounds=0)
+    chain = fit_state_chain(model.emissions(POSITIONS), train.x, POSITIONS)
     assert raw.rounds == 0 and 1 <= chain.rounds <= 10
     assert chain.evidence > raw.evidence
     assert accuracy(chain.labels(test.x)) == pytest.approx(limit, abs=0.005)
@@ -84,7 +84,7 @@ def test_reordered_renumbers_the_states():
     spec = load_spec("exp1")
     model = rough_model((np.asarray(spec.means) - 0.5) / 2)
     data = sample(spec, 20, 100, seed=7)
-    chain = fit_state_chain(model, data.x, POSITIONS, rounds=2)
+    chain = fit_state_chain(model.emissions(POSITIONS), data.x, POSITIONS, rounds=2)
     perm = np.array([2, 0, 1])  # new state j is old state perm[j]
     again = chain.reordered(perm)
     np.testing.assert_array_equal(again.positions, POSITIONS[perm])

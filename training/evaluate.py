@@ -48,7 +48,9 @@ def chain_report(
         return {"fitted_to": "the training data (stored with the model)", **chain.summary()}, None
     positions = np.stack([m.position for m in minima])
     try:
-        chain = fit_state_chain(model, (fit_data or data).x, positions, seed=seed)
+        chain = fit_state_chain(
+            model.emissions(positions), (fit_data or data).x, positions, seed=seed
+        )
     except TooManyDimensions:
         return None, None
     fitted_to = "the evaluated data" if fit_data is None else "fit_data"

@@ -71,7 +71,8 @@ def fit_chain(model: NLDModel, x: torch.Tensor, classes: np.ndarray, seed: int) 
     start = time.perf_counter()
     model.chain = None
     try:
-        chain = fit_state_chain(model, x.numpy(), model.fitted_minima().double().numpy(), seed=seed)
+        positions = model.fitted_minima().double().numpy()
+        chain = fit_state_chain(model.emissions(positions), x.numpy(), positions, seed=seed)
     except TooManyDimensions as e:
         return {"kept": False, "why": str(e)}
     agreement = float((chain.labels(x.numpy()) == classes).mean())

@@ -6,7 +6,7 @@ import torch
 from torch.nn import functional as F
 
 from nld.model import ModelConfig
-from nld.model.vae import Decoder
+from nld.model.decoder import Decoder
 
 
 def _randomised(cfg: ModelConfig) -> Decoder:

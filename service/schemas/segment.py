@@ -1,0 +1,83 @@
+"""Streaming segmentation: a chunk of a stream in, its labels out."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, model_validator
+
+from service.schemas.common import (
+    MODEL_OUT,
+    VERSION,
+    ModelName,
+    SessionId,
+    Strict,
+    Vector,
+    model_field,
+)
+
+
+class StreamRequest(Strict):
+    model: ModelName | None = model_field()
+    session_id: SessionId | None = Field(
+        None,
+        description="continue this session; with `seq` 0, open it under this id (a client's "
+        "own id makes the first chunk safe to retry). 8-128 letters, digits, `-` or `_`. "
+        "Omitted: open a new session with an id chosen by the service",
+        examples=["k3Jd9sPq0aZx-2bQyL7wVA"],
+    )
+    seq: int | None = Field(
+        None,
+        ge=0,
+        description="this chunk's number in its session: 0, 1, 2, ... A gap or a reordering "
+        "is 409; a repeat of the last chunk returns its stored answer without advancing, so "
+        "every chunk sent with `seq` is safe to retry. Omitted: chunks are applied as they come",
+        examples=[0],
+    )
+    end: bool = Field(
+        False,
+        description="the stream ends with this chunk: the session closes (a retry of this chunk "
+        "still gets its answer until the session's TTL); a first chunk with `end` needs no "
+        "session at all",
+        examples=[False],
+    )
+    observations: list[Vector] = Field(
+        min_length=1,
+        description="the chunk's observations, [T][D] in stream order, in the units of the "
+        "model's training data (D = the model's `obs_dim`)",
+        examples=[[[0.12, -1.3, 0.8], [0.15, -1.1, 0.7]]],
+    )
+
+    @model_validator(mode="after")
+    def _rectangular(self) -> StreamRequest:
+        dims = {len(o) for o in self.observations}
+        if len(dims) > 1:
+            raise ValueError(f"observations are ragged: rows of lengths {sorted(dims)}")
+        return self
+
+
+class StepResult(BaseModel):
+    t: int = Field(
+        description="the observation's index in its stream (0 for the first of the session)",
+        examples=[41],
+    )
+    label: int = Field(
+        description="its state: the index of a minimum in `GET /landscape/minima`",
+        examples=[2],
+    )
+    z: list[float] = Field(
+        description="the latent position read from the stream so far (latent units)",
+        examples=[[0.84, 0.31]],
+    )
+    energy: float = Field(description="E(z), in energy units", examples=[34.6])
+
+
+class StreamResponse(BaseModel):
+    session_id: str = Field(
+        description="the session: send it with the next chunk", examples=["k3Jd9sPq0aZx-2bQyL7wVA"]
+    )
+    seq: int = Field(description="this chunk's number in the session", examples=[0])
+    model: str = MODEL_OUT
+    version: str = VERSION
+    closed: bool = Field(
+        description="the session is closed (the request's `end`)", examples=[False]
+    )
+    results: list[StepResult] = Field(description="one result per observation, in order")
