@@ -102,7 +102,9 @@ class NLD:
         recs = as_recordings(x)
         data = training_set(recs, self.config.train.window)
         with _own_rng(), _directory(self.run_dir) as out:
-            model = fit(self.config, data, out, progress_bar=self.progress)
+            # Restart candidates one after another in this process: worker processes would be
+            # spawned, which re-runs a user's unguarded script. The same models either way.
+            model = fit(self.config, data, out, progress_bar=self.progress, processes=False)
             _, meta = checkpoint.read_config(out)
             if recs.columns:
                 meta["data"]["columns"] = recs.columns

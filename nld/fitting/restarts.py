@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +55,13 @@ def fit(
     *,
     resume: bool = False,
     progress_bar: bool = True,
+    processes: bool = True,
 ) -> NLDModel:
     """Train `cfg` on `data` into `out`: one run, or with `cfg.train.restarts` > 1 the best
-    of that many (see the module's docstring)."""
+    of that many (see the module's docstring). The candidates train side by side in worker
+    processes, or with `processes=False` one after another in this one, each on the same
+    share of the threads (the same models, in more time): worker processes are started by
+    spawning, which re-runs an unguarded script (no `if __name__ == "__main__":`)."""
     out = Path(out)
     t = cfg.train
     if t.restarts == 1:
@@ -68,7 +72,7 @@ def fit(
     if not resume and (started or (out / checkpoint.CONFIG).exists()):
         raise NLDError(f"{out} already holds a run: pass --resume to continue it, or another --out")
     dirs = [out / CANDIDATES / f"seed{t.seed + i}" for i in range(t.restarts)]
-    failed = _train_candidates(cfg, data, dirs, progress_bar)
+    failed = _train_candidates(cfg, data, dirs, progress_bar, processes)
     torch.set_num_threads(t.threads)
     done = [i for i in range(len(dirs)) if i not in failed]
     weight = min(checkpoint.read_config(dirs[i])[1]["train"]["train"]["kl_final"] for i in done)
@@ -116,7 +120,7 @@ def _train_candidate(cfg: TrainConfig, data: Dataset, run_dir: Path) -> None:
 
 
 def _train_candidates(
-    cfg: TrainConfig, data: Dataset, dirs: list[Path], progress_bar: bool
+    cfg: TrainConfig, data: Dataset, dirs: list[Path], progress_bar: bool, processes: bool
 ) -> dict[int, str]:
     """Train the unfinished candidates side by side (the bar follows their metrics logs).
     Returns the error of each candidate that failed with one the user can act on (training
@@ -130,35 +134,44 @@ def _train_candidates(
     # Candidates end before the stages not `in_candidates`: they run on the one kept (fit), so
     # that candidates are compared under the ELBO alone and those stages' cost is paid once.
     per_worker = t.model_copy(update={"threads": max(1, t.threads // workers)})
-    ctx = multiprocessing.get_context("spawn")
+    jobs = [
+        (i, d, cfg.model_copy(update={"train": per_worker.model_copy(update={"seed": t.seed + i})}))
+        for i, d in todo
+    ]
     bar = tqdm(
         total=len(todo) * t.iterations,
         desc=f"{cfg.name}: {len(todo)} candidates",
         disable=not progress_bar,
         dynamic_ncols=True,
     )
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures: list[Future[None]] = []
-        for i, d in todo:
-            one = cfg.model_copy(
-                update={"train": per_worker.model_copy(update={"seed": t.seed + i})}
-            )
-            futures.append(pool.submit(_train_candidate, one, data, d))
-        while not all(f.done() for f in futures):
-            time.sleep(1.0)
-            bar.n = sum(min(_logged_iteration(d), t.iterations) for _, d in todo)
-            if bar.n == bar.total:
-                bar.set_postfix_str("final stages: rescue check, calibration, basin head, ...")
-            bar.refresh()
-        errors = {i: f.exception() for (i, _), f in zip(todo, futures, strict=True)}
+    errors: dict[int, BaseException | None] = {}
+    if not processes:
+        for i, d, one in jobs:
+            try:
+                _train_candidate(one, data, d)
+                errors[i] = None
+            except NLDError as e:  # reported below, as a worker's would be
+                errors[i] = e
+            bar.update(t.iterations)
+    else:
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=spawn) as pool:
+            futures = [pool.submit(_train_candidate, one, data, d) for _, d, one in jobs]
+            while not all(f.done() for f in futures):
+                time.sleep(1.0)
+                bar.n = sum(min(_logged_iteration(d), t.iterations) for _, d in todo)
+                if bar.n == bar.total:
+                    bar.set_postfix_str("final stages: rescue check, calibration, basin head, ...")
+                bar.refresh()
+            errors = {i: f.exception() for (i, _), f in zip(todo, futures, strict=True)}
     bar.n = bar.total
     bar.close()
-    for i, e in errors.items():
-        if e is None:
+    for i, error in errors.items():
+        if error is None:
             continue
-        if not isinstance(e, NLDError) or len(failed) + 1 == len(dirs):
-            raise e
-        failed[i] = str(e)
+        if not isinstance(error, NLDError) or len(failed) + 1 == len(dirs):
+            raise error
+        failed[i] = str(error)
     return failed
 
 

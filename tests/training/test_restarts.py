@@ -94,3 +94,16 @@ def test_a_diverged_candidate_is_recorded_and_the_other_kept(tmp_path, easy_data
     first, second = record["candidates"]
     assert record["kept"] == 0 and "score" in first and "error" not in first
     assert "diverged" in second["error"] and "score" not in second
+
+
+def test_candidates_in_this_process_are_the_models_worker_processes_train(tmp_path, easy_data):
+    """What the estimator does (no spawned workers, which would re-run a user's script)."""
+    short = {"iterations": 20, "calibrate_iterations": 5, "basin_head_iterations": 5}
+    cfg = _smoke(**short, depths_iterations=5, restarts=2, threads=2)
+    workers = fit(cfg, easy_data[0], tmp_path / "workers", progress_bar=False)
+    here = fit(cfg, easy_data[0], tmp_path / "here", progress_bar=False, processes=False)
+    theirs = here.state_dict()
+    for k, v in workers.state_dict().items():
+        assert torch.equal(v, theirs[k]), k
+    records = [checkpoint.read_config(tmp_path / d)[1]["restarts"] for d in ("workers", "here")]
+    assert records[0] == records[1]
