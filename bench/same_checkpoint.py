@@ -5,7 +5,8 @@ computes: train the same preset, seed and thread count with the code before and 
     python bench/same_checkpoint.py BEFORE_RUN AFTER_RUN [--label NAME]
 
 compares the weights tensor by tensor (and the files byte by byte), the model config, and the
-training record in `meta` (timings aside). A row goes to bench/results/same_checkpoint.jsonl.
+training record in `meta` (timings aside), and the training settings as they load today (a
+config in an older form migrated). A row goes to bench/results/same_checkpoint.jsonl.
 """
 
 from __future__ import annotations
@@ -30,6 +31,13 @@ def _untimed(x: Any) -> Any:
     if isinstance(x, list):
         return [_untimed(v) for v in x]
     return x
+
+
+def _settings(config: dict[str, Any]) -> dict[str, Any] | None:
+    from nld.fitting.config import TrainConfig
+
+    train = config["meta"].get("train")
+    return None if train is None else TrainConfig.model_validate(train).model_dump()
 
 
 def main() -> None:
@@ -63,6 +71,8 @@ def main() -> None:
             == (a.after / "model.safetensors").read_bytes(),
             "model_config_identical": ca["model"] == cb["model"],
             "meta_differs_in": meta,
+            # The training config as it loads today (older forms migrated): the same settings?
+            "train_settings_identical": _settings(ca) == _settings(cb),
         },
     )
 

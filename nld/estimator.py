@@ -29,7 +29,7 @@ import torch
 from nld import analysis_file, checkpoint
 from nld.data import Dataset
 from nld.data.recordings import Recordings, as_recordings, training_set
-from nld.errors import ConfigError, NLDError
+from nld.errors import CheckpointError, ConfigError, DataError, NLDError
 from nld.fitting.config import (
     LEGACY,
     TrainConfig,
@@ -43,49 +43,70 @@ from nld.model import ModelConfig, NLDModel
 from nld.state_chain import StateChain
 
 
-class NotFittedError(NLDError):
-    pass
+class NotFittedError(NLDError, AttributeError):
+    """A fitted model's method or attribute was used before `fit`."""
 
 
 class NLD:
     """A Neural Langevin Dynamics model: a latent SDE whose prior drift is the gradient of a
     learned energy, whose minima are the hidden states.
 
-    preset: a shipped training preset (`nld.presets()`), or `config`: a TOML file of one.
-    seed: the seed of the weights, batches and stages (no global random state is touched;
-        two fits with the same seed and threads give the same model).
+    preset: a shipped training preset (`nld.presets()`; None: `default`), or `config`: a
+        TOML file of one.
+    seed: the seed of the weights, batches and stages (None: the config's; no global random
+        state is touched: two fits with the same seed and threads give the same model).
     threads: torch threads while fitting (None: the preset's, which the results it quotes
         were measured with).
     progress: show a progress bar while fitting.
-    run_dir: keep the training run here (checkpoints as it trains, metrics.jsonl); by
-        default it is written to a temporary directory and removed after `fit`.
+    run_dir: keep the training run here (checkpoints as it trains, metrics.jsonl, and at the
+        end what `save` writes); by default it goes to a temporary directory, removed after
+        `fit`.
     settings: overrides by section, {"model.latent_dim": 3, "train.iterations": 500}.
     **overrides: the same by bare name (`iterations=500`) where the name is unambiguous.
     """
 
     def __init__(
         self,
-        preset: str | None = "default",
+        preset: str | None = None,
         *,
         config: str | os.PathLike[str] | None = None,
-        seed: int = 0,
+        seed: int | None = None,
         threads: int | None = None,
         progress: bool = True,
         run_dir: str | os.PathLike[str] | None = None,
         settings: Mapping[str, Any] | None = None,
         **overrides: Any,
     ) -> None:
-        self.preset = None if config is not None else preset
-        self.seed = seed
+        # As given, for get_params (scikit-learn's clone, grid searches).
+        self._params: dict[str, Any] = {
+            "preset": preset,
+            "config": config,
+            "seed": seed,
+            "threads": threads,
+            "progress": progress,
+            "run_dir": run_dir,
+            "settings": settings,
+            **overrides,
+        }
         self.progress = progress
         self.run_dir = None if run_dir is None else Path(run_dir)
         changes = {**dict(settings or {}), **{_section(k): v for k, v in overrides.items()}}
-        changes["train.seed"] = seed
-        if threads is not None:
-            changes["train.threads"] = threads
+        for key, value in (("train.seed", seed), ("train.threads", threads)):
+            if value is not None:
+                changes[key] = value
         self.config = with_overrides(
-            load_config(self.preset, None if config is None else Path(config)), changes
+            load_config(preset, None if config is None else Path(config)), changes
         )
+        self.preset, self.seed = self.config.name, self.config.train.seed
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor's arguments, as given."""
+        return dict(self._params)
+
+    def set_params(self, **params: Any) -> NLD:
+        """Construct again with these arguments changed (validated like the constructor)."""
+        self.__init__(**{**self._params, **params})  # type: ignore[misc]
+        return self
 
     def __repr__(self) -> str:
         fitted = f", n_states_={self.n_states_}" if hasattr(self, "model_") else ""
@@ -97,8 +118,15 @@ class NLD:
         different lengths, a pandas DataFrame, or a data file's path (recordings other than
         a batch are cut into equal pieces: `nld.data.recordings.training_set`). `y` is
         ignored: the states are learned without labels."""
-        from nld.fitting.restarts import fit
+        from nld.fitting.restarts import fit, resumable
 
+        if self.run_dir is not None and (
+            resumable(self.run_dir) or (self.run_dir / checkpoint.CONFIG).exists()
+        ):
+            raise NLDError(
+                f"run_dir {self.run_dir} already holds a run: give another run_dir (nld.load "
+                "reads the one there)"
+            )
         recs = as_recordings(x)
         data = training_set(recs, self.config.train.window)
         with _own_rng(), _directory(self.run_dir) as out:
@@ -108,8 +136,13 @@ class NLD:
             _, meta = checkpoint.read_config(out)
             if recs.columns:
                 meta["data"]["columns"] = recs.columns
-            latents = read_path(model, data.x, chain=False)[0] if model.cfg.has_energy else None
-            self._fitted(model, meta, None if latents is None else analyze(model, latents))
+            landscape = None
+            if model.cfg.has_energy:  # analysed around the training data's own latent path
+                latents = read_path(model, data.x, chain=False)[0]
+                landscape = analyze(model, latents, seed=self.seed)
+            self._fitted(model, meta, landscape)
+        if self.run_dir is not None:
+            self.save(self.run_dir)  # with its analysis, and the columns it was trained on
         return self
 
     def _fitted(self, model: NLDModel, meta: dict[str, Any], landscape: Analysis | None) -> None:
@@ -143,6 +176,11 @@ class NLD:
         def labels(x3: np.ndarray) -> np.ndarray:
             positions, classes = read_path(model, x3, chain=online)
             if not online:
+                if self._order is None:
+                    raise NLDError(
+                        "offline labels need the model's state chain over the landscape's "
+                        "minima; this model labels by the basin of its readout position"
+                    )
                 classes = self._class_probabilities(x3, online=False).argmax(-1)
             out, _ = basin_labels(
                 self._order, classes, positions, index.assign, class_source(model)
@@ -181,16 +219,16 @@ class NLD:
     def score(self, x: Any) -> float:
         """The ELBO per observation step (nats) of `x`, averaged over posterior samples drawn
         from this model's seed (`nld.fitting.restarts.objective_per_step`)."""
-        from nld.fitting.restarts import objective_per_step
+        from nld.fitting.restarts import SCORE_STEPS, objective_per_step
 
         model = self._model()
         recs = self._recordings(x)
         groups = [np.stack(recs.arrays)] if recs.kind == "batch" else [a[None] for a in recs.arrays]
-        total = sum(
-            objective_per_step(model, Dataset(g), seed=self.seed) * g.shape[0] * g.shape[1]
-            for g in groups
-        )
-        return float(total / recs.steps)
+        total = 0.0
+        for g in groups:  # in parts that objective_per_step scores whole (SCORE_STEPS)
+            for part in np.array_split(g, -(-g.shape[0] * g.shape[1] // SCORE_STEPS)):
+                total += objective_per_step(model, Dataset(part), seed=self.seed) * part.size
+        return float(total / (recs.steps * recs.dim))
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the fitted model as a run directory (config.json, model.safetensors and its
@@ -220,11 +258,11 @@ class NLD:
         recs = as_recordings(x)
         if recs.dim != self.n_features_in_:
             names = f" ({', '.join(self.feature_names_in_)})" if self.feature_names_in_ else ""
-            raise NLDError(
+            raise DataError(
                 f"X has {recs.dim} channels; the model was trained on {self.n_features_in_}{names}"
             )
         if recs.columns and self.feature_names_in_ and recs.columns != self.feature_names_in_:
-            raise NLDError(
+            raise DataError(
                 f"X has the columns {recs.columns}; the model was trained on "
                 f"{self.feature_names_in_} (same names, same order)"
             )
@@ -244,7 +282,7 @@ class NLD:
         if p is None:
             raise NLDError(
                 "offline labels and probabilities need the model's state chain, which this "
-                "model does not have (it labels online, by its basin head)"
+                "model does not have"
                 if not online
                 else "this model has no fitted basin head: it gives no probabilities"
             )
@@ -255,26 +293,27 @@ def load(path: str | os.PathLike[str]) -> NLD:
     """A fitted `NLD` from a run directory (`NLD.save`, `nld train`, `nld import-dynvae`).
     Its stored analysis is used when it belongs to these weights; else it is computed."""
     d = Path(path)
-    model, sha = checkpoint.load_with_sha256(d)
-    _, meta = checkpoint.read_config(d)
-    try:
-        cfg = TrainConfig.model_validate(meta["train"])
-    except (KeyError, ValueError):  # an imported checkpoint: no training config
-        cfg = TrainConfig(name=d.name)
-    est = NLD.__new__(NLD)
-    est.preset, est.seed, est.progress, est.run_dir = cfg.name, cfg.train.seed, True, d
-    est.config = cfg
-    landscape = None
-    if model.cfg.has_energy:
-        stored = d / analysis_file.FILE
+    with _own_rng():  # a new model's initial weights are drawn before the stored ones load
+        model, sha = checkpoint.load_with_sha256(d)
+        _, meta = checkpoint.read_config(d)
         try:
-            landscape = analysis_file.load(stored, model, sha) if stored.is_file() else None
-        except analysis_file.StaleAnalysis:
-            landscape = None
-        if landscape is None:
-            with _own_rng():
+            cfg = TrainConfig.model_validate(meta["train"])
+        except (KeyError, ValueError):  # an imported checkpoint: no training config
+            cfg = TrainConfig(name=d.name)
+        est = NLD.__new__(NLD)
+        est._params = {"config": None, "preset": cfg.name, "seed": cfg.train.seed}
+        est.preset, est.seed, est.progress, est.run_dir = cfg.name, cfg.train.seed, True, None
+        est.config = cfg
+        landscape = None
+        if model.cfg.has_energy:
+            stored = d / analysis_file.FILE
+            try:
+                landscape = analysis_file.load(stored, model, sha) if stored.is_file() else None
+            except (analysis_file.StaleAnalysis, CheckpointError):  # computed again
+                landscape = None
+            if landscape is None:
                 landscape = analyze(model, None)
-    est._fitted(model, meta, landscape)
+        est._fitted(model, meta, landscape)
     return est
 
 
@@ -292,11 +331,16 @@ def _section(name: str) -> str:
     if train and model:
         raise ConfigError(
             f"{name!r} is both a model and a training setting: pass "
-            f"settings={{'model.{name}': ...}} or settings={{'train.{name}': ...}}"
+            f"settings={{'model.{name}': ...}} or settings={{'{_new_name(name)}': ...}}"
         )
     if not (train or model) or name == "obs_dim":
         raise ConfigError(f"{name!r} is not a model or training setting")
     return f"{'train' if train else 'model'}.{name}"
+
+
+def _new_name(name: str) -> str:
+    """A training setting's full name today: "train.x", or "stages.STAGE.KEY"."""
+    return f"stages.{'.'.join(LEGACY[name])}" if name in LEGACY else f"train.{name}"
 
 
 @contextmanager

@@ -152,3 +152,28 @@ def test_import_nld_loads_neither_torch_nor_the_service():
     code = f"import sys, nld; print(sorted({{m.split('.')[0] for m in sys.modules}} & {heavy}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_settings_come_from_the_preset_unless_given():
+    assert nld.NLD("smoke").seed == 0 and nld.NLD("smoke", seed=4).config.train.seed == 4
+    assert nld.NLD("smoke", settings={"train.seed": 5}).seed == 5
+    est = nld.NLD("smoke", iterations=7, settings={"stages.clock.enabled": False})
+    assert est.config.train.iterations == 7 and est.config.stages["clock"] == {"enabled": False}
+    from sklearn.base import clone
+
+    twin = clone(est)
+    assert twin.get_params() == est.get_params() and twin.config == est.config
+    assert est.set_params(iterations=9).config.train.iterations == 9
+    with pytest.raises(ConfigError, match="not both"):
+        nld.NLD("smoke", config="other.toml")
+
+
+def test_nested_lists_are_one_recording_and_a_list_of_arrays_a_list():
+    assert as_recordings([[1.0, 2.0], [3.0, 4.0]]).kind == "one"
+    assert as_recordings([np.zeros((3, 2)), np.zeros((3, 2))]).kind == "list"
+
+
+def test_a_run_dir_is_not_trained_over(fitted, data, tmp_path):
+    run = fitted.save(tmp_path / "run")
+    with pytest.raises(NLDError, match="already holds a run: give another run_dir"):
+        nld.NLD("smoke", run_dir=run).fit(data.x)

@@ -53,9 +53,11 @@ def as_recordings(x: Any, *, where: str = "X") -> Recordings:
         data = load(x)
         return Recordings(list(data.x), "batch", states=data.states)
     if isinstance(x, Dataset):
-        return Recordings(list(x.x), "batch", states=x.states)
+        return Recordings(list(x.x.astype(np.float32, copy=False)), "batch", states=x.states)
     if hasattr(x, "select_dtypes") and hasattr(x, "columns"):
         return _from_frame(x, where)
+    if isinstance(x, list | tuple) and _nested_numbers(x):
+        x = np.asarray(x)  # one recording or a batch, as nested lists
     if isinstance(x, list | tuple):
         if not x:
             raise DataError(f"{where}: an empty list; give one or more recordings [T, D]")
@@ -99,6 +101,18 @@ def training_set(recs: Recordings, window: int | None) -> Dataset:
     return Dataset(np.stack(pieces))
 
 
+def _nested_numbers(x: list[Any] | tuple[Any, ...]) -> bool:
+    """Whether x is a rectangular array of numbers as nested Python lists ([T, D] or
+    [N, T, D]); a list of arrays is a list of recordings."""
+    if any(isinstance(e, np.ndarray) or hasattr(e, "columns") for e in x):
+        return False
+    try:
+        arr = np.asarray(x)
+    except ValueError:  # ragged
+        return False
+    return arr.ndim in (2, 3) and arr.dtype.kind in "iuf"
+
+
 def _numeric(a: Any, where: str) -> np.ndarray:
     try:
         arr = np.asarray(a)
@@ -114,6 +128,9 @@ def _numeric(a: Any, where: str) -> np.ndarray:
 def _from_frame(frame: Any, where: str) -> Recordings:
     """A DataFrame's numeric columns, in order, as one recording; datetime columns are
     time stamps, not channels, and are left out."""
+    repeated = sorted({str(c) for c in frame.columns if list(frame.columns).count(c) > 1})
+    if repeated:
+        raise DataError(f"{where}: column name(s) {', '.join(repeated)} appear more than once")
     channels = [c for c in frame.columns if not _is_time(frame[c])]
     bad = [str(c) for c in channels if c not in frame.select_dtypes("number").columns]
     if bad:

@@ -14,10 +14,10 @@ the training data, as `nld train` reports them), labels sampled posterior paths 
 flow, and fits the head by cross-entropy. The minima's positions are stored with the head, so
 that later searches can tell which class is which minimum (`nld.inference.head_order`).
 
-With `train.state_chain` the stage ends by fitting the hidden Markov chain over the same
-minima (`fit_chain`, nld.state_chain), whose causal filter then gives the labels: it weighs
-every observation with the emissions it learned, where the head sees only what the context
-passed on (README, "State chain").
+With `state_chain` ([stages.basin-head]) the stage ends by fitting the hidden Markov chain
+over the same minima (`fit_chain`, nld.state_chain), whose causal filter then gives the
+labels: it weighs every observation with the emissions it learned, where the head sees only
+what the context passed on (README, "State chain").
 """
 
 from __future__ import annotations

@@ -76,7 +76,9 @@ def fit_clock(model: NLDModel, data: Dataset, seed: int) -> ClockFit:
     record says why."""
     start = time.perf_counter()
     if model.chain is None:
-        return ClockFit(model.cfg.clock, [], [], [], 0.0, "no state chain (train.state_chain)")
+        return ClockFit(
+            model.cfg.clock, [], [], [], 0.0, "no state chain (stages.basin-head.state_chain)"
+        )
     chain = model.chain.dwell_steps()
     previous = model.cfg.clock
 

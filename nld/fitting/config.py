@@ -90,11 +90,20 @@ class TrainConfig(BaseModel):
         """Move the stage settings of an older config from [train] to [stages]."""
         if not isinstance(doc, dict) or not isinstance(doc.get("train"), dict):
             return doc
-        train = dict(doc["train"])
-        stages = {k: dict(v) for k, v in (doc.get("stages") or {}).items()}
+        train, stages = dict(doc["train"]), doc.get("stages") or {}
+        if not (isinstance(stages, dict) and all(isinstance(v, dict) for v in stages.values())):
+            return doc  # not tables: the field's own validation says so
+        stages = {k: dict(v) for k, v in stages.items()}
         for old, (stage, key) in LEGACY.items():
-            if old in train:
-                stages.setdefault(stage, {}).setdefault(key, train.pop(old))
+            if old not in train:
+                continue
+            value, section = train.pop(old), stages.setdefault(stage, {})
+            if key in section and section[key] != value:
+                raise ValueError(
+                    f"train.{old} = {value!r} and stages.{stage}.{key} = {section[key]!r}: "
+                    f"give stages.{stage}.{key} only"
+                )
+            section[key] = value
         return {**doc, "train": train, "stages": stages}
 
     @model_validator(mode="after")
@@ -193,6 +202,8 @@ def with_overrides(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
     doc = cfg.model_dump()
     for key, value in overrides.items():
         parts = key.split(".")
+        if key == "model.obs_dim":
+            raise ConfigError("model.obs_dim is not a setting: it is the data's number of channels")
         if parts[0] in ("model", "train") and len(parts) == 2 and parts[1]:
             if parts[0] == "train" and parts[1] in LEGACY:
                 parts = ["stages", *LEGACY[parts[1]]]

@@ -98,3 +98,13 @@ def test_stage_settings_are_checked_by_the_stage():
         with_overrides(cfg, {"stages.calibration.iterations": 1})
     with pytest.raises(ConfigError, match=r"stages.STAGE.NAME"):
         with_overrides(cfg, {"stages.calibrate": 1})
+
+
+def test_an_old_key_beside_its_new_one_must_agree():
+    from nld.fitting.config import TrainConfig
+
+    doc = {"train": {"calibrate_iterations": 5}, "stages": {"calibrate": {"iterations": 7}}}
+    with pytest.raises(ValueError, match=r"give stages\.calibrate\.iterations only"):
+        TrainConfig.model_validate(doc)
+    doc["stages"]["calibrate"]["iterations"] = 5
+    assert TrainConfig.model_validate(doc).stages["calibrate"] == {"iterations": 5}

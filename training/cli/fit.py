@@ -130,7 +130,9 @@ def _overrides(items: list[str], sections: tuple[str, ...]) -> dict[str, object]
         key, eq, value = item.partition("=")
         section, _, name = key.partition(".")
         if not eq or section not in sections or not name:
-            expected = " or ".join(f"{s}.KEY=VALUE" for s in sections)
+            expected = " or ".join(
+                f"{s}.STAGE.KEY=VALUE" if s == "stages" else f"{s}.KEY=VALUE" for s in sections
+            )
             raise NLDError(f"--set {item!r}: expected {expected}")
         try:
             out[key] = json.loads(value)
