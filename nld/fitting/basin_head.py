@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,6 +34,7 @@ from tqdm import tqdm
 
 from nld.chain_split import split_test
 from nld.data import Dataset
+from nld.fitting.record import StageRecord, values
 from nld.inference import find_landscape, readout_path, segment
 from nld.model import NLDModel
 from nld.model.vae import MAX_BASINS
@@ -45,14 +45,38 @@ BATCH = 2048
 LR = 3e-3
 
 
-@dataclass(frozen=True)
-class BasinHeadFit:
+class BasinHeadFit(StageRecord):
     classes: int  # 0: not fitted (fewer than two minima, or more than MAX_BASINS)
     iterations: int
     cross_entropy: float  # on the sampled basins, after fitting (nats per step)
     agreement: float  # share of training steps where head and readout basin agree
     seconds: float
     chain: dict[str, Any] | None = None  # the state chain's fit (fit_chain), if one was tried
+
+    def describe(self) -> list[str]:
+        if not self.classes:
+            return ["basin head: not fitted (fewer than two minima): labels by readout basin"]
+        lines = [
+            f"basin head: {self.classes} classes, agreeing with the basin of the readout "
+            f"position on {self.agreement:.1%} of the training steps"
+        ]
+        return lines + chain_lines(self.chain)
+
+
+def chain_lines(fit: dict[str, Any] | None) -> list[str]:
+    """A state chain's fit (fit_chain's record), for the command line."""
+    from nld.chain_split import split_warnings
+
+    if not fit:
+        return []
+    if "why" in fit:
+        return [f"state chain: not fitted ({fit['why']})"]
+    kept = "kept, labels are its filter's" if fit["kept"] else "not kept (too different)"
+    return [
+        f"state chain: dwell times {values(fit['dwell_steps'], '.1f')} steps; its labels "
+        f"agree with the basin head's on {fit['agreement']:.1%} of the training steps: {kept}",
+        *(f"warning: {w}" for w in split_warnings(fit.get("split"))),
+    ]
 
 
 def training_sequences(data: Dataset, gen: torch.Generator) -> torch.Tensor:
@@ -135,7 +159,7 @@ def fit_basin_head(
     model.chain = None
     if not 2 <= k <= MAX_BASINS or data.length <= lag:
         model.train(was_training)
-        return BasinHeadFit(0, 0, math.nan, math.nan, time.perf_counter() - start)
+        return _unfitted(0, start)
     with torch.no_grad():
         ctx, pos = [], []
         for part in x.split(256):
@@ -157,7 +181,7 @@ def fit_basin_head(
         opt.step()
     if not torch.isfinite(loss):  # leave the head unfitted: labels by readout position
         model.train(was_training)
-        return BasinHeadFit(0, iterations, math.nan, math.nan, time.perf_counter() - start)
+        return _unfitted(iterations, start)
     with torch.no_grad():
         model.set_fitted_minima(torch.from_numpy(np.stack([m.position for m in landscape.minima])))
         classes = torch.cat([head(part)[..., :k].argmax(-1) for part in torch.cat(ctx).split(256)])
@@ -166,5 +190,20 @@ def fit_basin_head(
     chained = fit_chain(model, x, classes.numpy(), seed) if chain else None
     model.train(was_training)
     return BasinHeadFit(
-        k, iterations, float(loss.detach()), agreement, time.perf_counter() - start, chained
+        classes=k,
+        iterations=iterations,
+        cross_entropy=float(loss.detach()),
+        agreement=agreement,
+        seconds=time.perf_counter() - start,
+        chain=chained,
+    )
+
+
+def _unfitted(iterations: int, start: float) -> BasinHeadFit:
+    return BasinHeadFit(
+        classes=0,
+        iterations=iterations,
+        cross_entropy=math.nan,
+        agreement=math.nan,
+        seconds=time.perf_counter() - start,
     )

@@ -16,13 +16,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from tqdm import tqdm
 
 from nld.data import Dataset
+from nld.fitting.record import StageRecord
 from nld.model import NLDModel
 from nld.model.boltzmann import GRID, boltzmann_nll
 
@@ -32,12 +32,19 @@ BATCH_STEPS = 256  # integration steps of the drift fit per step
 LR = 1e-3
 
 
-@dataclass(frozen=True)
-class Calibration:
+class Calibration(StageRecord):
     iterations: int
     nll_before: float
     nll_after: float
     seconds: float
+
+    def changed(self) -> bool:
+        return self.nll_after != self.nll_before  # else restored
+
+    def describe(self) -> list[str]:
+        nll = f"{self.nll_before:.4f} -> {self.nll_after:.4f}"
+        undone = "" if self.changed() else " (no better: undone)"
+        return [f"calibration: {self.iterations} steps, positions' NLL {nll}{undone}"]
 
 
 class Settings(BaseModel):
@@ -128,4 +135,9 @@ def calibrate(
         energy.load_state_dict(before)
         nll_after = nll_before
     model.train(was_training)
-    return Calibration(iterations, nll_before, nll_after, time.perf_counter() - start)
+    return Calibration(
+        iterations=iterations,
+        nll_before=nll_before,
+        nll_after=nll_after,
+        seconds=time.perf_counter() - start,
+    )

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -33,6 +32,7 @@ from nld.analysis.transitions import milestone_dwell
 from nld.data import Dataset
 from nld.errors import NLDError
 from nld.fitting.basin_head import training_sequences
+from nld.fitting.record import StageRecord, values
 from nld.inference import head_order, readout_path
 from nld.landscape import analyze, simulated_cores
 from nld.model import NLDModel
@@ -41,14 +41,26 @@ MAX_POINTS = 20_000  # readout positions of the training data the analysis start
 MAX_CLOCK = 100.0  # the fitted factor is kept within [1 / MAX_CLOCK, MAX_CLOCK]
 
 
-@dataclass(frozen=True)
-class ClockFit:
+class ClockFit(StageRecord):
     clock: float  # the factor set (when skipped: the clock as it was)
     chain_dwell: list[float]  # the state chain's mean dwell per state, observation steps
     dwell_before: list[float]  # the prior's simulated dwell per state before the clock
     dwell_after: list[float]  # ... and with it (states in the chain's order)
     seconds: float
     skipped: str | None = None  # why no clock was fitted
+
+    def changed(self) -> bool:
+        return self.skipped is None
+
+    def describe(self) -> list[str]:
+        if self.skipped:
+            return [f"clock: left at {self.clock:.3g} ({self.skipped})"]
+        return [
+            f"clock {self.clock:.3g}: dwell times in steps",
+            f"  state chain:  {values(self.chain_dwell, '.1f')}",
+            f"  prior before: {values(self.dwell_before, '.1f')}",
+            f"  prior after:  {values(self.dwell_after, '.1f')}",
+        ]
 
 
 def readout_positions(model: NLDModel, data: Dataset, seed: int) -> torch.Tensor:
@@ -76,8 +88,14 @@ def fit_clock(model: NLDModel, data: Dataset, seed: int) -> ClockFit:
     record says why."""
     start = time.perf_counter()
     if model.chain is None:
+        why = "no state chain (stages.basin-head.state_chain)"
         return ClockFit(
-            model.cfg.clock, [], [], [], 0.0, "no state chain (stages.basin-head.state_chain)"
+            clock=model.cfg.clock,
+            chain_dwell=[],
+            dwell_before=[],
+            dwell_after=[],
+            seconds=0.0,
+            skipped=why,
         )
     chain = model.chain.dwell_steps()
     previous = model.cfg.clock
@@ -86,12 +104,12 @@ def fit_clock(model: NLDModel, data: Dataset, seed: int) -> ClockFit:
         if skipped:
             model.set_clock(previous)
         return ClockFit(
-            model.cfg.clock,
-            chain.tolist(),
-            before.tolist(),
-            after.tolist(),
-            round(time.perf_counter() - start, 3),
-            skipped,
+            clock=model.cfg.clock,
+            chain_dwell=chain.tolist(),
+            dwell_before=before.tolist(),
+            dwell_after=after.tolist(),
+            seconds=round(time.perf_counter() - start, 3),
+            skipped=skipped,
         )
 
     model.set_clock(1.0)

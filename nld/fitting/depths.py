@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -31,13 +30,13 @@ from nld.errors import NLDError
 from nld.fitting.calibrate import applies as calibration_applies
 from nld.fitting.calibrate import calibrate
 from nld.fitting.clock import readout_positions
+from nld.fitting.record import StageRecord, values
 from nld.inference import head_order
 from nld.landscape import analyze, quadrature_box
 from nld.model import NLDModel
 
 
-@dataclass(frozen=True)
-class DepthsFit:
+class DepthsFit(StageRecord):
     iterations: int
     target: list[float]  # the state chain's stationary distribution
     mass_before: list[float]  # exp(-beta E) in each state's basin before the stage
@@ -45,6 +44,20 @@ class DepthsFit:
     seconds: float
     skipped: str | None = None  # why the depths were left as they were
     kept: bool = False  # False: the fit did not lower the weighted loss and was undone
+
+    def changed(self) -> bool:
+        return self.kept and self.skipped is None
+
+    def describe(self) -> list[str]:
+        if self.skipped:
+            return [f"depths: left as they were ({self.skipped})"]
+        undone = "" if self.kept else ": the fit did not lower its loss and was undone"
+        return [
+            f"depths: {self.iterations} steps ({self.seconds:.0f} s){undone}",
+            f"  state chain's shares: {values(self.target, '.3f')}",
+            f"  basin mass before: {values(self.mass_before, '.3f')}",
+            f"  basin mass after:  {values(self.mass_after, '.3f')}",
+        ]
 
 
 class Settings(BaseModel):
@@ -86,7 +99,14 @@ def fit_depths(
     start = time.perf_counter()
 
     def skip(why: str) -> DepthsFit:
-        return DepthsFit(iterations, [], [], [], round(time.perf_counter() - start, 3), why)
+        return DepthsFit(
+            iterations=iterations,
+            target=[],
+            mass_before=[],
+            mass_after=[],
+            seconds=round(time.perf_counter() - start, 3),
+            skipped=why,
+        )
 
     if not applies(model):
         return skip("needs an energy model with a state chain and latent dimension <= 3")
@@ -111,10 +131,10 @@ def fit_depths(
     weigh = basin_weights(index, target)
     fit = calibrate(model, data, iterations, seed, progress_bar, weigh=weigh)
     return DepthsFit(
-        iterations,
-        target[order].tolist(),
-        before,
-        mass(),
-        round(time.perf_counter() - start, 3),
+        iterations=iterations,
+        target=target[order].tolist(),
+        mass_before=before,
+        mass_after=mass(),
+        seconds=round(time.perf_counter() - start, 3),
         kept=fit.nll_after < fit.nll_before,
     )

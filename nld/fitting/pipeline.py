@@ -6,14 +6,14 @@ runs them.
 Every stage has the same small protocol (`Stage`):
 - `name`, as `nld stage NAME` and the config's `[stages.NAME]` take it, and `key`, where its
   record lives in the checkpoint's `meta`;
-- `Settings`: the pydantic model of its `[stages.NAME]` section (`ctx.section(stage)`);
+- `Settings`: the pydantic model of its `[stages.NAME]` section (`ctx.section(name)`);
+- `Record`: the pydantic model of its record (`nld.fitting.record.StageRecord`), which says
+  whether the run changed the model (a stage that changed nothing leaves the records of the
+  stages after it valid) and describes what it did in a few lines;
 - `in_candidates`: whether each restart candidate runs it (`nld.fitting.restarts`); the later
   stages run once, on the candidate kept;
 - `applies(ctx)`: None, or why the stage does not run on this model and these settings;
-- `run(ctx)`: does it, in place, and returns its record (a JSON-ready dict);
-- `changed(record)`: whether that run changed the model. A stage that changed nothing leaves
-  the records of the stages after it valid;
-- `describe(record)`: what it did, in a few lines for the command line.
+- `run(ctx)`: does it, in place, and returns its record.
 
 `run_stages` owns the rest: it skips the stages a run has already recorded (so a resumed run
 goes on where it stopped), saves after each stage, and, after a stage that changed the model,
@@ -26,7 +26,7 @@ listing it here: the config, the runner, the restarts and `nld stage` follow the
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -34,6 +34,7 @@ from pydantic import BaseModel
 from nld.data import Dataset
 from nld.fitting import basin_head, calibrate, clock, depths, separate
 from nld.fitting.config import TrainSettings
+from nld.fitting.record import StageRecord
 from nld.model import NLDModel
 
 
@@ -63,17 +64,17 @@ class Stage(Protocol):
     @property
     def Settings(self) -> type[BaseModel]: ...  # its [stages.NAME] section
 
+    @property
+    def Record(self) -> type[StageRecord]: ...  # what run returns
+
     def applies(self, ctx: Context) -> str | None: ...
 
-    def run(self, ctx: Context) -> dict[str, Any]: ...
-
-    def changed(self, record: dict[str, Any]) -> bool: ...
-
-    def describe(self, record: dict[str, Any]) -> list[str]: ...
+    def run(self, ctx: Context) -> StageRecord: ...
 
 
-def _values(values: list[float], spec: str) -> str:
-    return ", ".join(format(v, spec) for v in values)
+def describe(stage: Stage, record: dict[str, Any]) -> list[str]:
+    """What a stage's stored record (its entry in `meta`) says it did."""
+    return stage.Record.model_validate(record).describe()
 
 
 class Calibrate:
@@ -83,6 +84,7 @@ class Calibrate:
     key = "calibration"
     in_candidates = True
     Settings = calibrate.Settings
+    Record = calibrate.Calibration
 
     def applies(self, ctx: Context) -> str | None:
         if ctx.section(self.name).iterations == 0:
@@ -91,17 +93,9 @@ class Calibrate:
             return "needs an energy model of latent dimension <= 3"
         return None
 
-    def run(self, ctx: Context) -> dict[str, Any]:
+    def run(self, ctx: Context) -> StageRecord:
         n, seed = ctx.section(self.name).iterations, ctx.settings.seed
-        return asdict(calibrate.calibrate(ctx.model, ctx.data, n, seed, ctx.progress_bar))
-
-    def changed(self, record: dict[str, Any]) -> bool:
-        return bool(record["nll_after"] != record["nll_before"])  # else restored
-
-    def describe(self, record: dict[str, Any]) -> list[str]:
-        nll = f"{record['nll_before']:.4f} -> {record['nll_after']:.4f}"
-        undone = "" if self.changed(record) else " (no better: undone)"
-        return [f"calibration: {record['iterations']} steps, positions' NLL {nll}{undone}"]
+        return calibrate.calibrate(ctx.model, ctx.data, n, seed, ctx.progress_bar)
 
 
 class BasinHead:
@@ -112,13 +106,14 @@ class BasinHead:
     key = "basin_head"
     in_candidates = True
     Settings = basin_head.Settings
+    Record = basin_head.BasinHeadFit
 
     def applies(self, ctx: Context) -> str | None:
         return None if basin_head.applies(ctx.model) else "the model has no basin head"
 
-    def run(self, ctx: Context) -> dict[str, Any]:
+    def run(self, ctx: Context) -> StageRecord:
         s = ctx.section(self.name)
-        fit = basin_head.fit_basin_head(
+        return basin_head.fit_basin_head(
             ctx.model,
             ctx.data,
             s.iterations,
@@ -126,35 +121,6 @@ class BasinHead:
             ctx.progress_bar,
             chain=s.state_chain,
         )
-        return asdict(fit)
-
-    def changed(self, record: dict[str, Any]) -> bool:
-        return True  # the head and the chain are refitted whatever they were
-
-    def describe(self, record: dict[str, Any]) -> list[str]:
-        if not record["classes"]:
-            return ["basin head: not fitted (fewer than two minima): labels by readout basin"]
-        lines = [
-            f"basin head: {record['classes']} classes, agreeing with the basin of the readout "
-            f"position on {record['agreement']:.1%} of the training steps"
-        ]
-        return lines + chain_lines(record.get("chain"))
-
-
-def chain_lines(fit: dict[str, Any] | None) -> list[str]:
-    """A state chain's fit (nld.fitting.basin_head.fit_chain's record), for the command line."""
-    from nld.chain_split import split_warnings
-
-    if not fit:
-        return []
-    if "why" in fit:
-        return [f"state chain: not fitted ({fit['why']})"]
-    kept = "kept, labels are its filter's" if fit["kept"] else "not kept (too different)"
-    return [
-        f"state chain: dwell times {_values(fit['dwell_steps'], '.1f')} steps; its labels "
-        f"agree with the basin head's on {fit['agreement']:.1%} of the training steps: {kept}",
-        *(f"warning: {w}" for w in split_warnings(fit.get("split"))),
-    ]
 
 
 class Separate:
@@ -166,6 +132,7 @@ class Separate:
     key = "separation"
     in_candidates = False
     Settings = separate.Settings
+    Record = separate.Separation
 
     def applies(self, ctx: Context) -> str | None:
         if separate.applies(ctx.model, ctx.section(self.name), ctx.section("basin-head")):
@@ -175,7 +142,7 @@ class Separate:
             "model with a basin head and latent dimension <= 3"
         )
 
-    def run(self, ctx: Context) -> dict[str, Any]:
+    def run(self, ctx: Context) -> StageRecord:
         sections = (ctx.section(self.name), ctx.section("calibrate"), ctx.section("basin-head"))
         record, head, calibration = separate.separate(
             ctx.model,
@@ -187,15 +154,7 @@ class Separate:
             ctx.progress_bar,
         )
         ctx.records["basin_head"], ctx.records["calibration"] = head, calibration
-        return record
-
-    def changed(self, record: dict[str, Any]) -> bool:
-        return any(r["kept"] for r in record["rounds"])
-
-    def describe(self, record: dict[str, Any]) -> list[str]:
-        return separate.describe(record) or [
-            "separation: the split test prefers no more states: nothing to separate"
-        ]
+        return separate.Separation.model_validate(record)
 
 
 class Depths:
@@ -206,29 +165,16 @@ class Depths:
     key = "depths"
     in_candidates = False
     Settings = depths.Settings
+    Record = depths.DepthsFit
 
     def applies(self, ctx: Context) -> str | None:
         if ctx.section(self.name).iterations == 0:
             return "stages.depths.iterations is 0"
         return None if ctx.model.cfg.has_energy else "the model has no energy"
 
-    def run(self, ctx: Context) -> dict[str, Any]:
+    def run(self, ctx: Context) -> StageRecord:
         n, seed = ctx.section(self.name).iterations, ctx.settings.seed
-        return asdict(depths.fit_depths(ctx.model, ctx.data, n, seed, ctx.progress_bar))
-
-    def changed(self, record: dict[str, Any]) -> bool:
-        return bool(record["kept"]) and record["skipped"] is None
-
-    def describe(self, record: dict[str, Any]) -> list[str]:
-        if record["skipped"]:
-            return [f"depths: left as they were ({record['skipped']})"]
-        undone = "" if record["kept"] else ": the fit did not lower its loss and was undone"
-        return [
-            f"depths: {record['iterations']} steps ({record['seconds']:.0f} s){undone}",
-            f"  state chain's shares: {_values(record['target'], '.3f')}",
-            f"  basin mass before: {_values(record['mass_before'], '.3f')}",
-            f"  basin mass after:  {_values(record['mass_after'], '.3f')}",
-        ]
+        return depths.fit_depths(ctx.model, ctx.data, n, seed, ctx.progress_bar)
 
 
 class Clock:
@@ -239,27 +185,15 @@ class Clock:
     key = "clock"
     in_candidates = False
     Settings = clock.Settings
+    Record = clock.ClockFit
 
     def applies(self, ctx: Context) -> str | None:
         if not ctx.section(self.name).enabled:
             return "stages.clock.enabled is false"
         return None if ctx.model.cfg.has_energy else "the model has no energy"
 
-    def run(self, ctx: Context) -> dict[str, Any]:
-        return asdict(clock.fit_clock(ctx.model, ctx.data, ctx.settings.seed))
-
-    def changed(self, record: dict[str, Any]) -> bool:
-        return record["skipped"] is None
-
-    def describe(self, record: dict[str, Any]) -> list[str]:
-        if record["skipped"]:
-            return [f"clock: left at {record['clock']:.3g} ({record['skipped']})"]
-        return [
-            f"clock {record['clock']:.3g}: dwell times in steps",
-            f"  state chain:  {_values(record['chain_dwell'], '.1f')}",
-            f"  prior before: {_values(record['dwell_before'], '.1f')}",
-            f"  prior after:  {_values(record['dwell_after'], '.1f')}",
-        ]
+    def run(self, ctx: Context) -> StageRecord:
+        return clock.fit_clock(ctx.model, ctx.data, ctx.settings.seed)
 
 
 STAGES: tuple[Stage, ...] = (Calibrate(), BasinHead(), Separate(), Depths(), Clock())
@@ -300,9 +234,9 @@ def run_stages(
         if (ctx.records.get(stage.key) is not None and not stale) or stage.applies(ctx):
             continue
         record = stage.run(ctx)
-        ctx.records[stage.key] = record
+        ctx.records[stage.key] = record.model_dump()
         ran.append(stage.name)
-        stale = stale or stage.changed(record)
+        stale = stale or record.changed()
         save()
     return ran
 
@@ -324,7 +258,7 @@ def rerun(
     ctx.records[stage.key] = None
     later = stages[list(stages).index(stage) + 1 :]
     ran = run_stages(ctx, (stage,), save)
-    if stage.changed(ctx.records[stage.key]):
+    if stage.Record.model_validate(ctx.records[stage.key]).changed():
         recorded = [s for s in later if ctx.records.get(s.key) is not None]
         for s in recorded:
             ctx.records[s.key] = None

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -50,6 +49,7 @@ from nld.chain_split import split_state
 from nld.data import Dataset
 from nld.fitting import basin_head, calibrate
 from nld.fitting.config import TrainSettings
+from nld.fitting.record import StageRecord
 from nld.fitting.step import NonFinite, cosine, elbo_step, optimizers, set_lr, window_index
 from nld.inference import readout_path
 from nld.model import NLDModel
@@ -223,9 +223,9 @@ def separate(
                 progress_bar,
             )
             if cal.iterations > 0:
-                calibration = asdict(
-                    calibrate.calibrate(model, data, cal.iterations, seed, progress_bar)
-                )
+                calibration = calibrate.calibrate(
+                    model, data, cal.iterations, seed, progress_bar
+                ).model_dump()
             fitted = basin_head.fit_basin_head(
                 model, data, fit_head.iterations, seed, progress_bar, chain=fit_head.state_chain
             )
@@ -242,9 +242,22 @@ def separate(
             model.chain = saved[1]
             head, calibration = saved[2], saved[3]
             break
-        head = asdict(fitted)
+        head = fitted.model_dump()
     out = {"rounds": rounds, "seconds": round(time.perf_counter() - start, 2)}
     return out, head, calibration
+
+
+class Separation(StageRecord):
+    rounds: list[dict[str, Any]]  # per round: split, minima_before/after, kept, why, seconds
+    seconds: float
+
+    def changed(self) -> bool:
+        return any(r["kept"] for r in self.rounds)
+
+    def describe(self) -> list[str]:
+        return describe(self.model_dump()) or [
+            "separation: the split test prefers no more states: nothing to separate"
+        ]
 
 
 def describe(record: dict[str, Any] | None) -> list[str]:

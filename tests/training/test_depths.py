@@ -114,7 +114,7 @@ def test_an_undone_depths_fit_leaves_the_clock_as_it_was(
     from nld.fitting.calibrate import Calibration
 
     def no_better(model, data, iterations, *args, **kwargs):
-        return Calibration(iterations, nll_before=1.0, nll_after=1.0, seconds=0.0)
+        return Calibration(iterations=iterations, nll_before=1.0, nll_after=1.0, seconds=0.0)
 
     monkeypatch.setattr(nld.fitting.depths, "calibrate", no_better)
     run = tmp_path / "run"

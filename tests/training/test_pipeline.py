@@ -1,7 +1,5 @@
 """The stage runner: order, resume, invalidation, re-runs; and the stages as listed."""
 
-from typing import Any
-
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -11,8 +9,20 @@ from nld.errors import ConfigError
 from nld.fitting import pipeline
 from nld.fitting.config import load_config, with_overrides
 from nld.fitting.pipeline import STAGES, Context, pending, rerun, run_stages
+from nld.fitting.record import StageRecord
 from nld.fitting.trainer import train
 from training.cli import main
+
+
+class Ran(StageRecord):
+    run: int
+    changes: bool
+
+    def changed(self) -> bool:
+        return self.changes
+
+    def describe(self) -> list[str]:
+        return [f"run {self.run}"]
 
 
 class Step:
@@ -20,6 +30,8 @@ class Step:
     when told to."""
 
     in_candidates = True
+    Settings = BaseModel
+    Record = Ran
 
     def __init__(self, name: str, *, changes: bool = True, applies: bool = True) -> None:
         self.name = self.key = name
@@ -28,16 +40,10 @@ class Step:
     def applies(self, ctx: Context) -> str | None:
         return None if self.applicable else "not here"
 
-    def run(self, ctx: Context) -> dict[str, Any]:
+    def run(self, ctx: Context) -> Ran:
         self.runs += 1
         ctx.records.setdefault("order", []).append(self.name)
-        return {"changed": self.changes, "run": self.runs}
-
-    def changed(self, record: dict[str, Any]) -> bool:
-        return record["changed"]
-
-    def describe(self, record: dict[str, Any]) -> list[str]:
-        return [f"{self.name}: run {record['run']}"]
+        return Ran(run=self.runs, changes=self.changes)
 
 
 def _ctx(records=None) -> Context:
@@ -58,10 +64,10 @@ def test_a_stage_that_changed_the_model_runs_the_later_recorded_ones_again():
     """As a run from before a stage existed, resumed: the new stage runs, and after it the
     later stages whose records described the old model."""
     new, later = Step("new"), Step("later")
-    ctx = _ctx({"later": {"changed": True, "run": 0}})
+    ctx = _ctx({"later": {"changes": True, "run": 0}})
     assert run_stages(ctx, [new, later]) == ["new", "later"]
     unchanged, later2 = Step("unchanged", changes=False), Step("later2")
-    ctx = _ctx({"later2": {"changed": True, "run": 0}})
+    ctx = _ctx({"later2": {"changes": True, "run": 0}})
     assert run_stages(ctx, [unchanged, later2]) == ["unchanged"]  # nothing to redo
 
 
@@ -81,9 +87,10 @@ def test_the_pipeline_lists_each_stage_once_with_the_protocol():
     names = [s.name for s in STAGES]
     assert names == ["calibrate", "basin-head", "separate", "depths", "clock"]
     assert len({s.key for s in STAGES}) == len(STAGES)
-    protocol = ("name", "key", "in_candidates", "applies", "run", "changed", "describe")
+    protocol = ("name", "key", "in_candidates", "Settings", "Record", "applies", "run")
     for stage in STAGES:
         assert all(hasattr(stage, attr) for attr in protocol), stage
+        assert issubclass(stage.Record, StageRecord) and stage.Settings().model_dump() is not None
     # The restart candidates run the stages before the separation; the kept one the rest.
     assert [s.in_candidates for s in STAGES] == [True, True, False, False, False]
 
@@ -99,22 +106,24 @@ class Tally:
         model_config = ConfigDict(extra="forbid")
         threshold: float = Field(0.0, ge=0)
 
+    class Record(StageRecord):
+        threshold: float
+        above: int
+
+        def changed(self) -> bool:
+            return False
+
+        def describe(self) -> list[str]:
+            return [f"tally: {self.above} weights above {self.threshold}"]
+
     def applies(self, ctx: Context) -> str | None:
         return None if ctx.model.prior.energy is not None else "the model has no energy"
 
-    def run(self, ctx: Context) -> dict[str, Any]:
+    def run(self, ctx: Context) -> StageRecord:
         s = ctx.section(self.name)
         weights = ctx.model.prior.energy.parameters()
-        return {
-            "threshold": s.threshold,
-            "above": sum(int((w.abs() > s.threshold).sum()) for w in weights),
-        }
-
-    def changed(self, record: dict[str, Any]) -> bool:
-        return False
-
-    def describe(self, record: dict[str, Any]) -> list[str]:
-        return [f"tally: {record['above']} weights above {record['threshold']}"]
+        above = sum(int((w.abs() > s.threshold).sum()) for w in weights)
+        return self.Record(threshold=s.threshold, above=above)
 
 
 def test_a_new_stage_is_its_class_and_its_place_in_the_list(monkeypatch, tmp_path, easy_data):

@@ -37,7 +37,7 @@ def _cmd_train(a: argparse.Namespace) -> None:
     if model.cfg.has_energy and model.readout is not None:
         import torch
 
-        from nld.fitting.pipeline import STAGES
+        from nld.fitting.pipeline import STAGES, describe
         from nld.fitting.rescue import readout_points
         from nld.inference import class_source, find_landscape
         from nld.landscape import SINGLE_WELL
@@ -48,14 +48,14 @@ def _cmd_train(a: argparse.Namespace) -> None:
             print(f"  warning: {SINGLE_WELL}")
         for stage in STAGES:  # what each stage did, as it tells it
             if meta.get(stage.key) is not None:
-                for line in stage.describe(meta[stage.key]):
+                for line in describe(stage, meta[stage.key]):
                     print(f"  {line}")
         head = meta.get("basin_head")
         print(f"  labels: {class_source(model) if head and head['classes'] else 'readout basins'}")
 
 
 def _print_chain(fit: dict) -> None:
-    from nld.fitting.pipeline import chain_lines
+    from nld.fitting.basin_head import chain_lines
 
     for line in chain_lines(fit):
         print(f"  {line}")
@@ -90,7 +90,7 @@ def _cmd_stage(a: argparse.Namespace) -> None:
 
     from nld import checkpoint
     from nld.fitting.config import TrainConfig, with_overrides
-    from nld.fitting.pipeline import Context, record_keys, rerun, stage_named
+    from nld.fitting.pipeline import Context, describe, record_keys, rerun, stage_named
 
     try:
         stage = stage_named(a.stage)
@@ -118,7 +118,7 @@ def _cmd_stage(a: argparse.Namespace) -> None:
         s = stage_named(name)
         if s is not stage:
             print(f"  {name}: run again, the {stage.name} stage changed the model")
-        for line in s.describe(ctx.records[s.key]):
+        for line in describe(s, ctx.records[s.key]):
             print(f"  {line}")
 
 
