@@ -20,6 +20,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ import torch
 from nld import analysis_file, checkpoint
 from nld.data import Dataset
 from nld.data.recordings import Recordings, as_recordings, training_set
+from nld.data.tables import TableOptions
 from nld.errors import CheckpointError, ConfigError, DataError, NLDError
 from nld.fitting.config import (
     LEGACY,
@@ -113,11 +115,13 @@ class NLD:
         return f"NLD(preset={self.config.name!r}, seed={self.seed}{fitted})"
 
     # -- fitting --------------------------------------------------------------------------
-    def fit(self, x: Any, y: None = None) -> NLD:
+    def fit(self, x: Any, y: None = None, **table: Any) -> NLD:
         """Train on `x`: one recording [T, D], a batch [N, T, D], a list of recordings of
-        different lengths, a pandas DataFrame, or a data file's path (recordings other than
-        a batch are cut into equal pieces: `nld.data.recordings.training_set`). `y` is
-        ignored: the states are learned without labels."""
+        different lengths, a pandas DataFrame, or a data file's path: .npz, .npy, or a .csv,
+        .tsv or .parquet table, read as `table` says (`time_column`, `columns`,
+        `sequence_column`, `fill`: nld.data.tables). Recordings other than a batch are cut
+        into equal pieces (`nld.data.recordings.training_set`). `y` is ignored: the states
+        are learned without labels."""
         from nld.fitting.restarts import fit, resumable
 
         if self.run_dir is not None and (
@@ -127,7 +131,7 @@ class NLD:
                 f"run_dir {self.run_dir} already holds a run: give another run_dir (nld.load "
                 "reads the one there)"
             )
-        recs = as_recordings(x)
+        recs = as_recordings(x, table=_table_options(table))
         data = training_set(recs, self.config.train.window)
         with _own_rng(), _directory(self.run_dir) as out:
             # Restart candidates one after another in this process: worker processes would be
@@ -255,7 +259,8 @@ class NLD:
         return model, self.landscape_
 
     def _recordings(self, x: Any) -> Recordings:
-        recs = as_recordings(x)
+        # A table's channels are found by the names the model was trained on, in its order.
+        recs = as_recordings(x, table=TableOptions(columns=self.feature_names_in_))
         if recs.dim != self.n_features_in_:
             names = f" ({', '.join(self.feature_names_in_)})" if self.feature_names_in_ else ""
             raise DataError(
@@ -322,6 +327,14 @@ def presets() -> list[str]:
     from nld.fitting.config import presets as names
 
     return names()
+
+
+def _table_options(given: dict[str, Any]) -> TableOptions | None:
+    try:
+        return TableOptions(**given) if given else None
+    except TypeError:
+        known = ", ".join(f.name for f in fields(TableOptions))
+        raise NLDError(f"fit takes the table options {known}; got {sorted(given)}") from None
 
 
 def _section(name: str) -> str:

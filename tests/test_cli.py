@@ -249,3 +249,43 @@ def _without_chain(run) -> bytes:
 
     tensors = checkpoint.read_tensors(run / checkpoint.WEIGHTS)
     return save({k: v for k, v in tensors.items() if not k.startswith(state_chain.PREFIX)})
+
+
+def test_train_reads_a_csv_and_keeps_its_channel_names(tmp_path, capsys, easy_data):
+    x = easy_data[0].x[:20].reshape(-1, 4)  # one long recording, 2000 steps
+    lines = ["when,c0,c1,c2,c3"] + [f"{t},{','.join(map(str, row))}" for t, row in enumerate(x)]
+    (tmp_path / "rec.csv").write_text("\n".join(lines) + "\n")
+    quick = ["--set", "stages.basin-head.iterations=20", "--set", "stages.depths.iterations=0"]
+    code, _, err = _run(
+        capsys,
+        "train",
+        "--preset",
+        "smoke",
+        "--data",
+        str(tmp_path / "rec.csv"),
+        "--time-column",
+        "when",
+        "--out",
+        str(tmp_path / "run"),
+        "--iterations",
+        "30",
+        *quick,
+        "--quiet",
+    )
+    assert code == 0, err
+    meta = checkpoint.read_config(tmp_path / "run")[1]
+    assert meta["data"]["columns"] == ["c0", "c1", "c2", "c3"]
+    assert (
+        meta["data"]["n_sequences"] == 20 and meta["data"]["length"] == 100
+    )  # pieces of 4 windows
+
+    import nld
+
+    model = nld.load(tmp_path / "run")
+    shuffled = tmp_path / "shuffled.csv"  # the same channels in another order: found by name
+    shuffled.write_text(
+        "\n".join(
+            ["c3,c1,when,c0,c2"] + [f"{r[3]},{r[1]},{t},{r[0]},{r[2]}" for t, r in enumerate(x)]
+        )
+    )
+    np.testing.assert_array_equal(model.predict(shuffled), model.predict(x))

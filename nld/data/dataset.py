@@ -90,7 +90,14 @@ def load(path: str | os.PathLike[str], *, dim: int | None = None) -> Dataset:
     except DataError:
         raise
     except (ValueError, OSError, EOFError) as e:
-        raise DataError(f"{p}: not a readable .npz/.npy file ({e})") from e
+        if "pickle" in str(e):  # numpy's advice (to load it unsafely) is not ours to give
+            why = "it holds Python objects, and nld reads arrays of numbers only"
+        else:
+            why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        formats = ".npz, .npy" + (
+            "" if p.suffix in (".npz", ".npy") else "; tables: .csv, .tsv, .parquet"
+        )
+        raise DataError(f"{p}: not a readable data file ({why}; nld reads {formats})") from None
     validate(x, states, where=str(p))
     if dim is not None and x.shape[2] != dim:
         raise DataError(f"{p}: observations have D = {x.shape[2]}, the model expects D = {dim}")

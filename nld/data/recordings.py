@@ -1,6 +1,8 @@
 """What users hand the estimator, as recordings: one recording [T, D], a batch [N, T, D], a
 list of recordings of different lengths [T_i, D], a pandas DataFrame (one recording: its
-numeric columns are the channels, time columns are left out), or the path of a data file.
+numeric columns are the channels, time columns are left out), or the path of a data file:
+`.npz` / `.npy` (a batch, `nld.data.dataset`) or a `.csv`, `.tsv` or `.parquet` table (one
+recording, or several with a sequence column: `nld.data.tables`).
 
 Training takes equal-length sequences [N, T, D] (`Dataset`); `training_set` cuts recordings
 of other lengths into pieces (see there). Outputs per step go back in the caller's shape
@@ -11,11 +13,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nld.data.dataset import Dataset, load
+from nld.data.tables import TABLES, TableOptions, read_table
 from nld.errors import DataError
 
 PIECE_WINDOWS = 4  # a training piece holds this many training windows (at most)
@@ -25,8 +29,9 @@ PIECE_WINDOWS = 4  # a training piece holds this many training windows (at most)
 class Recordings:
     arrays: list[np.ndarray]  # float32 [T_i, D]
     kind: str  # "one" ([T, D] or a DataFrame), "batch" ([N, T, D] or a file), "list"
-    columns: list[str] | None = None  # channel names, from a DataFrame
+    columns: list[str] | None = None  # channel names, from a table or a DataFrame
     states: np.ndarray | None = None  # hidden states [N, T], from a data file that has them
+    times: list[np.ndarray] | None = None  # time stamps per recording, from a table
 
     @property
     def dim(self) -> int:
@@ -46,12 +51,12 @@ class Recordings:
         return per_recording
 
 
-def as_recordings(x: Any, *, where: str = "X") -> Recordings:
+def as_recordings(x: Any, *, where: str = "X", table: TableOptions | None = None) -> Recordings:
     """Recordings from an array, a list of arrays, a DataFrame or a path (DataError if the
-    input is none of these, or holds no finite real numbers in a consistent shape)."""
+    input is none of these, or holds no finite real numbers in a consistent shape); `table`
+    says how to read a table file."""
     if isinstance(x, str | os.PathLike):
-        data = load(x)
-        return Recordings(list(data.x), "batch", states=data.states)
+        return read_file(Path(x), table)
     if isinstance(x, Dataset):
         return Recordings(list(x.x.astype(np.float32, copy=False)), "batch", states=x.states)
     if hasattr(x, "select_dtypes") and hasattr(x, "columns"):
@@ -81,11 +86,33 @@ def as_recordings(x: Any, *, where: str = "X") -> Recordings:
     return recs
 
 
+def read_file(path: Path, table: TableOptions | None = None) -> Recordings:
+    """The recordings of a data file, by its suffix."""
+    if path.suffix in TABLES:
+        if not path.is_file():
+            raise DataError(f"{path}: no such file")
+        t = read_table(path, table)
+        kind = "list" if table is not None and table.sequence_column else "one"
+        return Recordings(t.arrays, kind, columns=t.columns, times=t.times)
+    if path.suffix not in (".npz", ".npy"):
+        raise DataError(f"{path}: not a data file nld reads (.npz, .npy, {', '.join(TABLES)})")
+    data = load(path)
+    return Recordings(list(data.x), "batch", states=data.states)
+
+
 def training_set(recs: Recordings, window: int | None) -> Dataset:
     """Equal-length sequences to train on. A batch is taken as it is. Recordings of other
     lengths are cut into pieces of L = min(shortest recording, PIECE_WINDOWS * window) steps
     (the shortest recording's length without a window), the last piece of each ending at its
     recording's end, so that no step is left out (it overlaps the piece before it)."""
+    flat = np.concatenate(recs.arrays)
+    constant = np.flatnonzero(flat.std(0) == 0)
+    if len(constant):
+        names = [recs.columns[c] if recs.columns else f"channel {c}" for c in constant]
+        raise DataError(
+            f"{', '.join(names)}: constant, so it cannot be standardised (divided by its "
+            "standard deviation of 0); leave it out"
+        )
     if recs.kind == "batch":
         return Dataset(np.stack(recs.arrays), recs.states)
     shortest = min(len(a) for a in recs.arrays)

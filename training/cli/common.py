@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, overload
 
 if TYPE_CHECKING:  # the script loads without torch: see `serve`'s worker processes
     from nld.data import Dataset
+    from nld.data.tables import TableOptions
     from nld.model import NLDModel
 
 
@@ -51,3 +52,19 @@ def stage_parser(
     p.add_argument("--data", required=True, help="the training data (train.npz)")
     p.set_defaults(fn=fn)
     return p
+
+
+def add_table_options(p: argparse.ArgumentParser) -> None:
+    """How to read a table (.csv, .tsv, .parquet) given as --data."""
+    g = p.add_argument_group("tables (.csv, .tsv, .parquet)")
+    g.add_argument("--time-column", help="the time stamps (default: found by type or name)")
+    g.add_argument("--columns", help="the channels, comma-separated (default: every numeric)")
+    g.add_argument("--sequence-column", help="a column whose values split the recordings")
+    g.add_argument("--fill", choices=("ffill", "drop"), help="fill or drop empty cells")
+
+
+def table_options(a: argparse.Namespace) -> TableOptions:
+    from nld.data.tables import TableOptions
+
+    columns = None if a.columns is None else [c.strip() for c in a.columns.split(",")]
+    return TableOptions(a.time_column, columns, a.sequence_column, a.fill)

@@ -7,12 +7,12 @@ import argparse
 import json
 
 from nld.errors import NLDError
-from training.cli.common import load_run, positive, stage_parser
+from training.cli.common import add_table_options, load_run, positive, stage_parser, table_options
 
 
 def _cmd_train(a: argparse.Namespace) -> None:
     from nld import checkpoint
-    from nld.data import load
+    from nld.data.recordings import as_recordings, training_set
     from nld.fitting.config import load_config, with_overrides
     from nld.fitting.restarts import fit
 
@@ -21,10 +21,14 @@ def _cmd_train(a: argparse.Namespace) -> None:
         if getattr(a, option) is not None:
             overrides[key] = getattr(a, option)
     cfg = with_overrides(load_config(a.preset, a.config), overrides)  # validated
-    data = load(a.data)
+    recs = as_recordings(a.data, where=a.data, table=table_options(a))
+    data = training_set(recs, cfg.train.window)
     model = fit(cfg, data, a.out, resume=a.resume, progress_bar=not a.quiet)
-    print(f"wrote {a.out}")
     meta = checkpoint.read_config(a.out)[1]
+    if recs.columns:  # the channels' names, which data to label later must have
+        meta["data"]["columns"] = recs.columns
+        checkpoint.save(a.out, model, meta=meta)
+    print(f"wrote {a.out}")
     kept = meta.get("restarts")
     if kept:
         scores = ", ".join(
@@ -162,7 +166,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     src = t.add_mutually_exclusive_group()
     src.add_argument("--preset", help="a shipped preset (default: `default`)")
     src.add_argument("--config", help="a TOML config file")
-    t.add_argument("--data", required=True, help="train.npz (x [N, T, D])")
+    t.add_argument(
+        "--data",
+        required=True,
+        help="the recordings: .npz (x [N, T, D]), .npy, or a .csv / .tsv / .parquet table",
+    )
+    add_table_options(t)
     t.add_argument("--out", required=True, help="run directory for the checkpoint")
     t.add_argument("--seed", type=int)
     t.add_argument("--iterations", type=int, help="override the preset's iteration count")
