@@ -6,9 +6,11 @@
 - `import nld` in a fresh interpreter: median wall seconds over the repeats, and which of
   torch, fastapi, matplotlib, training and service it imported (none, by design); beside it
   the first use of `nld.NLD`, which imports torch and the fitting code;
-- `nld.load(MODEL)` (reading the stored analysis), then `predict` online and offline on the
-  data with known states: accuracy after the best one-to-one matching, and whether the online
-  labels equal those of `nld.inference.label` (the path `nld segment` takes).
+- `nld.load(MODEL)` (reading the stored analysis), then `predict` online, offline (smoothed)
+  and offline by Viterbi on the data with known states: accuracy after the best one-to-one
+  matching, beside the Bayes limits of the HMM that drew the data (its true parameters), and
+  whether the online labels equal those of `nld.inference.label` (minima searched from the
+  data themselves).
 A row goes to bench/results/api.jsonl.
 """
 
@@ -56,6 +58,7 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared/benchmarks/exp2-test.npz")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--spec", default="exp2", help="the HMM that drew --data: its Bayes limits")
     a = p.parse_args()
 
     probe = f"import sys, nld; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
@@ -73,7 +76,7 @@ def main() -> None:
 
     import nld
     from nld.analysis import match_labels
-    from nld.data import load
+    from nld.data import bayes_limits, load, load_spec
 
     torch.set_num_threads(a.threads)
     data = load(a.data)
@@ -86,6 +89,8 @@ def main() -> None:
     online = model.predict(data.x)
     row["predict_seconds"] = round(time.perf_counter() - t0, 3)
     offline = model.predict(data.x, online=False)
+    viterbi = model.predict(data.x, online=False, method="viterbi")
+    limits = bayes_limits(load_spec(a.spec), data.x, data.states)
     row.update(
         model=str(a.model.relative_to(ROOT) if a.model.is_relative_to(ROOT) else a.model),
         data=a.data.name,
@@ -94,6 +99,9 @@ def main() -> None:
         n_states=k,
         accuracy_online=round(match_labels(online, data.states, k).accuracy_mean, 4),
         accuracy_offline=round(match_labels(offline, data.states, k).accuracy_mean, 4),
+        accuracy_viterbi=round(match_labels(viterbi, data.states, k).accuracy_mean, 4),
+        limit_online=round(limits["online_filter_accuracy_mean"], 4),
+        limit_offline=round(limits["offline_smoother_accuracy_mean"], 4),
         online_equals_nld_segment=bool((online == _as_model_minima(model, data.x)).all()),
     )
     append_row(RESULTS, row)

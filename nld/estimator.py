@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nld import analysis_file, checkpoint
+from nld import analysis_file, checkpoint, markov
 from nld.data import Dataset
 from nld.data.recordings import Recordings, as_recordings, training_set
 from nld.data.tables import TableOptions
@@ -168,11 +168,14 @@ class NLD:
         )
 
     # -- using a fitted model -------------------------------------------------------------
-    def predict(self, x: Any, *, online: bool = True) -> Any:
+    def predict(self, x: Any, *, online: bool = True, method: str = "smooth") -> Any:
         """The state (an index of `minima_`) of every step: [T], [N, T], or a list.
 
         online: from the steps so far only (the causal filter the service streams with);
-        False: from the whole recording (the state chain's smoothed probabilities)."""
+        False: from the whole recording, with the state chain: `method` "smooth" takes each
+        step's most probable state (forward-backward), "viterbi" the most probable path."""
+        if method not in ("smooth", "viterbi"):
+            raise NLDError(f"method is 'smooth' or 'viterbi', not {method!r}")
         model, landscape = self._ready()
         index = landscape.index
         assert index is not None
@@ -185,7 +188,11 @@ class NLD:
                         "offline labels need the model's state chain over the landscape's "
                         "minima; this model labels by the basin of its readout position"
                     )
-                classes = self._class_probabilities(x3, online=False).argmax(-1)
+                classes = (
+                    self._class_probabilities(x3, online=False).argmax(-1)
+                    if method == "smooth"
+                    else self._viterbi(x3)
+                )
             out, _ = basin_labels(
                 self._order, classes, positions, index.assign, class_source(model)
             )
@@ -281,6 +288,13 @@ class NLD:
         if recs.kind == "batch":
             return recs.restore(list(fn(np.stack(recs.arrays))))
         return recs.restore([fn(a[None])[0] for a in recs.arrays])
+
+    def _viterbi(self, x3: np.ndarray) -> np.ndarray:
+        chain = self.model_.chain
+        if chain is None:
+            raise NLDError("Viterbi labels need the model's state chain, which it does not have")
+        ll = chain.loglik(x3.astype(np.float64))
+        return markov.viterbi(chain.log_init, chain.log_trans, ll)
 
     def _class_probabilities(self, x3: np.ndarray, *, online: bool) -> np.ndarray:
         p = class_probabilities(self.model_, x3, online=online)

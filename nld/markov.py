@@ -5,6 +5,7 @@ distribution [K] and a log transition matrix [K, K] (rows: from, columns: to):
 - `forward`: the filtering marginals log p(s_t | x_{<=t}) and the evidence log p(x_1..x_T),
   causal, and able to continue from the last marginal of an earlier chunk;
 - `smooth`: the marginals log p(s_t | x_1..x_T) (forward-backward);
+- `viterbi`: the most probable path of states given x_1..x_T;
 - `expectations` and `maximise`: the two steps of Baum-Welch for the chain's parameters
   (the emissions' own M-step belongs to whoever models them: nld.state_chain).
 """
@@ -72,6 +73,22 @@ def smooth(log_init: np.ndarray, log_trans: np.ndarray, ll: np.ndarray) -> np.nd
     alpha, _ = forward(log_init, log_trans, ll)
     gamma = alpha + backward(log_trans, ll)
     return gamma - _logsumexp(gamma, axis=2)[..., None]
+
+
+def viterbi(log_init: np.ndarray, log_trans: np.ndarray, ll: np.ndarray) -> np.ndarray:
+    """The most probable state path [N, T] given ll [N, T, K] (ties: the lower state)."""
+    n, t_len, k = ll.shape
+    score = log_init[None] + ll[:, 0]  # [N, K]
+    back = np.empty((n, t_len, k), dtype=np.int64)
+    for t in range(1, t_len):
+        cand = score[:, :, None] + log_trans[None]  # [N, from, to]
+        back[:, t] = cand.argmax(1)
+        score = cand.max(1) + ll[:, t]
+    path = np.empty((n, t_len), dtype=np.int64)
+    path[:, -1] = score.argmax(1)
+    for t in range(t_len - 1, 0, -1):
+        path[:, t - 1] = np.take_along_axis(back[:, t], path[:, t : t + 1], 1)[:, 0]
+    return path
 
 
 def dwell_steps(log_trans: np.ndarray) -> np.ndarray:

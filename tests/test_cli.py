@@ -289,3 +289,30 @@ def test_train_reads_a_csv_and_keeps_its_channel_names(tmp_path, capsys, easy_da
         )
     )
     np.testing.assert_array_equal(model.predict(shuffled), model.predict(x))
+
+
+def test_segment_writes_a_table_per_step_online_and_offline(tmp_path, capsys, smoke_run, easy_data):
+    run, _ = smoke_run
+    x = easy_data[1].x[:3]  # 3 recordings of 200 steps
+    frame = "\n".join(
+        ["rec,time,a,b,c,d"]
+        + [f"r{n},{t},{','.join(map(str, x[n, t]))}" for n in range(3) for t in range(200)]
+    )
+    (tmp_path / "rec.csv").write_text(frame + "\n")
+    table = ["--data", str(tmp_path / "rec.csv"), "--sequence-column", "rec"]
+    for offline in ([], ["--offline"], ["--offline", "viterbi"]):
+        out = tmp_path / f"labels{len(offline)}.csv"
+        code, printed, err = _run(capsys, "segment", str(run), *table, "--out", str(out), *offline)
+        assert code == 0, err
+        assert "600 steps of 3 recording(s)" in printed
+        import pyarrow.csv as pcsv
+
+        got = pcsv.read_csv(out).to_pydict()
+        assert list(got)[:4] == ["sequence", "step", "time", "label"]
+        assert {"p_0", "p_1", "z_0", "z_1"} <= set(got) and got["sequence"][200] == "r1"
+        import nld
+
+        model = nld.load(run)
+        method = offline[1] if len(offline) == 2 else "smooth"
+        expected = model.predict(x, online=not offline, method=method)
+        np.testing.assert_array_equal(np.array(got["label"]).reshape(3, 200), expected)

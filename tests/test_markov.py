@@ -77,3 +77,25 @@ def test_expectations_equal_the_sum_over_every_path():
             if t < t_len - 1:
                 np.add.at(counts, (paths[:, t], paths[:, t + 1]), w)
     np.testing.assert_allclose(e.transitions, counts, atol=1e-12)
+
+
+def test_viterbi_is_the_most_probable_path_by_enumeration():
+    import itertools
+
+    from nld.markov import viterbi
+
+    rng = np.random.default_rng(3)
+    k, t_len = 3, 5
+    log_init = np.log(rng.dirichlet(np.ones(k)))
+    log_trans = np.log(rng.dirichlet(np.ones(k), size=k))
+    ll = rng.normal(size=(4, t_len, k))
+    for n in range(4):
+        best = max(
+            itertools.product(range(k), repeat=t_len),
+            key=lambda p: (
+                log_init[p[0]]
+                + sum(log_trans[a, b] for a, b in itertools.pairwise(p))
+                + sum(ll[n, t, s] for t, s in enumerate(p))
+            ),
+        )
+        assert tuple(viterbi(log_init, log_trans, ll)[n]) == best

@@ -32,6 +32,7 @@ class Recordings:
     columns: list[str] | None = None  # channel names, from a table or a DataFrame
     states: np.ndarray | None = None  # hidden states [N, T], from a data file that has them
     times: list[np.ndarray] | None = None  # time stamps per recording, from a table
+    ids: list[Any] | None = None  # per recording: its value in a table's sequence column
 
     @property
     def dim(self) -> int:
@@ -55,6 +56,8 @@ def as_recordings(x: Any, *, where: str = "X", table: TableOptions | None = None
     """Recordings from an array, a list of arrays, a DataFrame or a path (DataError if the
     input is none of these, or holds no finite real numbers in a consistent shape); `table`
     says how to read a table file."""
+    if isinstance(x, Recordings):
+        return x
     if isinstance(x, str | os.PathLike):
         return read_file(Path(x), table)
     if isinstance(x, Dataset):
@@ -92,8 +95,9 @@ def read_file(path: Path, table: TableOptions | None = None) -> Recordings:
         if not path.is_file():
             raise DataError(f"{path}: no such file")
         t = read_table(path, table)
-        kind = "list" if table is not None and table.sequence_column else "one"
-        return Recordings(t.arrays, kind, columns=t.columns, times=t.times)
+        if table is not None and table.sequence_column:
+            return Recordings(t.arrays, "list", columns=t.columns, times=t.times, ids=t.ids)
+        return Recordings(t.arrays, "one", columns=t.columns, times=t.times)
     if path.suffix not in (".npz", ".npy"):
         raise DataError(f"{path}: not a data file nld reads (.npz, .npy, {', '.join(TABLES)})")
     data = load(path)

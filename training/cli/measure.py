@@ -7,25 +7,56 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from nld.errors import NLDError
-from training.cli.common import load_run
+from training.cli.common import add_table_options, load_run, table_options
 
 
 def _cmd_segment(a: argparse.Namespace) -> None:
+    """Label every step of a data file with the model's own landscape (its stored analysis),
+    as the estimator and the service do."""
+    import dataclasses
+
     import numpy as np
 
-    from nld.inference import label
+    import nld
+    from nld import analysis_file, checkpoint
+    from nld.data.recordings import as_recordings
     from nld.io import atomic_write
+    from nld.labels_out import FORMATS, step_table, write_steps
 
-    model, data = load_run(a.run_dir, a.data)
-    if not model.cfg.has_energy:
-        raise NLDError(f"{a.run_dir} is an NSDE baseline: it has no energy, hence no basins")
-    found = label(model, data.x)
-    atomic_write(a.out, lambda f: np.save(f, found.labels))
+    out = Path(a.out)
+    if out.suffix not in (*FORMATS, ".npy"):
+        raise NLDError(f"--out {out}: labels are written as {', '.join(FORMATS)} or .npy")
+    checkpoint.read_config(a.run_dir)  # a missing or broken run is named before any work
+    if not (Path(a.run_dir) / analysis_file.FILE).is_file():
+        print("analysing the model's landscape (none stored beside it) ...", file=sys.stderr)
+    model = nld.load(a.run_dir)
+    options = table_options(a)
+    if options.columns is None:  # a table's channels: those the model was trained on
+        options = dataclasses.replace(options, columns=model.feature_names_in_)
+    recs = as_recordings(a.data, where=a.data, table=options)
+    online = a.offline is None
+    labels = model.predict(recs, online=online, method=a.offline or "smooth")
+
+    def each(values: Any) -> list[np.ndarray]:  # per recording
+        return [values] if recs.kind == "one" else list(values)
+
+    if out.suffix == ".npy":
+        if recs.kind == "list":
+            raise NLDError("recordings of different lengths: write --out as .csv, .parquet or .npz")
+        atomic_write(out, lambda f: np.save(f, labels))
+    else:
+        try:
+            proba = each(model.predict_proba(recs, online=online))
+        except NLDError:  # a model that labels by position gives no probabilities
+            proba = None
+        write_steps(out, step_table(recs, each(labels), each(model.transform(recs)), proba))
+    how = "online" if online else f"offline ({a.offline})"
     print(
-        f"wrote {a.out}: labels {found.labels.shape} from the {found.source}, "
-        f"{len(found.landscape.minima)} basins"
+        f"wrote {out}: {recs.steps} steps of {len(recs.arrays)} recording(s), {how}, "
+        f"{model.n_states_} states"
     )
 
 
@@ -107,10 +138,24 @@ def _cmd_plot(a: argparse.Namespace) -> None:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    s = sub.add_parser("segment", help="label every step of every sequence by its basin")
+    s = sub.add_parser("segment", help="label every step of every recording by its state")
     s.add_argument("run_dir")
-    s.add_argument("--data", required=True)
-    s.add_argument("--out", required=True, help="labels.npy [N, T]")
+    s.add_argument("--data", required=True, help="a data file (.npz, .npy, .csv, .tsv, .parquet)")
+    s.add_argument(
+        "--out",
+        required=True,
+        help="a table per step (.csv, .tsv, .parquet, .npz: time, sequence, label, each state's "
+        "probability, latent position), or .npy (the labels alone, [N, T])",
+    )
+    s.add_argument(
+        "--offline",
+        nargs="?",
+        const="smooth",
+        choices=("smooth", "viterbi"),
+        help="label from the whole recording: each step's most probable state (smooth, the "
+        "default) or the most probable path (viterbi); without it, online (causal)",
+    )
+    add_table_options(s)
     s.set_defaults(fn=_cmd_segment)
 
     e = sub.add_parser("evaluate", help="accuracy, minima and occupancies on a data set")

@@ -1,0 +1,71 @@
+"""Labels out: what a model says about recordings, one row per step, as a table.
+
+Columns: `sequence` (a table's sequence id, else the recording's index), `step` (its index in
+the recording), `time` (the time stamps, where the recordings had them), `label` (an index of
+the model's minima), `p_0` ... `p_{K-1}` (each state's probability, where the model gives
+them) and `z_0` ... `z_{d-1}` (the latent position). Written by its suffix as CSV, TSV,
+Parquet or NPZ, atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nld.data.recordings import Recordings
+from nld.errors import DataError
+from nld.io import write_bytes
+
+FORMATS = (".csv", ".tsv", ".parquet", ".npz")
+
+
+def step_table(
+    recs: Recordings,
+    labels: list[np.ndarray],
+    latent: list[np.ndarray],
+    proba: list[np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
+    """The columns of the per-step table (per recording: labels [T_i], latent [T_i, d],
+    proba [T_i, K])."""
+    ids = recs.ids if recs.ids is not None else list(range(len(recs.arrays)))
+    out: dict[str, np.ndarray] = {
+        "sequence": np.concatenate(
+            [np.full(len(a), i) for a, i in zip(recs.arrays, ids, strict=True)]
+        ),
+        "step": np.concatenate([np.arange(len(a)) for a in recs.arrays]),
+    }
+    if recs.times is not None:
+        out["time"] = np.concatenate(recs.times)
+    out["label"] = np.concatenate(labels).astype(np.int64)
+    if proba is not None:
+        p = np.concatenate(proba)
+        out.update({f"p_{k}": p[:, k] for k in range(p.shape[1])})
+    z = np.concatenate(latent)
+    out.update({f"z_{j}": z[:, j] for j in range(z.shape[1])})
+    return out
+
+
+def write_steps(path: str | os.PathLike[str], columns: dict[str, Any]) -> None:
+    """Write the table by its suffix (DataError naming the formats for another)."""
+    p = Path(path)
+    if p.suffix not in FORMATS:
+        raise DataError(f"{p}: labels are written as {', '.join(FORMATS)}")
+    buf = io.BytesIO()
+    if p.suffix == ".npz":
+        np.savez_compressed(buf, **columns)
+    else:
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+        import pyarrow.parquet as pq
+
+        table = pa.table(columns)
+        if p.suffix == ".parquet":
+            pq.write_table(table, buf)
+        else:
+            delimiter = "\t" if p.suffix == ".tsv" else ","
+            pcsv.write_csv(table, buf, pcsv.WriteOptions(delimiter=delimiter))
+    write_bytes(p, buf.getvalue())
