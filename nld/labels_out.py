@@ -3,8 +3,11 @@
 Columns: `sequence` (a table's sequence id, else the recording's index), `step` (its index in
 the recording), `time` (the time stamps, where the recordings had them), `label` (an index of
 the model's minima), `p_0` ... `p_{K-1}` (each state's probability, where the model gives
-them) and `z_0` ... `z_{d-1}` (the latent position). Written by its suffix as CSV, TSV,
-Parquet or NPZ, atomically.
+them) and `z_0` ... `z_{d-1}` (the latent position). Or, for those who want change points
+rather than steps, one row per run of equal labels (`segment_table`): `sequence`, `start`,
+`end` (exclusive), `steps`, `state`, `start_time` / `end_time` (the time stamps of its first
+and last step) and `mean_probability` (of its state over its steps). Written by its suffix as
+CSV, TSV, Parquet or NPZ, atomically.
 """
 
 from __future__ import annotations
@@ -47,6 +50,31 @@ def step_table(
     z = np.concatenate(latent)
     out.update({f"z_{j}": z[:, j] for j in range(z.shape[1])})
     return out
+
+
+def segment_table(
+    recs: Recordings, labels: list[np.ndarray], proba: list[np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
+    """The columns of the table of runs: one row per maximal run of one label."""
+    ids = recs.ids if recs.ids is not None else list(range(len(recs.arrays)))
+    rows: dict[str, list[Any]] = {k: [] for k in ("sequence", "start", "end", "steps", "state")}
+    extra: dict[str, list[Any]] = {}
+    for n, lab in enumerate(labels):
+        cut = np.flatnonzero(np.diff(lab)) + 1
+        starts, ends = np.r_[0, cut], np.r_[cut, len(lab)]
+        rows["sequence"] += [ids[n]] * len(starts)
+        rows["start"] += starts.tolist()
+        rows["end"] += ends.tolist()
+        rows["steps"] += (ends - starts).tolist()
+        rows["state"] += lab[starts].tolist()
+        if recs.times is not None:
+            extra.setdefault("start_time", []).extend(recs.times[n][starts])
+            extra.setdefault("end_time", []).extend(recs.times[n][ends - 1])
+        if proba is not None:
+            mine = proba[n][np.arange(len(lab)), lab]
+            means = [float(mine[s:e].mean()) for s, e in zip(starts, ends, strict=True)]
+            extra.setdefault("mean_probability", []).extend(means)
+    return {k: np.asarray(v) for k, v in {**rows, **extra}.items()}
 
 
 def write_steps(path: str | os.PathLike[str], columns: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from nld import checkpoint, state_chain
-from nld.data import load_spec, sample
+from nld.data import load_spec, sample, save
 from tests.fixtures import easy_spec
 from training.cli import main
 from training.evaluate import evaluate
@@ -316,3 +316,19 @@ def test_segment_writes_a_table_per_step_online_and_offline(tmp_path, capsys, sm
         method = offline[1] if len(offline) == 2 else "smooth"
         expected = model.predict(x, online=not offline, method=method)
         np.testing.assert_array_equal(np.array(got["label"]).reshape(3, 200), expected)
+
+
+def test_evaluate_sets_online_and_offline_beside_the_bayes_limits(tmp_path, capsys, smoke_run):
+    from tests.fixtures import easy_spec
+
+    run, _ = smoke_run
+    spec = tmp_path / "easy.json"
+    spec.write_text(easy_spec().model_dump_json())
+    test = tmp_path / "test.npz"
+    save(test, sample(easy_spec(), 30, 200, seed=5))
+    code, out, err = _run(capsys, "evaluate", str(run), "--data", str(test), "--spec", str(spec))
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["bayes_limit_offline"] >= res["bayes_limit_online"] > 0.9
+    assert res["offline_accuracy_mean"] >= res["accuracy_mean"] - 0.01
+    assert res["offline_accuracy_mean"] <= res["bayes_limit_offline"] + 0.01

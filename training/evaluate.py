@@ -21,6 +21,7 @@ from nld.analysis import (
 from nld.data import Dataset
 from nld.inference import (
     chain_classes,
+    class_probabilities,
     find_landscape,
     head_order,
     landscape_labels,
@@ -151,6 +152,15 @@ def evaluate(
             out["head_accuracy_mean"] = match_labels(
                 head_labels, data.states, n_labels
             ).accuracy_mean
+            # ... and offline: the chain's smoothed probabilities, from the whole sequence
+            smoothed = class_probabilities(model, data.x, online=False)
+            if smoothed is not None:
+                offline, _ = landscape_labels(model, land, latents, smoothed.argmax(-1))
+                found = match_labels(offline, data.states, n_labels)
+                out.update(
+                    offline_accuracy_mean=found.accuracy_mean,
+                    offline_accuracy_std=found.accuracy_std,
+                )
         if "chain" in out:
             chained = (
                 match if chain_labels is None else match_labels(chain_labels, data.states, n_labels)

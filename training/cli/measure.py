@@ -24,7 +24,7 @@ def _cmd_segment(a: argparse.Namespace) -> None:
     from nld import analysis_file, checkpoint
     from nld.data.recordings import as_recordings
     from nld.io import atomic_write
-    from nld.labels_out import FORMATS, step_table, write_steps
+    from nld.labels_out import FORMATS, segment_table, step_table, write_steps
 
     out = Path(a.out)
     if out.suffix not in (*FORMATS, ".npy"):
@@ -44,6 +44,8 @@ def _cmd_segment(a: argparse.Namespace) -> None:
         return [values] if recs.kind == "one" else list(values)
 
     if out.suffix == ".npy":
+        if a.segments:
+            raise NLDError("--segments writes a table: --out as .csv, .tsv, .parquet or .npz")
         if recs.kind == "list":
             raise NLDError("recordings of different lengths: write --out as .csv, .parquet or .npz")
         atomic_write(out, lambda f: np.save(f, labels))
@@ -52,7 +54,11 @@ def _cmd_segment(a: argparse.Namespace) -> None:
             proba = each(model.predict_proba(recs, online=online))
         except NLDError:  # a model that labels by position gives no probabilities
             proba = None
-        write_steps(out, step_table(recs, each(labels), each(model.transform(recs)), proba))
+        if a.segments:
+            table = segment_table(recs, each(labels), proba)
+        else:
+            table = step_table(recs, each(labels), each(model.transform(recs)), proba)
+        write_steps(out, table)
     how = "online" if online else f"offline ({a.offline})"
     print(
         f"wrote {out}: {recs.steps} steps of {len(recs.arrays)} recording(s), {how}, "
@@ -61,14 +67,23 @@ def _cmd_segment(a: argparse.Namespace) -> None:
 
 
 def _cmd_evaluate(a: argparse.Namespace) -> None:
-    from nld.data import load, load_spec
+    from nld.data import bayes_limits, load, load_spec
     from nld.io import write_json
     from training.evaluate import evaluate
 
     model, data = load_run(a.run_dir, a.data)
-    truth = load_spec(a.spec).stationary() if a.spec else None
+    spec = load_spec(a.spec) if a.spec else None
+    truth = None if spec is None else spec.stationary()
     fit_data = None if a.fit_data is None else load(a.fit_data, dim=model.cfg.obs_dim)
     res = evaluate(model, data, true_occupancy=truth, fit_data=fit_data).record
+    if spec is not None and len(spec.means[0]) != data.dim:
+        raise NLDError(
+            f"--spec {a.spec} draws {len(spec.means[0])} channels; {a.data} has {data.dim}"
+        )
+    if spec is not None and data.states is not None:  # what the true HMM itself reaches
+        limits = bayes_limits(spec, data.x, data.states)
+        res["bayes_limit_online"] = limits["online_filter_accuracy_mean"]
+        res["bayes_limit_offline"] = limits["offline_smoother_accuracy_mean"]
     if a.out:
         write_json(a.out, res)
     print(json.dumps({k: v for k, v in res.items() if k != "minima"}, indent=1))
@@ -154,6 +169,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         choices=("smooth", "viterbi"),
         help="label from the whole recording: each step's most probable state (smooth, the "
         "default) or the most probable path (viterbi); without it, online (causal)",
+    )
+    s.add_argument(
+        "--segments",
+        action="store_true",
+        help="one row per run of one state (sequence, start, end, steps, state, times, mean "
+        "probability) instead of one per step",
     )
     add_table_options(s)
     s.set_defaults(fn=_cmd_segment)
