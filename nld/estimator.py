@@ -315,14 +315,6 @@ def load(path: str | os.PathLike[str]) -> NLD:
     with _own_rng():  # a new model's initial weights are drawn before the stored ones load
         model, sha = checkpoint.load_with_sha256(d)
         _, meta = checkpoint.read_config(d)
-        try:
-            cfg = TrainConfig.model_validate(meta["train"])
-        except (KeyError, ValueError):  # an imported checkpoint: no training config
-            cfg = TrainConfig(name=d.name)
-        est = NLD.__new__(NLD)
-        est._params = {"config": None, "preset": cfg.name, "seed": cfg.train.seed}
-        est.preset, est.seed, est.progress, est.run_dir = cfg.name, cfg.train.seed, True, None
-        est.config = cfg
         landscape = None
         if model.cfg.has_energy:
             stored = d / analysis_file.FILE
@@ -332,7 +324,21 @@ def load(path: str | os.PathLike[str]) -> NLD:
                 landscape = None
             if landscape is None:
                 landscape = analyze(model, None)
-        est._fitted(model, meta, landscape)
+    return fitted(model, meta, landscape)
+
+
+def fitted(model: NLDModel, meta: dict[str, Any], landscape: Analysis | None) -> NLD:
+    """An `NLD` of a trained model, its checkpoint's `meta` and its landscape analysis (as
+    `load` and the service have them)."""
+    try:
+        cfg = TrainConfig.model_validate(meta["train"])
+    except (KeyError, ValueError):  # an imported checkpoint: no training config
+        cfg = TrainConfig()
+    est = NLD.__new__(NLD)
+    est._params = {"config": None, "preset": cfg.name, "seed": cfg.train.seed}
+    est.preset, est.seed, est.progress, est.run_dir = cfg.name, cfg.train.seed, True, None
+    est.config = cfg
+    est._fitted(model, meta, landscape)
     return est
 
 

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from nld.analysis.grid import Grid, box_grid, plane_grid, plane_through
-from nld.errors import NonFiniteError
+from nld.errors import NLDError, NonFiniteError
+from nld.estimator import NLD, fitted
 from nld.inference import LABELS_FROM_POSITION, basin_labels, class_source
 from nld.landscape import Analysis, finite_or_none
 from nld.model import NLDModel
@@ -44,6 +45,7 @@ class Chunk:
     energies: np.ndarray  # [..., T]
     h: np.ndarray  # float32, the GRU state after the chunk
     belief: np.ndarray | None  # [..., K] the state chain's log marginal after it
+    proba: np.ndarray | None = None  # [..., T, K] each minimum's probability (state chain)
 
 
 @dataclass
@@ -93,7 +95,7 @@ class LoadedModel:
         batched = x.ndim == 3
         xt = torch.from_numpy(x)
         h0 = None if h is None else torch.from_numpy(h)
-        chain, new_belief = self.model.chain, None
+        chain, new_belief, proba = self.model.chain, None, None
         # The chain (whose states are the head's minima: checkpoint.load) labels by itself:
         # the head's classes are not needed then.
         r, classes, h_new = self.model.read(xt if batched else xt[None], h0, head=chain is None)
@@ -103,6 +105,10 @@ class LoadedModel:
             marginals, _ = chain.filter(xs, prev)
             classes = torch.from_numpy(marginals.argmax(-1))
             new_belief = marginals[:, -1] if batched else marginals[0, -1]
+            if self.head_order is not None:  # the chain's states, as the analysis' minima
+                proba = np.empty_like(marginals)
+                proba[..., self.head_order] = np.exp(marginals)
+                proba = proba if batched else proba[0]
         if not batched:
             r = r[0]
             classes = None if classes is None else classes[0]
@@ -120,7 +126,28 @@ class LoadedModel:
             z,
             lambda p: index.assign(p, exact=False),
         )
-        return Chunk(labels, z, e.numpy().astype(np.float64), h_new.numpy(), new_belief)
+        return Chunk(labels, z, e.numpy().astype(np.float64), h_new.numpy(), new_belief, proba)
+
+    # -- a whole recording ----------------------------------------------------------------
+    @cached_property
+    def estimator(self) -> NLD:
+        return fitted(self.model, self.meta, self.analysis)
+
+    def label_recording(
+        self, x: np.ndarray, *, offline: bool, method: str
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """Labels [T], each state's probabilities [T, K] (None where the model gives none)
+        and latent positions [T, d] of one recording x [T, D]: online, or from the whole
+        recording (the state chain smoothed, or its Viterbi path). NLDError where the model
+        cannot (offline labels without a state chain)."""
+        with torch.inference_mode():
+            est = self.estimator
+            labels = est.predict(x, online=not offline, method=method)
+            try:
+                proba = est.predict_proba(x, online=not offline)
+            except NLDError:  # labels by readout position: no probabilities
+                proba = None
+            return labels, proba, est.transform(x)
 
     # -- the landscape --------------------------------------------------------------------
     def energy_box(self, lo: list[float], hi: list[float], resolution: int) -> Grid:

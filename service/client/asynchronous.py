@@ -17,6 +17,7 @@ from service.schemas import (
     ModelsResponse,
     OccupancyResponse,
     SampleResponse,
+    SegmentResponse,
     StepResult,
     StreamResponse,
     TransitionsResponse,
@@ -164,6 +165,17 @@ class AsyncNLDClient(_Base):
     ) -> SampleResponse:
         body = self._sample_body(n_paths, n_steps, dt, seed, start, model, velocities, space)
         return await self._post(SampleResponse, "/sample", body, idempotent=True)
+
+    async def segment(
+        self,
+        observations: Sequence[Observation],
+        *,
+        offline: bool = False,
+        method: str = "smooth",
+        model: str | None = None,
+    ) -> SegmentResponse:
+        body = self._segment_body(observations, offline, method, model)
+        return await self._post(SegmentResponse, "/segment", body, idempotent=True)
 
     async def segment_chunk(
         self,

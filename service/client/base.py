@@ -71,6 +71,13 @@ class _Base:
         }
 
     @staticmethod
+    def _segment_body(
+        observations: Sequence[Observation], offline: bool, method: str, model: str | None
+    ) -> dict[str, Any]:
+        rows = [list(map(float, o)) for o in observations]
+        return {"model": model, "observations": rows, "offline": offline, "method": method}
+
+    @staticmethod
     def _sample_body(
         n_paths: int,
         n_steps: int,

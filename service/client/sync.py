@@ -17,6 +17,7 @@ from service.schemas import (
     ModelsResponse,
     OccupancyResponse,
     SampleResponse,
+    SegmentResponse,
     StepResult,
     StreamResponse,
     TransitionsResponse,
@@ -162,6 +163,19 @@ class NLDClient(_Base):
         """Prior paths (seeded: the same arguments give the same paths)."""
         body = self._sample_body(n_paths, n_steps, dt, seed, start, model, velocities, space)
         return self._post(SampleResponse, "/sample", body, idempotent=True)
+
+    def segment(
+        self,
+        observations: Sequence[Observation],
+        *,
+        offline: bool = False,
+        method: str = "smooth",
+        model: str | None = None,
+    ) -> SegmentResponse:
+        """Labels and each state's probabilities for a whole recording [T][D]: online, or
+        `offline` from the whole recording (method "smooth" or "viterbi")."""
+        body = self._segment_body(observations, offline, method, model)
+        return self._post(SegmentResponse, "/segment", body, idempotent=True)
 
     # -- streaming --------------------------------------------------------------------------
     def segment_chunk(

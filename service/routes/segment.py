@@ -244,7 +244,13 @@ async def _labelled(session: SessionState, chunk: _Chunk) -> SessionState:
         version=lm.version,
         closed=chunk.end,
         results=[
-            StepResult(t=session.t + i, label=int(lab), z=zi.tolist(), energy=float(e))
+            StepResult(
+                t=session.t + i,
+                label=int(lab),
+                z=zi.tolist(),
+                energy=float(e),
+                probabilities=None if labelled.proba is None else labelled.proba[i].tolist(),
+            )
             for i, (lab, zi, e) in enumerate(
                 zip(labelled.labels, labelled.positions, labelled.energies, strict=True)
             )

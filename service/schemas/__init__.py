@@ -108,6 +108,12 @@ from service.schemas.sample import (
     SampleResponse as SampleResponse,
 )
 from service.schemas.segment import (
+    SegmentRequest as SegmentRequest,
+)
+from service.schemas.segment import (
+    SegmentResponse as SegmentResponse,
+)
+from service.schemas.segment import (
     StepResult as StepResult,
 )
 from service.schemas.segment import (

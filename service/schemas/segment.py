@@ -1,6 +1,8 @@
-"""Streaming segmentation: a chunk of a stream in, its labels out."""
+"""Segmentation: a chunk of a stream in, its labels out; or a whole recording at once."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -68,6 +70,12 @@ class StepResult(BaseModel):
         examples=[[0.84, 0.31]],
     )
     energy: float = Field(description="E(z), in energy units", examples=[34.6])
+    probabilities: list[float] | None = Field(
+        None,
+        description="each state's probability given the stream so far, in the order of the "
+        "minima (the state chain's filter); null for a model that labels without one",
+        examples=[[0.02, 0.05, 0.93]],
+    )
 
 
 class StreamResponse(BaseModel):
@@ -81,3 +89,51 @@ class StreamResponse(BaseModel):
         description="the session is closed (the request's `end`)", examples=[False]
     )
     results: list[StepResult] = Field(description="one result per observation, in order")
+
+
+class SegmentRequest(Strict):
+    model: ModelName | None = model_field()
+    observations: list[Vector] = Field(
+        min_length=2,
+        description="one recording, [T][D] in time order, in the units of the model's training "
+        "data (D = the model's `obs_dim`)",
+        examples=[[[0.12, -1.3, 0.8], [0.15, -1.1, 0.7]]],
+    )
+    offline: bool = Field(
+        False,
+        description="label each step from the whole recording (the state chain over the "
+        "model's minima) instead of from the steps before it (online, as a stream is labelled)",
+        examples=[True],
+    )
+    method: Literal["smooth", "viterbi"] = Field(
+        "smooth",
+        description="offline: each step's most probable state (smooth) or the most probable "
+        "sequence of states (viterbi)",
+        examples=["smooth"],
+    )
+
+    @model_validator(mode="after")
+    def _rectangular(self) -> SegmentRequest:
+        dims = {len(o) for o in self.observations}
+        if len(dims) > 1:
+            raise ValueError(f"observations are ragged: rows of lengths {sorted(dims)}")
+        return self
+
+
+class SegmentResponse(BaseModel):
+    model: str = MODEL_OUT
+    version: str = VERSION
+    offline: bool = Field(description="labelled from the whole recording", examples=[True])
+    labels: list[int] = Field(
+        description="each step's state: the index of a minimum in `GET /landscape/minima`",
+        examples=[[0, 0, 2]],
+    )
+    probabilities: list[list[float]] | None = Field(
+        description="[T][K] each state's probability at each step (online: given the steps so "
+        "far; offline: given the whole recording); null for a model that gives none",
+        examples=[[[0.97, 0.01, 0.02], [0.95, 0.01, 0.04], [0.1, 0.0, 0.9]]],
+    )
+    z: list[list[float]] = Field(
+        description="[T][d] the latent position read at each step (latent units)",
+        examples=[[[0.84, 0.31], [0.83, 0.3], [-0.5, 1.2]]],
+    )

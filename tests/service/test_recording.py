@@ -1,0 +1,57 @@
+"""POST /segment: a whole recording, online or offline, and the probabilities a stream gets."""
+
+import numpy as np
+import pytest
+
+from service.client import InvalidRequest, NLDClient
+
+
+def test_online_labels_and_probabilities_are_the_streams(client, stream):
+    whole = client.post("/segment", json={"observations": stream}).json()
+    streamed = client.post("/segment/stream", json={"observations": stream, "end": True}).json()
+    results = streamed["results"]
+    assert whole["labels"] == [r["label"] for r in results]
+    p = np.array(whole["probabilities"])
+    assert p.shape == (len(stream), 2)
+    np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-9)
+    np.testing.assert_allclose(p, [r["probabilities"] for r in results], atol=1e-9)
+    np.testing.assert_allclose(whole["z"], [r["z"] for r in results], atol=1e-5)
+    assert p.argmax(1).tolist() == whole["labels"]
+
+
+@pytest.mark.parametrize("method", ["smooth", "viterbi"])
+def test_offline_labels_come_from_the_whole_recording(client, stream, method):
+    body = {"observations": stream, "offline": True, "method": method}
+    r = client.post("/segment", json=body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["offline"] and len(out["labels"]) == len(stream)
+    online = np.array(
+        client.post("/segment", json={"observations": stream}).json()["probabilities"]
+    )
+    offline = np.array(out["probabilities"])
+    # The last step has no future: smoothing and filtering agree there.
+    np.testing.assert_allclose(offline[-1], online[-1], atol=1e-9)
+    if method == "smooth":
+        assert offline.argmax(1).tolist() == out["labels"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"observations": [[0.0, 1.0], [1.0, 2.0]]}, "dimension 2; model 'easy' expects 4"),
+        ({"observations": [[0.0] * 4]}, "at least 2"),
+        ({"observations": [[0.0] * 4] * 3, "method": "best"}, "smooth"),
+    ],
+)
+def test_bad_recordings_are_a_clear_422(client, body, message):
+    r = client.post("/segment", json=body)
+    assert r.status_code == 422 and message in r.text
+
+
+def test_the_client_labels_a_recording(client, stream):
+    with NLDClient(client=client) as c:
+        out = c.segment(stream, offline=True)
+        assert len(out.labels) == len(stream) and out.probabilities is not None
+        with pytest.raises(InvalidRequest):
+            c.segment([[0.0, 1.0], [1.0, 2.0]])
