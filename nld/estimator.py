@@ -181,6 +181,8 @@ class NLD:
         assert index is not None
 
         def labels(x3: np.ndarray) -> np.ndarray:
+            if self.n_states_ == 1:  # one well: every step is in it, online or not
+                return np.zeros(x3.shape[:2], dtype=np.int64)
             positions, classes = read_path(model, x3, chain=online)
             if not online:
                 if self._order is None:

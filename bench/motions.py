@@ -1,0 +1,170 @@
+"""Real recordings from CSV to labels: smartwatch motion (BasicMotions), end to end.
+
+    python bench/motions.py --out DIR [--preset default] [--seed 0] [--threads 2]
+
+BasicMotions (the UEA archive, as the sktime package ships it: its wheel is fetched from the
+package registry and the two data files read out of it) holds 80 recordings of 100 steps
+(10 Hz) of a smartwatch's accelerometer and gyroscope (6 channels), 20 of each of four
+activities: standing, walking, running, badminton. The script strings recordings together
+into sequences of three (the activity changes at most every 100 steps, to another chosen at
+random) and writes them as CSV tables, one row per step: `seq`, `time`, the six channels and
+the `activity` (which nld is not shown). Train from the TRAIN recordings, test from the TEST
+ones. Then, as a user would:
+
+    nld train --data DIR/train.csv --sequence-column seq --columns ax,ay,az,gx,gy,gz --out DIR/run
+    nld segment DIR/run --data DIR/test.csv --sequence-column seq --out DIR/labels.csv --offline
+
+and scores the labels against the activities (many-to-one, and one-to-one where the states
+number the activities), beside hmmlearn's GaussianHMM (4 states, full covariances, best of 3
+EM starts) on the same files. A row goes to bench/results/motions.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from record import append_row
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "motions.jsonl"
+WHEEL = "sktime==1.2.0"
+INSIDE = "sktime/datasets/data/BasicMotions/BasicMotions_{}.ts"
+CHANNELS = ["ax", "ay", "az", "gx", "gy", "gz"]
+PER_SEQUENCE = 3
+
+
+def _read_ts(text: str) -> tuple[np.ndarray, list[str]]:
+    """A .ts file's series [N, D, T] and class labels."""
+    lines = [ln for ln in text.splitlines() if ln and not ln.startswith(("#", "@"))]
+    series, labels = [], []
+    for ln in lines:
+        *dims, label = ln.split(":")
+        series.append([[float(v) for v in d.split(",")] for d in dims])
+        labels.append(label.strip())
+    return np.array(series), labels
+
+
+def _fetch(cache: Path) -> dict[str, tuple[np.ndarray, list[str]]]:
+    cache.mkdir(parents=True, exist_ok=True)
+    if not list(cache.glob("sktime-*.whl")):
+        pip = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", WHEEL, "-d", str(cache)]
+        subprocess.run(pip, check=True)
+    wheel = next(cache.glob("sktime-*.whl"))
+    with zipfile.ZipFile(wheel) as z:
+        return {s: _read_ts(z.read(INSIDE.format(s)).decode()) for s in ("TRAIN", "TEST")}
+
+
+def _table(series: np.ndarray, labels: list[str], n_seq: int, seed: int) -> str:
+    """CSV of n_seq sequences, each PER_SEQUENCE recordings of different activities."""
+    rng = np.random.default_rng(seed)
+    by = {a: np.flatnonzero(np.array(labels) == a) for a in sorted(set(labels))}
+    rows = ["seq,time," + ",".join(CHANNELS) + ",activity"]
+    for s in range(n_seq):
+        activity = rng.choice(list(by))
+        t = 0
+        for _ in range(PER_SEQUENCE):
+            rec = series[rng.choice(by[activity])]  # [D, T]
+            for step in rec.T:
+                rows.append(
+                    f"s{s},{t / 10:.1f}," + ",".join(f"{v:.6f}" for v in step) + f",{activity}"
+                )
+                t += 1
+            activity = rng.choice([a for a in by if a != activity])
+    return "\n".join(rows) + "\n"
+
+
+def _scores(labels: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    from nld.analysis import many_to_one, match_labels
+
+    k = int(labels.max()) + 1
+    out = {"many_to_one": float(many_to_one(labels[None], truth[None]))}
+    if k == len(set(truth.tolist())):
+        out["matched"] = float(match_labels(labels[None], truth[None], k).accuracy_mean)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--preset", default="default")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--train-sequences", type=int, default=200)
+    p.add_argument("--test-sequences", type=int, default=100)
+    a = p.parse_args()
+
+    data = _fetch(Path(tempfile.gettempdir()) / "nld-bench-motions")
+    a.out.mkdir(parents=True, exist_ok=True)
+    (a.out / "train.csv").write_text(_table(*data["TRAIN"], a.train_sequences, a.seed))
+    (a.out / "test.csv").write_text(_table(*data["TEST"], a.test_sequences, a.seed + 1))
+    run = a.out / "run"
+    common = ["--sequence-column", "seq", "--columns", ",".join(CHANNELS)]
+    nld = [str(Path(sys.executable).parent / "nld")]
+    t0 = time.perf_counter()
+    if not (run / "config.json").exists():
+        train = ["train", "--data", str(a.out / "train.csv"), "--out", str(run)]
+        extra = ["--preset", a.preset, "--seed", str(a.seed), "--set", f"train.threads={a.threads}"]
+        subprocess.run([*nld, *train, *common, *extra, "--quiet"], check=True, cwd=ROOT)
+    train_s = time.perf_counter() - t0
+    row: dict = {
+        "preset": a.preset,
+        "seed": a.seed,
+        "threads": a.threads,
+        "train_seconds": round(train_s, 1),
+    }
+    import pyarrow.csv as pcsv
+
+    truth_table = pcsv.read_csv(a.out / "test.csv").to_pydict()
+    names = sorted(set(truth_table["activity"]))
+    truth = np.array([names.index(v) for v in truth_table["activity"]])
+    for how, flag in (("online", []), ("offline", ["--offline"])):
+        out = a.out / f"labels-{how}.csv"
+        seg = ["segment", str(run), "--data", str(a.out / "test.csv"), "--out", str(out)]
+        done = subprocess.run(
+            [*nld, *seg, *common, *flag], cwd=ROOT, capture_output=True, text=True
+        )
+        if done.returncode:
+            row[f"{how}_error"] = done.stderr.strip().splitlines()[-1]
+            continue
+        labels = np.array(pcsv.read_csv(out).to_pydict()["label"])
+        row.update({f"{how}_{k}": round(v, 4) for k, v in _scores(labels, truth).items()})
+        row["n_states"] = int(labels.max()) + 1
+
+    from hmmlearn.hmm import GaussianHMM
+
+    from nld.data.recordings import as_recordings
+    from nld.data.tables import TableOptions
+
+    opts = TableOptions(columns=CHANNELS, sequence_column="seq")
+    train = as_recordings(a.out / "train.csv", table=opts)
+    test = as_recordings(a.out / "test.csv", table=opts)
+    flat = np.concatenate(train.arrays)
+    t0 = time.perf_counter()
+    fits = []
+    for s in range(3):
+        hmm = GaussianHMM(
+            n_components=len(names), covariance_type="full", n_iter=100, random_state=s
+        )
+        hmm.fit(flat, [len(x) for x in train.arrays])
+        fits.append((hmm.score(flat, [len(x) for x in train.arrays]), hmm))
+    hmm = max(fits, key=lambda f: f[0])[1]
+    row["hmmlearn_seconds"] = round(time.perf_counter() - t0, 1)
+    test_flat = np.concatenate(test.arrays)
+    lengths = [len(x) for x in test.arrays]
+    smoothed = hmm.predict_proba(test_flat, lengths).argmax(1)
+    row.update({f"hmmlearn_offline_{k}": round(v, 4) for k, v in _scores(smoothed, truth).items()})
+    row["command"] = "python bench/motions.py " + " ".join(sys.argv[1:])
+    append_row(RESULTS, row)
+    print(json.dumps(row))
+
+
+if __name__ == "__main__":
+    main()
