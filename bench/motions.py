@@ -108,12 +108,14 @@ def main() -> None:
     run = a.out / "run"
     common = ["--sequence-column", "seq", "--columns", ",".join(CHANNELS)]
     nld = [str(Path(sys.executable).parent / "nld")]
-    t0 = time.perf_counter()
+    wall = a.out / "train_wall_seconds.txt"  # kept beside the run, for a re-run that reuses it
     if not (run / "config.json").exists():
+        t0 = time.perf_counter()
         train = ["train", "--data", str(a.out / "train.csv"), "--out", str(run)]
         extra = ["--preset", a.preset, "--seed", str(a.seed), "--set", f"train.threads={a.threads}"]
         subprocess.run([*nld, *train, *common, *extra, "--quiet"], check=True, cwd=ROOT)
-    train_s = time.perf_counter() - t0
+        wall.write_text(f"{time.perf_counter() - t0:.1f}\n")
+    train_s = float(wall.read_text()) if wall.exists() else None
     row: dict = {
         "preset": a.preset,
         "seed": a.seed,

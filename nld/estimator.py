@@ -140,11 +140,7 @@ class NLD:
             _, meta = checkpoint.read_config(out)
             if recs.columns:
                 meta["data"]["columns"] = recs.columns
-            landscape = None
-            if model.cfg.has_energy:  # analysed around the training data's own latent path
-                latents = read_path(model, data.x, chain=False)[0]
-                landscape = analyze(model, latents, seed=self.seed)
-            self._fitted(model, meta, landscape)
+            self._fitted(model, meta, analysed(model, data.x, self.seed))
         if self.run_dir is not None:
             self.save(self.run_dir)  # with its analysis, and the columns it was trained on
         return self
@@ -327,6 +323,16 @@ def load(path: str | os.PathLike[str]) -> NLD:
             if landscape is None:
                 landscape = analyze(model, None)
     return fitted(model, meta, landscape)
+
+
+def analysed(model: NLDModel, x: np.ndarray, seed: int = 0) -> Analysis | None:
+    """The landscape analysis of a trained model around the latent path of its training data
+    x [N, T, D], whose minima the basin head and the state chain were fitted to (an analysis
+    from the prior alone may find others, and then labels fall back to the readout's basins);
+    None for a model without an energy."""
+    if not model.cfg.has_energy:
+        return None
+    return analyze(model, read_path(model, x, chain=False)[0], seed=seed)
 
 
 def fitted(model: NLDModel, meta: dict[str, Any], landscape: Analysis | None) -> NLD:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING, Annotated
 
+import numpy as np
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
@@ -97,3 +98,17 @@ def resolve_energy_model(reg: Registry, name: str | None) -> LoadedModel:
 
 
 AUTH = [Depends(require_api_key)]
+
+
+def observations_array(rows: list[list[float]], cap: int) -> np.ndarray:
+    """A request's observations as float32 [T, D]: 422 over the cap `max_observations` or
+    for values float32 cannot hold."""
+    if len(rows) > cap:
+        raise HTTPException(
+            422, f"{len(rows)} observations in one request: over the cap max_observations = {cap}"
+        )
+    with np.errstate(over="ignore"):
+        x = np.asarray(rows, dtype=np.float32)
+    if not np.isfinite(x).all():
+        raise HTTPException(422, "observation values must fit in float32 (|x| < 3.4e38)")
+    return x

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 from fastapi import APIRouter, HTTPException
 from starlette.concurrency import run_in_threadpool
 
 from nld.errors import NLDError
-from service.deps import AUTH, RegistryDep, SettingsDep, resolve_energy_model
+from service.deps import AUTH, RegistryDep, SettingsDep, observations_array, resolve_energy_model
 from service.schemas import Problem, SegmentRequest, SegmentResponse
 
 router = APIRouter(tags=["segment"], dependencies=AUTH)
@@ -40,16 +39,7 @@ async def segment_recording(
     body: SegmentRequest, reg: RegistryDep, settings: SettingsDep
 ) -> SegmentResponse:
     lm = resolve_energy_model(reg, body.model)
-    if len(body.observations) > settings.max_observations:
-        raise HTTPException(
-            422,
-            f"{len(body.observations)} observations: over the cap max_observations = "
-            f"{settings.max_observations}",
-        )
-    with np.errstate(over="ignore"):
-        x = np.asarray(body.observations, dtype=np.float32)
-    if not np.isfinite(x).all():
-        raise HTTPException(422, "observation values must fit in float32 (|x| < 3.4e38)")
+    x = observations_array(body.observations, settings.max_observations)
     if x.shape[1] != lm.model.cfg.obs_dim:
         raise HTTPException(
             422,

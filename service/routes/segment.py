@@ -22,7 +22,14 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi import Path as PathParam
 from starlette.concurrency import run_in_threadpool
 
-from service.deps import AUTH, RegistryDep, SettingsDep, StoreDep, resolve_model
+from service.deps import (
+    AUTH,
+    RegistryDep,
+    SettingsDep,
+    StoreDep,
+    observations_array,
+    resolve_model,
+)
 from service.registry import Registry
 from service.schemas import SESSION_ID, Problem, StepResult, StreamRequest, StreamResponse
 from service.sessions import (
@@ -89,16 +96,7 @@ async def segment_stream(
     settings: SettingsDep,
 ) -> Response:
     """The answer is sent as the JSON bytes the session keeps for retries: serialised once."""
-    if len(body.observations) > settings.max_observations:
-        raise HTTPException(
-            422,
-            f"{len(body.observations)} observations in one chunk: over the cap "
-            f"max_observations = {settings.max_observations}",
-        )
-    with np.errstate(over="ignore"):
-        x = np.asarray(body.observations, dtype=np.float32)
-    if not np.isfinite(x).all():
-        raise HTTPException(422, "observation values must fit in float32 (|x| < 3.4e38)")
+    x = observations_array(body.observations, settings.max_observations)
     digest = hashlib.sha256(x.tobytes()).hexdigest()
     if body.session_id is None:
         if body.seq not in (None, 0):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 Finite = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 Vector = Annotated[list[Finite], Field(min_length=1, max_length=4096)]
@@ -86,3 +86,14 @@ class Readiness(BaseModel):
         description="the session store and its state when last read", examples=["redis: ok"]
     )
     pid: int = Field(description="the worker process that answered", examples=[4242])
+
+
+def rectangular(rows: list[list[float]]) -> list[list[float]]:
+    """Observations [T][D]: every row of the same length."""
+    dims = {len(o) for o in rows}
+    if len(dims) > 1:
+        raise ValueError(f"observations are ragged: rows of lengths {sorted(dims)}")
+    return rows
+
+
+Observations = Annotated[list[Vector], AfterValidator(rectangular)]

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
 from service.schemas.common import (
     MODEL_OUT,
     VERSION,
     ModelName,
+    Observations,
     SessionId,
     Strict,
-    Vector,
     model_field,
 )
 
@@ -41,19 +41,12 @@ class StreamRequest(Strict):
         "session at all",
         examples=[False],
     )
-    observations: list[Vector] = Field(
+    observations: Observations = Field(
         min_length=1,
         description="the chunk's observations, [T][D] in stream order, in the units of the "
         "model's training data (D = the model's `obs_dim`)",
         examples=[[[0.12, -1.3, 0.8], [0.15, -1.1, 0.7]]],
     )
-
-    @model_validator(mode="after")
-    def _rectangular(self) -> StreamRequest:
-        dims = {len(o) for o in self.observations}
-        if len(dims) > 1:
-            raise ValueError(f"observations are ragged: rows of lengths {sorted(dims)}")
-        return self
 
 
 class StepResult(BaseModel):
@@ -93,7 +86,7 @@ class StreamResponse(BaseModel):
 
 class SegmentRequest(Strict):
     model: ModelName | None = model_field()
-    observations: list[Vector] = Field(
+    observations: Observations = Field(
         min_length=2,
         description="one recording, [T][D] in time order, in the units of the model's training "
         "data (D = the model's `obs_dim`)",
@@ -111,13 +104,6 @@ class SegmentRequest(Strict):
         "sequence of states (viterbi)",
         examples=["smooth"],
     )
-
-    @model_validator(mode="after")
-    def _rectangular(self) -> SegmentRequest:
-        dims = {len(o) for o in self.observations}
-        if len(dims) > 1:
-            raise ValueError(f"observations are ragged: rows of lengths {sorted(dims)}")
-        return self
 
 
 class SegmentResponse(BaseModel):

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from nld.errors import NLDError
 from training.cli.common import add_table_options, load_run, positive, stage_parser, table_options
 
 
 def _cmd_train(a: argparse.Namespace) -> None:
-    from nld import checkpoint
+    from nld import analysis_file, checkpoint
     from nld.data.recordings import as_recordings, training_set
+    from nld.estimator import analysed
     from nld.fitting.config import load_config, with_overrides
     from nld.fitting.restarts import fit
 
@@ -28,6 +30,11 @@ def _cmd_train(a: argparse.Namespace) -> None:
     if recs.columns:  # the channels' names, which data to label later must have
         meta["data"]["columns"] = recs.columns
         checkpoint.save(a.out, model, meta=meta)
+    # The landscape around the training data, stored for nld.load, nld segment and the service.
+    landscape = analysed(model, data.x, cfg.train.seed)
+    if landscape is not None:
+        digest = checkpoint.weights_sha256(a.out)
+        analysis_file.save(Path(a.out) / analysis_file.FILE, landscape, digest)
     print(f"wrote {a.out}")
     kept = meta.get("restarts")
     if kept:
