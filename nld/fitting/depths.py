@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from nld.analysis import BasinIndex
+from nld.analysis import BasinIndex, Minimum
 from nld.analysis.energy import model_energy
 from nld.analysis.occupancy import quadrature
 from nld.data import Dataset
@@ -44,6 +44,7 @@ class DepthsFit(StageRecord):
     seconds: float
     skipped: str | None = None  # why the depths were left as they were
     kept: bool = False  # False: the fit did not lower the weighted loss and was undone
+    undone: str | None = None  # why a fit that lowered its loss was undone all the same
 
     def changed(self) -> bool:
         return self.kept and self.skipped is None
@@ -51,7 +52,13 @@ class DepthsFit(StageRecord):
     def describe(self) -> list[str]:
         if self.skipped:
             return [f"depths: left as they were ({self.skipped})"]
-        undone = "" if self.kept else ": the fit did not lower its loss and was undone"
+        undone = (
+            ""
+            if self.kept
+            else f": undone, {self.undone}"
+            if self.undone
+            else ": the fit did not lower its loss and was undone"
+        )
         return [
             f"depths: {self.iterations} steps ({self.seconds:.0f} s){undone}",
             f"  state chain's shares: {values(self.target, '.3f')}",
@@ -129,12 +136,30 @@ def fit_depths(
 
     before = mass()
     weigh = basin_weights(index, target)
+    energy = model.prior.energy
+    assert energy is not None
+    saved = {k: v.detach().clone() for k, v in energy.state_dict().items()}
     fit = calibrate(model, data, iterations, seed, progress_bar, weigh=weigh)
+    kept, undone = fit.nll_after < fit.nll_before, None
+    if kept and head_order(model, _minima(model, latents, seed)) is None:
+        # Deeper and shallower wells can merge or part: then the basin head and the state
+        # chain no longer stand for the landscape's minima, and labels would lose them.
+        energy.load_state_dict(saved)
+        kept = False
+        undone = "it merged or moved wells: the chain's states were no longer the minima"
     return DepthsFit(
         iterations=iterations,
         target=target[order].tolist(),
         mass_before=before,
         mass_after=mass(),
         seconds=round(time.perf_counter() - start, 3),
-        kept=fit.nll_after < fit.nll_before,
+        kept=kept,
+        undone=undone,
     )
+
+
+def _minima(model: NLDModel, latents: torch.Tensor, seed: int) -> list[Minimum]:
+    try:
+        return analyze(model, latents, seed=seed, quadrature_max_dim=0).minima
+    except NLDError:  # no minimum in the region searched
+        return []

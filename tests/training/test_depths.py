@@ -126,3 +126,36 @@ def test_an_undone_depths_fit_leaves_the_clock_as_it_was(
     assert "was undone" in out and "run again" not in out
     _, meta = checkpoint.read_config(run)
     assert not meta["depths"]["kept"] and meta["clock"] == before["clock"]
+
+
+def test_a_fit_that_merges_wells_is_undone(smoke_run, easy_data, monkeypatch):
+    """A fit that lowers its loss but leaves other minima than the state chain's (two wells
+    merged) would cost the model its chain's labels: it is undone."""
+    import torch
+
+    import nld.fitting.depths
+    from nld.fitting.calibrate import Calibration
+
+    def deepens(model, data, iterations, *args, **kwargs):
+        with torch.no_grad():
+            for w in model.prior.energy.parameters():
+                w.add_(0.1)
+        return Calibration(iterations=iterations, nll_before=1.0, nll_after=0.5, seconds=0.0)
+
+    model = checkpoint.load(smoke_run[0])
+    before = {k: v.clone() for k, v in model.prior.energy.state_dict().items()}
+    monkeypatch.setattr(nld.fitting.depths, "calibrate", deepens)
+    monkeypatch.setattr(nld.fitting.depths, "_minima", lambda *args: [])  # the wells merged
+    fit = fit_depths(model, easy_data[0], 10, seed=0, progress_bar=False)
+    assert not fit.kept and "merged or moved wells" in fit.undone and not fit.changed()
+    assert "undone, it merged" in fit.describe()[0]
+    for k, v in model.prior.energy.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    # ... while a fit that keeps the chain's minima (here: changes nothing) is kept.
+    monkeypatch.undo()
+
+    def better(model, data, iterations, *args, **kwargs):
+        return Calibration(iterations=iterations, nll_before=1.0, nll_after=0.5, seconds=0.0)
+
+    monkeypatch.setattr(nld.fitting.depths, "calibrate", better)
+    assert fit_depths(model, easy_data[0], 10, seed=0, progress_bar=False).kept
