@@ -17,7 +17,6 @@ A row goes to bench/results/api.jsonl.
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from record import append_row
+from record import append_row, median_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "api.jsonl"
@@ -33,12 +32,9 @@ HEAVY = ("torch", "fastapi", "matplotlib", "training", "service")
 
 
 def _seconds(code: str, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    """Median wall seconds of `python -c code` in a fresh interpreter."""
+    run = [sys.executable, "-c", code]
+    return median_seconds(lambda: subprocess.run(run, check=True, cwd=ROOT), repeats)
 
 
 def _as_model_minima(model: Any, x: np.ndarray) -> np.ndarray:

@@ -12,25 +12,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-from record import append_row
+from record import append_row, median_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "read_table.jsonl"
-
-
-def _median_seconds(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -59,8 +48,8 @@ def main() -> None:
             recs = as_recordings(path)
             assert recs.arrays[0].shape == (a.rows, a.channels)
 
-        nld_s = _median_seconds(ours, a.repeats)
-        pandas_s = _median_seconds(lambda: pd.read_csv(path), a.repeats)
+        nld_s = median_seconds(ours, a.repeats)
+        pandas_s = median_seconds(lambda: pd.read_csv(path), a.repeats)
     append_row(
         RESULTS,
         {

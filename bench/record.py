@@ -8,8 +8,11 @@ import argparse
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +112,13 @@ def variant_of(a: argparse.Namespace) -> tuple[dict[str, Any], str | None]:
             raise SystemExit(f"--set {item!r}: {e} (e.g. model.substeps=2)") from None
     name = a.tag or ",".join(f"{k}={v}" for k, v in sorted(overrides.items())) or None
     return overrides, name
+
+
+def median_seconds(fn: Callable[[], object], repeats: int = 5) -> float:
+    """The median wall time of `repeats` calls of fn()."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)

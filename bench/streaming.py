@@ -15,25 +15,14 @@ Medians of 5 repeats, one thread; a row per batch size goes to bench/results/str
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from record import append_row
+from record import append_row, median_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "streaming.jsonl"
-
-
-def _median_seconds(fn, repeats: int = 5) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def measure(lm, b: int, steps: int) -> dict:  # type: ignore[no-untyped-def]
@@ -63,14 +52,14 @@ def measure(lm, b: int, steps: int) -> dict:  # type: ignore[no-untyped-def]
             chunk = lm.label_chunk(x[:, t : t + 1], h, belief)
             h, belief = chunk.h, chunk.belief
 
-    t_floor = _median_seconds(floor)
-    t_service = _median_seconds(service_path)
+    t_floor = median_seconds(floor)
+    t_service = median_seconds(service_path)
     # Basin lookups of the positions of the whole streams (the first step is atypical).
     z = lm.label_chunk(x, None).positions
     pts = torch.from_numpy(z.reshape(-1, z.shape[-1]))[:2000]
     index = lm.analysis.index
-    t_flow = _median_seconds(lambda: assign_basins(index.energy, pts, lm.analysis.minima), 3)
-    t_lookup = _median_seconds(lambda: index.assign(pts.numpy(), exact=False), 3)
+    t_flow = median_seconds(lambda: assign_basins(index.energy, pts, lm.analysis.minima), 3)
+    t_lookup = median_seconds(lambda: index.assign(pts.numpy(), exact=False), 3)
     events = b * steps
     return {
         "batch": b,
