@@ -42,7 +42,7 @@ def _as_model_minima(model: Any, x: np.ndarray) -> np.ndarray:
     renumbered as the nearest of the model's own minima."""
     from nld.inference import label
 
-    found = label(model.model_, x)
+    found = label(model.model_, model.fitted_, x)
     positions = np.stack([m.position for m in found.landscape.minima])
     nearest = np.linalg.norm(positions[:, None] - model.minima_[None], axis=-1).argmin(1)
     return nearest[found.labels]

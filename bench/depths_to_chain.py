@@ -43,14 +43,14 @@ def main() -> None:
         load(SHARED / f"{name}-test.npz"),
     )
     for run in a.runs:
-        before = analyze_run(checkpoint.load(run), test, spec=spec, seed=0).record
+        before = analyze_run(*checkpoint.load(run), test, spec=spec, seed=0).record
         for iterations in a.iterations:
-            model = checkpoint.load(run)
-            fit = fit_depths(model, train, iterations, seed=0, progress_bar=False)
+            model, fitted = checkpoint.load(run)
+            fit = fit_depths(model, fitted, train, iterations, seed=0, progress_bar=False)
             if fit.skipped:
                 print(f"{run}: {fit.skipped}")
                 break
-            after = analyze_run(model, test, spec=spec, seed=0).record
+            after = analyze_run(model, fitted, test, spec=spec, seed=0).record
             row = {
                 "run": run,
                 "stage": "nld.fitting.depths",

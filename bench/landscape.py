@@ -32,7 +32,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    model = checkpoint.load(a.model)
+    model, _ = checkpoint.load(a.model)
     t0 = time.perf_counter()
     res = analyze(model, None)
     total = time.perf_counter() - t0

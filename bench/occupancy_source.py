@@ -35,15 +35,15 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    model, data = checkpoint.load(a.run), load(a.data)
+    (model, fitted), data = checkpoint.load(a.run), load(a.data)
     states = data.states
     assert states is not None, "the data need their hidden states"
-    latents, classes = read_path(model, data.x)
+    latents, classes = read_path(model, fitted, data.x)
     res = analyze(model, latents, seed=0)
-    index, chain_fit, order = res.index, model.chain, head_order(model, res.minima)
+    index, chain_fit, order = res.index, fitted.chain, head_order(fitted, res.minima)
     assert index is not None and chain_fit is not None and order is not None
     k = len(res.minima)
-    labels, _ = basin_labels(order, classes, latents, index.assign, class_source(model))
+    labels, _ = basin_labels(order, classes, latents, index.assign, class_source(fitted))
     mapping = match_labels(labels, states, k).mapping  # basin -> true state
 
     def by_state(per_basin: np.ndarray) -> np.ndarray:

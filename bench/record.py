@@ -61,19 +61,21 @@ def append_row(path: Path, row: dict[str, Any], *, show: bool = True) -> None:
         f.write(json.dumps(row) + "\n")
 
 
-def trained(cfg: Any, data: Any, out: Path) -> tuple[Any, float]:
+def trained(cfg: Any, data: Any, out: Path) -> tuple[Any, Any, float]:
     """The model of `cfg` trained on `data` into `out` (nld.fitting.restarts.fit; a finished run
-    there is reused, an interrupted one resumed) and its training seconds."""
+    there is reused, an interrupted one resumed), what was fitted beside it (nld.fitted.Fitted)
+    and its training seconds."""
     import time
 
     from nld import checkpoint
     from nld.fitting.restarts import finished, fit, resumable
 
     if finished(out):
-        return checkpoint.load(out), float(checkpoint.read_config(out)[1]["train_seconds"])
+        model, fitted = checkpoint.load(out)
+        return model, fitted, float(checkpoint.read_config(out)[1]["train_seconds"])
     t0 = time.perf_counter()
-    model = fit(cfg, data, out, resume=resumable(out), progress_bar=False)
-    return model, time.perf_counter() - t0
+    model, fitted = fit(cfg, data, out, resume=resumable(out), progress_bar=False)
+    return model, fitted, time.perf_counter() - t0
 
 
 def case_parser(doc: str | None, n_cases: int) -> argparse.ArgumentParser:

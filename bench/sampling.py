@@ -69,7 +69,7 @@ def main() -> None:
     p.add_argument("--dt", type=float, default=0.01)
     a = p.parse_args()
     torch.set_num_threads(1)
-    model = checkpoint.load(a.model)
+    model, _ = checkpoint.load(a.model)
     for param in model.parameters():
         param.requires_grad_(False)
     d, s = model.cfg.latent_dim, model.cfg.state_dim

@@ -59,15 +59,15 @@ def run_preset(
     train_set = load(SHARED / f"{experiment}-train.npz")
     test_set = load(SHARED / f"{experiment}-test.npz")
     if finished(out):
-        model = checkpoint.load(out)
+        model, fitted = checkpoint.load(out)
     else:
-        model = fit(cfg, train_set, out, resume=resumable(out))
+        model, fitted = fit(cfg, train_set, out, resume=resumable(out))
     meta = checkpoint.read_config(out)[1]
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
     if model.cfg.has_energy:  # the full analysis: minima, labels, (a)-(d), dwell times
         full = analyze_run(
-            model, test_set, spec=load_spec(experiment), fit_data=train_set, seed=seed
+            model, fitted, test_set, spec=load_spec(experiment), fit_data=train_set, seed=seed
         ).record
         seg = full["segmentation"]
         l1 = seg["occupancy_l1"]
@@ -89,7 +89,7 @@ def run_preset(
         }
     else:  # no basins: k-means on the latents (training.evaluate)
         spec = load_spec(experiment)
-        res = evaluate(model, test_set, true_occupancy=spec.stationary(), seed=seed).record
+        res = evaluate(model, fitted, test_set, true_occupancy=spec.stationary(), seed=seed).record
         metrics = {k: res[k] for k in ("accuracy_mean", "accuracy_std", "labels_from")}
     row = {
         "kind": "nld",

@@ -119,8 +119,10 @@ def run(case: int, threads: int, overrides: dict[str, object], variant: str) -> 
     assert test_set.states is not None
     cfg = with_overrides(load_config("default"), {"train.threads": threads, **overrides})
     out = ROOT / "runs" / "unseen" / f"case{case}" / variant
-    model, train_s = trained(cfg, train_set, out)  # a finished run: its own training time
-    res = evaluate(model, test_set, true_occupancy=spec.stationary(), fit_data=train_set).record
+    model, fitted, train_s = trained(cfg, train_set, out)  # a finished run: its own training time
+    res = evaluate(
+        model, fitted, test_set, true_occupancy=spec.stationary(), fit_data=train_set
+    ).record
     knn = readout_knn(model, test_set.x, test_set.states)
     return _row(
         case,

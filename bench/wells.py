@@ -89,8 +89,8 @@ def run(case: int, threads: int, overrides: dict[str, object], variant: str) -> 
     truth = spec.occupancy()
     cfg = with_overrides(load_config("default"), {"train.threads": threads, **overrides})
     out = ROOT / "runs" / "wells" / f"case{case}" / variant
-    model, train_s = trained(cfg, train_set, out)  # a finished run: its own training time
-    res = analyze_run(model, test_set, fit_data=train_set).record
+    model, fitted, train_s = trained(cfg, train_set, out)  # a finished run: its own training time
+    res = analyze_run(model, fitted, test_set, fit_data=train_set).record
     seg = res["segmentation"]
     mapping = {int(a): b for a, b in seg["mapping"].items()}
     truth_dwell = seg.get("dwell_times_truth", [None] * len(res["minima"]))

@@ -1,7 +1,9 @@
-"""Checkpoints: `config.json` (hyperparameters) + `model.safetensors` (weights). Never pickle.
+"""Checkpoints: `config.json` (hyperparameters) + `model.safetensors` (the network's weights and
+what was fitted beside it, nld.fitted). Never pickle.
 
 `save` writes both files atomically (weights first, so a config never names missing weights);
-`load` rebuilds the model from the JSON and fills the weights strictly.
+`load` rebuilds the network from the JSON, fills its weights strictly, and reads the fitted
+minima and state chain.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from nld import state_chain
 from nld.errors import CheckpointError
+from nld.fitted import Fitted
 from nld.io import write_bytes, write_json
 from nld.model import ModelConfig, NLDModel
 
@@ -29,12 +31,14 @@ CONFIG, WEIGHTS = "config.json", "model.safetensors"
 
 
 def save(
-    run_dir: str | os.PathLike[str], model: NLDModel, meta: dict[str, Any] | None = None
+    run_dir: str | os.PathLike[str],
+    model: NLDModel,
+    fitted: Fitted,
+    meta: dict[str, Any] | None = None,
 ) -> None:
     d = Path(run_dir)
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    if model.chain is not None:
-        tensors.update(state_chain.to_tensors(model.chain))
+    tensors.update(fitted.to_tensors(model.cfg))
     write_bytes(d / WEIGHTS, st_save(tensors))
     write_json(
         d / CONFIG,
@@ -89,13 +93,15 @@ def read_tensors(path: Path, data: bytes | None = None) -> dict[str, torch.Tenso
         raise CheckpointError(f"{path}: corrupt or truncated safetensors file ({e})") from None
 
 
-def load(run_dir: str | os.PathLike[str]) -> NLDModel:
-    """Rebuild the model of a checkpoint directory, in eval mode on the CPU."""
-    return load_with_sha256(run_dir)[0]
+def load(run_dir: str | os.PathLike[str]) -> tuple[NLDModel, Fitted]:
+    """Rebuild the network of a checkpoint directory, in eval mode on the CPU, and what was
+    fitted beside it."""
+    model, fitted, _ = load_with_sha256(run_dir)
+    return model, fitted
 
 
-def load_with_sha256(run_dir: str | os.PathLike[str]) -> tuple[NLDModel, str]:
-    """The model, and the SHA-256 of the very bytes its weights were read from."""
+def load_with_sha256(run_dir: str | os.PathLike[str]) -> tuple[NLDModel, Fitted, str]:
+    """`load`, and the SHA-256 of the very bytes the weights were read from."""
     cfg, _ = read_config(run_dir)
     model = NLDModel(cfg)
     path = Path(run_dir) / WEIGHTS
@@ -104,7 +110,7 @@ def load_with_sha256(run_dir: str | os.PathLike[str]) -> tuple[NLDModel, str]:
     except OSError as e:
         raise CheckpointError(f"{path}: missing or unreadable ({e.strerror})") from None
     tensors = read_tensors(path, data)
-    chain = {k: tensors.pop(k) for k in list(tensors) if k.startswith(state_chain.PREFIX)}
+    fitted = fitted_from(tensors, cfg, run_dir)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))
@@ -122,20 +128,13 @@ def load_with_sha256(run_dir: str | os.PathLike[str]) -> tuple[NLDModel, str]:
         if not torch.isfinite(v).all():
             raise CheckpointError(f"{run_dir}: weight {k} has non-finite values")
     model.load_state_dict(tensors, strict=True)
-    attach_chain(model, chain, run_dir)
-    return model.eval(), hashlib.sha256(data).hexdigest()
+    return model.eval(), fitted, hashlib.sha256(data).hexdigest()
 
 
-def attach_chain(model: NLDModel, tensors: dict[str, torch.Tensor], where: object) -> None:
-    """Give `model`, its weights loaded, the state chain stored in `tensors` (if any)."""
-    if not tensors:
-        return
+def fitted_from(tensors: dict[str, torch.Tensor], cfg: ModelConfig, where: object) -> Fitted:
+    """The `Fitted` stored among `tensors`, taken out of them (Fitted.from_tensors), with a
+    checkpoint error naming `where` if it does not fit the config."""
     try:
-        chain = state_chain.from_tensors(tensors, model.cfg.obs_dim, model.cfg.latent_dim)
+        return Fitted.from_tensors(tensors, cfg)
     except ValueError as e:
         raise CheckpointError(f"{where}: {e}") from None
-    # The chain's states are the basin head's minima (its labels index them): a chain over
-    # other positions would label garbage.
-    if not torch.equal(torch.as_tensor(chain.positions), model.fitted_minima().double()):
-        raise CheckpointError(f"{where}: the state chain's states are not the basin head's minima")
-    model.chain = chain

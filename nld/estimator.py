@@ -10,7 +10,9 @@
     True
 
 `fit` trains (the loop and every stage of `nld.fitting.pipeline`, as `nld train` does) and
-analyses the learned landscape; the fitted attributes end in `_`. Labels index `minima_`.
+analyses the learned landscape; the fitted attributes end in `_`: the network `model_` (a
+torch module), what the stages fitted beside it `fitted_` (`nld.fitted.Fitted`), the analysis
+`landscape_`, and from these `minima_`, `n_states_`, `chain_`, `clock_`. Labels index `minima_`.
 `save` writes a run directory that `nld.load`, `nld serve` and every `nld` command read.
 """
 
@@ -32,6 +34,7 @@ from nld.data import Dataset
 from nld.data.recordings import Recordings, as_recordings, training_set
 from nld.data.tables import TableOptions
 from nld.errors import CheckpointError, ConfigError, DataError, NLDError
+from nld.fitted import Fitted
 from nld.fitting.config import (
     LEGACY,
     TrainConfig,
@@ -39,7 +42,14 @@ from nld.fitting.config import (
     load_config,
     with_overrides,
 )
-from nld.inference import basin_labels, class_probabilities, class_source, head_order, read_path
+from nld.inference import (
+    basin_labels,
+    class_probabilities,
+    class_source,
+    head_order,
+    read_path,
+    readout_path,
+)
 from nld.landscape import Analysis, analyze
 from nld.model import ModelConfig, NLDModel
 from nld.state_chain import StateChain
@@ -136,17 +146,20 @@ class NLD:
         with _own_rng(), _directory(self.run_dir) as out:
             # Restart candidates one after another in this process: worker processes would be
             # spawned, which re-runs a user's unguarded script. The same models either way.
-            model = fit(self.config, data, out, progress_bar=self.progress, processes=False)
+            model, fitted = fit(self.config, data, out, progress_bar=self.progress, processes=False)
             _, meta = checkpoint.read_config(out)
             if recs.columns:
                 meta["data"]["columns"] = recs.columns
-            self._fitted(model, meta, analysed(model, data.x, self.seed))
+            self._set_fitted(model, fitted, meta, analysed(model, data.x, self.seed))
         if self.run_dir is not None:
             self.save(self.run_dir)  # with its analysis, and the columns it was trained on
         return self
 
-    def _fitted(self, model: NLDModel, meta: dict[str, Any], landscape: Analysis | None) -> None:
+    def _set_fitted(
+        self, model: NLDModel, fitted: Fitted, meta: dict[str, Any], landscape: Analysis | None
+    ) -> None:
         self.model_ = model.eval()
+        self.fitted_ = fitted
         self.meta_ = meta
         self.landscape_ = landscape
         self.n_features_in_ = model.cfg.obs_dim
@@ -155,8 +168,8 @@ class NLD:
         self.minima_ = np.array([m.position for m in minima]).reshape(-1, model.cfg.latent_dim)
         self.n_states_ = len(minima)
         self.clock_ = model.cfg.clock
-        self._order = None if landscape is None else head_order(model, landscape.minima)
-        chain = model.chain
+        self._order = None if landscape is None else head_order(fitted, landscape.minima)
+        chain = fitted.chain
         self.chain_: StateChain | None = (
             None
             if chain is None or self._order is None
@@ -173,13 +186,14 @@ class NLD:
         if method not in ("smooth", "viterbi"):
             raise NLDError(f"method is 'smooth' or 'viterbi', not {method!r}")
         model, landscape = self._ready()
+        fitted = self.fitted_
         index = landscape.index
         assert index is not None
 
         def labels(x3: np.ndarray) -> np.ndarray:
             if self.n_states_ == 1:  # one well: every step is in it, online or not
                 return np.zeros(x3.shape[:2], dtype=np.int64)
-            positions, classes = read_path(model, x3, chain=online)
+            positions, classes = read_path(model, fitted, x3, chain=online)
             if not online:
                 if self._order is None:
                     raise NLDError(
@@ -192,7 +206,7 @@ class NLD:
                     else self._viterbi(x3)
                 )
             out, _ = basin_labels(
-                self._order, classes, positions, index.assign, class_source(model)
+                self._order, classes, positions, index.assign, class_source(fitted)
             )
             return out
 
@@ -223,7 +237,7 @@ class NLD:
     def transform(self, x: Any) -> Any:
         """The latent path: the position the model reads for every step, [T, d] / [N, T, d]."""
         model = self._model()
-        return self._each(x, lambda x3: read_path(model, x3, chain=False)[0].double().numpy())
+        return self._each(x, lambda x3: readout_path(model, x3).double().numpy())
 
     def score(self, x: Any) -> float:
         """The ELBO per observation step (nats) of `x`, averaged over posterior samples drawn
@@ -245,7 +259,7 @@ class NLD:
         model = self._model()
         d = Path(path)
         d.mkdir(parents=True, exist_ok=True)
-        checkpoint.save(d, model, meta=self.meta_)
+        checkpoint.save(d, model, self.fitted_, meta=self.meta_)
         if self.landscape_ is not None:
             sha = checkpoint.weights_sha256(d)
             analysis_file.save(d / analysis_file.FILE, self.landscape_, sha)
@@ -288,14 +302,14 @@ class NLD:
         return recs.restore([fn(a[None])[0] for a in recs.arrays])
 
     def _viterbi(self, x3: np.ndarray) -> np.ndarray:
-        chain = self.model_.chain
+        chain = self.fitted_.chain
         if chain is None:
             raise NLDError("Viterbi labels need the model's state chain, which it does not have")
         ll = chain.loglik(x3.astype(np.float64))
         return markov.viterbi(chain.log_init, chain.log_trans, ll)
 
     def _class_probabilities(self, x3: np.ndarray, *, online: bool) -> np.ndarray:
-        p = class_probabilities(self.model_, x3, online=online)
+        p = class_probabilities(self.model_, self.fitted_, x3, online=online)
         if p is None:
             raise NLDError(
                 "offline labels and probabilities need the model's state chain, which this "
@@ -311,7 +325,7 @@ def load(path: str | os.PathLike[str]) -> NLD:
     Its stored analysis is used when it belongs to these weights; else it is computed."""
     d = Path(path)
     with _own_rng():  # a new model's initial weights are drawn before the stored ones load
-        model, sha = checkpoint.load_with_sha256(d)
+        model, fitted, sha = checkpoint.load_with_sha256(d)
         _, meta = checkpoint.read_config(d)
         landscape = None
         if model.cfg.has_energy:
@@ -322,7 +336,7 @@ def load(path: str | os.PathLike[str]) -> NLD:
                 landscape = None
             if landscape is None:
                 landscape = analyze(model, None)
-    return fitted(model, meta, landscape)
+    return from_parts(model, fitted, meta, landscape)
 
 
 def analysed(model: NLDModel, x: np.ndarray, seed: int = 0) -> Analysis | None:
@@ -332,12 +346,14 @@ def analysed(model: NLDModel, x: np.ndarray, seed: int = 0) -> Analysis | None:
     None for a model without an energy."""
     if not model.cfg.has_energy:
         return None
-    return analyze(model, read_path(model, x, chain=False)[0], seed=seed)
+    return analyze(model, readout_path(model, x), seed=seed)
 
 
-def fitted(model: NLDModel, meta: dict[str, Any], landscape: Analysis | None) -> NLD:
-    """An `NLD` of a trained model, its checkpoint's `meta` and its landscape analysis (as
-    `load` and the service have them)."""
+def from_parts(
+    model: NLDModel, fitted: Fitted, meta: dict[str, Any], landscape: Analysis | None
+) -> NLD:
+    """An `NLD` of a trained network, what was fitted beside it, its checkpoint's `meta` and
+    its landscape analysis (as `load` and the service have them)."""
     try:
         cfg = TrainConfig.model_validate(meta["train"])
     except (KeyError, ValueError):  # an imported checkpoint: no training config
@@ -346,7 +362,7 @@ def fitted(model: NLDModel, meta: dict[str, Any], landscape: Analysis | None) ->
     est._params = {"config": None, "preset": cfg.name, "seed": cfg.train.seed}
     est.preset, est.seed, est.progress, est.run_dir = cfg.name, cfg.train.seed, True, None
     est.config = cfg
-    est._fitted(model, meta, landscape)
+    est._set_fitted(model, fitted, meta, landscape)
     return est
 
 

@@ -10,6 +10,7 @@ import torch
 
 from nld import markov
 from nld.analysis import Minimum, assign_basins, find_minima, model_energy
+from nld.fitted import Fitted
 from nld.model import NLDModel
 
 LABELS_FROM_HEAD = "basin head"  # the most probable basin, from the basin head
@@ -21,43 +22,54 @@ HEAD_TOLERANCE = 0.05  # of the minima's spacing: a fitted minimum this close is
 @torch.no_grad()
 def readout_path(model: NLDModel, x: np.ndarray | torch.Tensor, batch: int = 256) -> torch.Tensor:
     """The lag-free readout r(c_t) for every step: [N, T, d], causal in x."""
-    return read_path(model, x, batch)[0]
+    xt = torch.as_tensor(x, dtype=torch.float32)
+    return torch.cat([model.read(part)[0] for part in xt.split(batch)])
 
 
 @torch.no_grad()
 def read_path(
-    model: NLDModel, x: np.ndarray | torch.Tensor, batch: int = 256, *, chain: bool = True
+    model: NLDModel,
+    fitted: Fitted,
+    x: np.ndarray | torch.Tensor,
+    batch: int = 256,
+    *,
+    chain: bool = True,
 ) -> tuple[torch.Tensor, np.ndarray | None]:
     """The readout r(c_t) [N, T, d] of every step and its class [N, T] (an index of the
-    fitted minima: the state chain's filter when the model has one and `chain`, else the
-    basin head's most probable basin; None without a fitted head), causal in x."""
+    fitted minima: the state chain's filter when there is one and `chain`, else the basin
+    head's most probable basin; None without a fitted head), causal in x."""
     xt = torch.as_tensor(x, dtype=torch.float32)
-    parts = [model.read(part)[:2] for part in xt.split(batch)]
+    parts = [model.read(part, classes=fitted.classes)[:2] for part in xt.split(batch)]
     positions = torch.cat([r for r, _ in parts])
     if any(c is None for _, c in parts):
         return positions, None
     head = torch.cat([c for _, c in parts if c is not None]).numpy()
-    return positions, chain_classes(model, xt, head) if chain else head
+    return positions, chain_classes(fitted, xt, head) if chain else head
 
 
 def chain_classes(
-    model: NLDModel, x: np.ndarray | torch.Tensor, head: np.ndarray | None
+    fitted: Fitted, x: np.ndarray | torch.Tensor, head: np.ndarray | None
 ) -> np.ndarray | None:
     """The classes read_path gives for x, from the basin head's classes `head` of x: the
-    state chain's filter when the model has a chain and a fitted head, else `head`."""
-    if head is None or model.chain is None:
+    state chain's filter when there is a chain and a fitted head, else `head`."""
+    if head is None or fitted.chain is None:
         return head
-    return model.chain.labels(torch.as_tensor(x).double().numpy())
+    return fitted.chain.labels(torch.as_tensor(x).double().numpy())
 
 
 @torch.no_grad()
 def class_probabilities(
-    model: NLDModel, x: np.ndarray | torch.Tensor, *, online: bool = True, batch: int = 256
+    model: NLDModel,
+    fitted: Fitted,
+    x: np.ndarray | torch.Tensor,
+    *,
+    online: bool = True,
+    batch: int = 256,
 ) -> np.ndarray | None:
     """p(class | x) [N, T, k] of each class of read_path (the fitted minima): the state
-    chain's filter (online) or smoothed marginals (not online) when the model has a chain,
-    else the basin head's softmax (online only); None where there are none of these."""
-    chain = model.chain
+    chain's filter (online) or smoothed marginals (not online) when there is a chain, else
+    the basin head's softmax (online only); None where there are none of these."""
+    chain = fitted.chain
     if chain is not None:
         ll = chain.loglik(torch.as_tensor(x).double().numpy())
         if online:
@@ -65,7 +77,7 @@ def class_probabilities(
         else:
             log_p = markov.smooth(chain.log_init, chain.log_trans, ll)
         return np.exp(log_p)
-    k = len(model.fitted_minima())
+    k = fitted.classes
     if not online or model.basin_head is None or model.readout is None or k == 0:
         return None
     parts = []
@@ -75,20 +87,20 @@ def class_probabilities(
     return torch.cat(parts).numpy()
 
 
-def class_source(model: NLDModel) -> str:
+def class_source(fitted: Fitted) -> str:
     """Where read_path's classes come from."""
-    return LABELS_FROM_CHAIN if model.chain is not None else LABELS_FROM_HEAD
+    return LABELS_FROM_CHAIN if fitted.chain is not None else LABELS_FROM_HEAD
 
 
-def head_order(model: NLDModel, minima: list[Minimum]) -> np.ndarray | None:
-    """For each class of the model's basin head, the index in `minima` of the minimum it
-    stands for; None without a fitted head or when its minima are not these (another
+def head_order(fitted: Fitted, minima: list[Minimum]) -> np.ndarray | None:
+    """For each class of the basin head, the index in `minima` of the minimum it stands for
+    (`fitted.minima`); None without a fitted head or when its minima are not these (another
     search found more or fewer): then labels come from the readout's basins."""
-    fitted = model.fitted_minima().double().numpy()
-    if len(fitted) == 0 or len(fitted) != len(minima):
+    positions = fitted.minima.double().numpy()
+    if len(positions) == 0 or len(positions) != len(minima):
         return None
     pos = np.stack([m.position for m in minima])
-    dist = np.linalg.norm(fitted[:, None] - pos[None], axis=-1)
+    dist = np.linalg.norm(positions[:, None] - pos[None], axis=-1)
     order = dist.argmin(1)
     gaps = np.linalg.norm(pos[:, None] - pos[None], axis=-1)
     spacing = float(gaps[np.triu_indices(len(pos), 1)].min()) if len(pos) > 1 else 1.0
@@ -147,24 +159,28 @@ class Labelled:
     source: str  # where the labels come from (basin_labels)
 
 
-def label(model: NLDModel, x: np.ndarray | torch.Tensor, seed: int = 0) -> Labelled:
+def label(model: NLDModel, fitted: Fitted, x: np.ndarray | torch.Tensor, seed: int = 0) -> Labelled:
     """Online labels of x [N, T, D] by basin, on the minima searched from x's own readout
     points."""
-    latents, classes = read_path(model, x)
+    latents, classes = read_path(model, fitted, x)
     landscape = find_landscape(model, latents, seed=seed)
-    labels, source = landscape_labels(model, landscape, latents, classes)
+    labels, source = landscape_labels(model, fitted, landscape, latents, classes)
     return Labelled(labels, landscape, latents, source)
 
 
 def landscape_labels(
-    model: NLDModel, landscape: Landscape, latents: torch.Tensor, classes: np.ndarray | None
+    model: NLDModel,
+    fitted: Fitted,
+    landscape: Landscape,
+    latents: torch.Tensor,
+    classes: np.ndarray | None,
 ) -> tuple[np.ndarray, str]:
     """Labels [N, T] of readout points `latents` [N, T, d] with basin-head `classes` (read_path)
     on `landscape`, and where they come from (basin_labels; positions by gradient flow)."""
     return basin_labels(
-        head_order(model, landscape.minima),
+        head_order(fitted, landscape.minima),
         classes,
         latents,
         lambda z: segment(model, landscape, torch.as_tensor(z)),
-        class_source(model),
+        class_source(fitted),
     )

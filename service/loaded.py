@@ -16,7 +16,8 @@ import torch
 
 from nld.analysis.grid import Grid, box_grid, plane_grid, plane_through
 from nld.errors import NLDError, NonFiniteError
-from nld.estimator import NLD, fitted
+from nld.estimator import NLD, from_parts
+from nld.fitted import Fitted
 from nld.inference import LABELS_FROM_POSITION, basin_labels, class_source
 from nld.landscape import Analysis, finite_or_none
 from nld.model import NLDModel
@@ -53,6 +54,7 @@ class LoadedModel:
     name: str
     sha256: str  # of the weights file
     model: NLDModel
+    fitted: Fitted  # the basin head's minima and the state chain (nld.fitted)
     analysis: Analysis | None  # None for an NSDE baseline (no energy)
     meta: dict[str, Any]
     card: str | None  # MODEL_CARD.md, if the directory has one
@@ -71,7 +73,7 @@ class LoadedModel:
     def labels_from(self) -> str | None:
         if self.analysis is None:
             return None
-        return LABELS_FROM_POSITION if self.head_order is None else class_source(self.model)
+        return LABELS_FROM_POSITION if self.head_order is None else class_source(self.fitted)
 
     @property
     def streams(self) -> bool:
@@ -95,10 +97,11 @@ class LoadedModel:
         batched = x.ndim == 3
         xt = torch.from_numpy(x)
         h0 = None if h is None else torch.from_numpy(h)
-        chain, new_belief, proba = self.model.chain, None, None
+        chain, new_belief, proba = self.fitted.chain, None, None
         # The chain (whose states are the head's minima: checkpoint.load) labels by itself:
         # the head's classes are not needed then.
-        r, classes, h_new = self.model.read(xt if batched else xt[None], h0, head=chain is None)
+        head = self.fitted.classes if chain is None else 0
+        r, classes, h_new = self.model.read(xt if batched else xt[None], h0, classes=head)
         if chain is not None:
             xs = x if batched else x[None]
             prev = None if belief is None else np.asarray(belief).reshape(len(xs), -1)
@@ -131,7 +134,7 @@ class LoadedModel:
     # -- a whole recording ----------------------------------------------------------------
     @cached_property
     def estimator(self) -> NLD:
-        return fitted(self.model, self.meta, self.analysis)
+        return from_parts(self.model, self.fitted, self.meta, self.analysis)
 
     def label_recording(
         self, x: np.ndarray, *, offline: bool, method: str

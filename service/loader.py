@@ -138,7 +138,7 @@ def load_model(
 ) -> LoadedModel:
     t0 = time.perf_counter()
     status(Loading("reading its checkpoint"))
-    model, sha256 = checkpoint.load_with_sha256(run_dir)
+    model, fitted, sha256 = checkpoint.load_with_sha256(run_dir)
     _, meta = checkpoint.read_config(run_dir)
     analysis, source = None, "none"  # an NSDE baseline has no energy
     if model.cfg.has_energy:
@@ -148,12 +148,13 @@ def load_model(
         name=run_dir.name,
         sha256=sha256,
         model=model,
+        fitted=fitted,
         analysis=analysis,
         meta=meta,
         card=card.read_text() if card.is_file() else None,
         load_seconds=time.perf_counter() - t0,
         analysis_source=source,
-        head_order=None if analysis is None else head_order(model, analysis.minima),
+        head_order=None if analysis is None else head_order(fitted, analysis.minima),
         warnings=[]
         if analysis is None
         else [*analysis.warnings, *split_warnings(stored_split(meta))],

@@ -12,7 +12,7 @@ from nld.landscape import analyze
 
 @pytest.fixture(scope="module")
 def stored(smoke_run, tmp_path_factory):
-    model = checkpoint.load(smoke_run[0])
+    model, _ = checkpoint.load(smoke_run[0])
     res = analyze(model, None, n_chains=32, n_steps=400, burn_in=100)
     path = tmp_path_factory.mktemp("stored") / analysis_file.FILE
     digest = checkpoint.weights_sha256(smoke_run[0])

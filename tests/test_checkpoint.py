@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from nld import checkpoint, markov
 from nld.errors import CheckpointError
+from nld.fitted import Fitted
 from nld.model import ModelConfig, NLDModel
 from nld.state_chain import StateChain
 
@@ -31,17 +32,21 @@ def test_roundtrip_is_the_identity(tmp_path_factory, dynamics, latent, noise, de
     with torch.no_grad():
         for p in m.parameters():
             p.add_(torch.randn_like(p))
-    checkpoint.save(tmp, m, meta={"note": "x"})
-    back = checkpoint.load(tmp)
-    assert back.cfg == m.cfg
+    checkpoint.save(tmp, m, Fitted.none(m.cfg), meta={"note": "x"})
+    back, fitted = checkpoint.load(tmp)
+    assert back.cfg == m.cfg and fitted.classes == 0 and fitted.chain is None
     for (k, a), (k2, b) in zip(m.state_dict().items(), back.state_dict().items(), strict=True):
         assert k == k2 and torch.equal(a, b)
     x = torch.randn(2, 5, 3)
     torch.testing.assert_close(m.posterior(x, sample=False).y, back.posterior(x, sample=False).y)
 
 
+def _save(where, m: NLDModel) -> None:
+    checkpoint.save(where, m, Fitted.none(m.cfg))
+
+
 def test_truncated_weights_are_refused(tmp_path):
-    checkpoint.save(tmp_path, _model())
+    _save(tmp_path, _model())
     w = tmp_path / checkpoint.WEIGHTS
     w.write_bytes(w.read_bytes()[:-100])
     with pytest.raises(CheckpointError, match="corrupt or truncated"):
@@ -51,7 +56,7 @@ def test_truncated_weights_are_refused(tmp_path):
 def test_missing_and_mismatched(tmp_path):
     with pytest.raises(CheckpointError, match="missing"):
         checkpoint.load(tmp_path)
-    checkpoint.save(tmp_path, _model())
+    _save(tmp_path, _model())
     doc = json.loads((tmp_path / checkpoint.CONFIG).read_text())
     doc["model"]["latent_dim"] = 3
     (tmp_path / checkpoint.CONFIG).write_text(json.dumps(doc))
@@ -68,9 +73,9 @@ def test_missing_and_mismatched(tmp_path):
 
 
 def test_other_architecture_weights_are_refused(tmp_path):
-    checkpoint.save(tmp_path, _model(dynamics="nsde"))
+    _save(tmp_path, _model(dynamics="nsde"))
     other = tmp_path / "other"
-    checkpoint.save(other, _model(dynamics="overdamped"))
+    _save(other, _model(dynamics="overdamped"))
     (other / checkpoint.WEIGHTS).write_bytes((tmp_path / checkpoint.WEIGHTS).read_bytes())
     with pytest.raises(CheckpointError, match="do not match"):
         checkpoint.load(other)
@@ -110,47 +115,71 @@ def _chain(k: int = 2, dim: int = 3, latent: int = 2) -> StateChain:
     )
 
 
-def test_the_state_chain_round_trips_in_the_weights_file(tmp_path):
+def _fitted(m: NLDModel) -> Fitted:
+    chain = _chain()
+    fitted = Fitted.none(m.cfg)
+    fitted.set_minima(torch.from_numpy(chain.positions))
+    fitted.set_chain(chain)
+    return fitted
+
+
+def test_the_fitted_minima_and_chain_round_trip_in_the_weights_file(tmp_path):
     m = _model(basin_head=True)
-    m.chain = _chain()
-    m.set_fitted_minima(torch.from_numpy(m.chain.positions))
-    checkpoint.save(tmp_path, m)
-    back = checkpoint.load(tmp_path)
-    assert back.chain is not None
+    fitted = _fitted(m)
+    assert fitted.chain is not None
+    checkpoint.save(tmp_path, m, fitted)
+    _, stored = checkpoint.load(tmp_path)
+    assert torch.equal(stored.minima, fitted.minima) and stored.chain is not None
     for f in dataclasses.fields(StateChain):
-        np.testing.assert_array_equal(getattr(back.chain, f.name), getattr(m.chain, f.name))
-    m.chain = _chain(dim=4)  # emissions in another dimension than the model's observations
-    checkpoint.save(tmp_path, m)
-    with pytest.raises(CheckpointError, match=r"state chain means has shape \(2, 4\)"):
-        checkpoint.load(tmp_path)
-    bad = _chain()
-    m.chain = dataclasses.replace(bad, covariances=-bad.covariances)
-    checkpoint.save(tmp_path, m)
-    with pytest.raises(CheckpointError, match="not positive definite"):
-        checkpoint.load(tmp_path)
-    m.chain = dataclasses.replace(bad, positions=bad.positions + 1.0)  # not the head's minima
-    checkpoint.save(tmp_path, m)
-    with pytest.raises(CheckpointError, match="not the basin head's minima"):
-        checkpoint.load(tmp_path)
+        np.testing.assert_array_equal(getattr(stored.chain, f.name), getattr(fitted.chain, f.name))
+    # The file keeps the basin table where the network's buffers were: a fixed-size table and
+    # its count, beside the weights.
+    tensors = checkpoint.read_tensors(tmp_path / checkpoint.WEIGHTS)
+    assert tensors["basin_minima"].shape == (16, 2) and int(tensors["basin_count"]) == 2
+    # Damaged files, written as they could be (the chain assigned without its check):
+    bad = fitted.chain
+    for chain, message in (
+        (_chain(dim=4), r"state chain means has shape \(2, 4\)"),  # not the model's D
+        (dataclasses.replace(bad, covariances=-bad.covariances), "not positive definite"),
+        (dataclasses.replace(bad, positions=bad.positions + 1.0), "not the basin head's minima"),
+    ):
+        fitted.chain = chain
+        checkpoint.save(tmp_path, m, fitted)
+        with pytest.raises(CheckpointError, match=message):
+            checkpoint.load(tmp_path)
+
+
+def test_a_fitted_chain_must_stand_for_the_minima():
+    fitted = _fitted(_model(basin_head=True))
+    chain = fitted.chain
+    assert chain is not None
+    with pytest.raises(ValueError, match="not the basin head's minima"):
+        fitted.set_chain(dataclasses.replace(chain, positions=chain.positions + 1.0))
+    fitted.set_minima(torch.zeros(1, 2))  # new minima: the chain over the old ones goes
+    assert fitted.chain is None
+    with pytest.raises(ValueError, match=r"room for 0\.\.16 minima, not 17"):
+        fitted.set_minima(torch.zeros(17, 2))
 
 
 def test_the_trainer_state_checks_its_chain_as_the_checkpoint_does(tmp_path):
     """`--resume` reads the chain from the trainer state: the same checks apply."""
     from nld.fitting.state import Progress, load_state, save_state
 
-    def resume(into: NLDModel) -> Progress:
+    def resume(into: NLDModel, fitted: Fitted) -> Progress:
         opts = {"all": torch.optim.Adam(into.parameters())}
-        return load_state(tmp_path, into, opts, torch.Generator())
+        return load_state(tmp_path, into, fitted, opts, torch.Generator())
 
     m = _model(basin_head=True)
-    m.chain = _chain()
-    m.set_fitted_minima(torch.from_numpy(m.chain.positions))
+    fitted = _fitted(m)
+    assert fitted.chain is not None
     opts = {"all": torch.optim.Adam(m.parameters())}
-    save_state(tmp_path, m, opts, torch.Generator().manual_seed(0), Progress(iteration=3))
+    save_state(tmp_path, m, fitted, opts, torch.Generator().manual_seed(0), Progress(iteration=3))
     back = _model(basin_head=True)
-    assert resume(back).iteration == 3 and back.chain is not None
-    np.testing.assert_array_equal(back.chain.log_trans, m.chain.log_trans)
-    m.chain = dataclasses.replace(m.chain, positions=m.chain.positions + 1.0)
-    save_state(tmp_path, m, opts, torch.Generator(), Progress(iteration=3))
+    into = Fitted.none(back.cfg)
+    assert resume(back, into).iteration == 3 and into.chain is not None
+    assert torch.equal(into.minima, fitted.minima)
+    np.testing.assert_array_equal(into.chain.log_trans, fitted.chain.log_trans)
+    fitted.chain = dataclasses.replace(fitted.chain, positions=fitted.chain.positions + 1.0)
+    save_state(tmp_path, m, fitted, opts, torch.Generator(), Progress(iteration=3))
     with pytest.raises(CheckpointError, match="not the basin head's minima"):
-        resume(_model(basin_head=True))
+        resume(_model(basin_head=True), into)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from nld import checkpoint, state_chain
-from nld.data import load_spec, sample, save
+from nld.data import Dataset, load_spec, sample, save
 from tests.fixtures import easy_spec
 from training.cli import main
 from training.evaluate import evaluate
@@ -164,7 +164,7 @@ def test_train_segment_evaluate(tmp_path, capsys, easy_data_cli):
 
     assert res["weights_sha256"] == checkpoint.weights_sha256(run)
     stored = analysis_file.load(
-        run / analysis_file.FILE, checkpoint.load(run), res["weights_sha256"]
+        run / analysis_file.FILE, checkpoint.load(run)[0], res["weights_sha256"]
     )
     assert [m.position.tolist() for m in stored.minima] == [m["position"] for m in res["minima"]]
     single = any("single minimum" in w for w in res["warnings"])
@@ -199,12 +199,12 @@ def test_fit_chain_adds_the_chain_and_separate_acts_on_its_split_test(
     run = tmp_path / "run"
     shutil.copytree(smoke_run[0], run)
     (run / checkpoint.WEIGHTS).write_bytes(_without_chain(run))
-    assert checkpoint.load(run).chain is None
+    assert checkpoint.load(run)[1].chain is None
     np.savez(tmp_path / "train.npz", x=easy_data[0].x)
     code, out, err = _run(capsys, "fit-chain", str(run), "--data", str(tmp_path / "train.npz"))
     assert code == 0, err
     assert "state chain: dwell times" in out and "kept" in out
-    assert checkpoint.load(run).chain is not None
+    assert checkpoint.load(run)[1].chain is not None
     fit = checkpoint.read_config(run)[1]["basin_head"]["chain"]
     assert fit["kept"] and not fit["split"]["preferred"] and "warning" not in out
     code, out, err = _run(capsys, "separate", str(run), "--data", str(tmp_path / "train.npz"))
@@ -228,7 +228,7 @@ def test_fit_chain_adds_the_chain_and_separate_acts_on_its_split_test(
 
     # `nld separate` acts on it: the third state gets its own well, and the labels follow.
     test = sample(spec, 50, 200, seed=1)
-    before = evaluate(checkpoint.load(run), test).record
+    before = evaluate(*checkpoint.load(run), test).record
     assert before["n_minima"] == 2 and before["accuracy_mean"] < 0.75
     args = ["--data", str(tmp_path / "three.npz"), "--iterations", "500", "--threads", "1"]
     code, out, err = _run(capsys, "separate", str(run), *args, "--quiet")
@@ -239,7 +239,7 @@ def test_fit_chain_adds_the_chain_and_separate_acts_on_its_split_test(
         meta["separation"]["rounds"][0]["kept"]
         and not meta["basin_head"]["chain"]["split"]["preferred"]
     )
-    after = evaluate(checkpoint.load(run), test).record
+    after = evaluate(*checkpoint.load(run), test).record
     assert after["n_minima"] == 3 and after["accuracy_mean"] > 0.95
 
 
@@ -332,3 +332,36 @@ def test_evaluate_sets_online_and_offline_beside_the_bayes_limits(tmp_path, caps
     assert res["bayes_limit_offline"] >= res["bayes_limit_online"] > 0.9
     assert res["offline_accuracy_mean"] >= res["accuracy_mean"] - 0.01
     assert res["offline_accuracy_mean"] <= res["bayes_limit_offline"] + 0.01
+
+
+def test_evaluate_and_analyze_read_a_table_with_its_states(tmp_path, capsys, smoke_run, easy_data):
+    run, _ = smoke_run
+    test = easy_data[1]
+    x, states = test.x[:4], test.states[:4]
+    names = np.array(["high", "low"])  # the easy states by name, in a column of the table
+    rows = [
+        f"r{n},{t},{','.join(map(str, x[n, t]))},{names[states[n, t]]}"
+        for n in range(4)
+        for t in range(x.shape[1])
+    ]
+    (tmp_path / "rec.csv").write_text("\n".join(["rec,time,a,b,c,d,state", *rows]) + "\n")
+    table = ["--data", str(tmp_path / "rec.csv"), "--sequence-column", "rec"]
+    code, out, err = _run(capsys, "evaluate", str(run), *table, "--states-column", "state")
+    assert code == 0, err
+    from_table = json.loads(out)
+    save(tmp_path / "rec.npz", Dataset(x, states))
+    code, out, err = _run(capsys, "evaluate", str(run), "--data", str(tmp_path / "rec.npz"))
+    assert code == 0, err
+    from_npz = json.loads(out)
+    assert from_table["accuracy_mean"] == from_npz["accuracy_mean"] > 0.9
+    args = ["analyze", str(run), *table, "--states-column", "state", "--out"]
+    code, out, err = _run(capsys, *args, str(tmp_path / "a.json"))
+    assert code == 0 and "accuracy" in out, err
+    # Without the states column it is a channel it cannot read; recordings of different lengths
+    # cannot be measured as one batch.
+    code, _, err = _run(capsys, "evaluate", str(run), *table)
+    assert code == 2 and "'state' (string) are not numeric" in err
+    (tmp_path / "uneven.csv").write_text("\n".join(["rec,time,a,b,c,d,state", *rows[:-1]]) + "\n")
+    uneven = ["--data", str(tmp_path / "uneven.csv"), "--sequence-column", "rec"]
+    code, _, err = _run(capsys, "evaluate", str(run), *uneven, "--states-column", "state")
+    assert code == 2 and "different lengths" in err and "Traceback" not in err

@@ -10,6 +10,7 @@ from nld import checkpoint
 from nld.analysis import find_minima, model_energy, second_order, zeroth_order
 from nld.dynvae import convert, read_settings
 from nld.errors import CheckpointError, ConfigError
+from nld.fitted import Fitted
 from nld.inference import readout_path
 from tests.conftest import shared_file
 
@@ -61,8 +62,9 @@ def test_imported_landscape_matches_reference(name, i):
 
 def test_imported_model_round_trips_and_encodes(tmp_path):
     model = _convert("symmetric_underdamped", 2)
-    checkpoint.save(tmp_path, model)
-    again = checkpoint.load(tmp_path)
+    checkpoint.save(tmp_path, model, Fitted.none(model.cfg))
+    again, fitted = checkpoint.load(tmp_path)
+    assert fitted.classes == 0 and fitted.chain is None
     x = torch.randn(2, 7, 15)
     np.testing.assert_array_equal(readout_path(model, x), readout_path(again, x))
     assert readout_path(again, x).shape == (2, 7, 2)

@@ -11,6 +11,7 @@ import numpy as np
 from nld.analysis import dwell_lengths, many_to_one, match_labels, matched_l1
 from nld.chain_split import split_warnings, stored_split
 from nld.data import Dataset, HMMSpec
+from nld.fitted import Fitted
 from nld.fitting.separate import describe
 from nld.inference import basin_labels, class_source, head_order, read_path
 from nld.landscape import Analysis, analyze
@@ -41,6 +42,7 @@ class RunAnalysis:
 
 def analyze_run(
     model: NLDModel,
+    fitted: Fitted,
     data: Dataset | None = None,
     *,
     spec: HMMSpec | None = None,
@@ -52,7 +54,7 @@ def analyze_run(
     occupancies set against the truth). The state chain over the
     minima is fitted to `fit_data` (default: `data`; no labels used)."""
     t0 = time.perf_counter()
-    latents, classes = read_path(model, data.x) if data is not None else (None, None)
+    latents, classes = read_path(model, fitted, data.x) if data is not None else (None, None)
     encode_s = time.perf_counter() - t0
     res = analyze(model, latents, seed=seed)
     out = res.to_dict()
@@ -63,7 +65,7 @@ def analyze_run(
     t0 = time.perf_counter()
     assert res.index is not None
     labels, source = basin_labels(
-        head_order(model, res.minima), classes, latents, res.index.assign, class_source(model)
+        head_order(fitted, res.minima), classes, latents, res.index.assign, class_source(fitted)
     )
     out["seconds"]["segment"] = round(time.perf_counter() - t0, 3)
     k = len(res.minima)
@@ -99,7 +101,7 @@ def analyze_run(
                 for i in range(k)
             ]
     t0 = time.perf_counter()
-    chain, chain_labels = chain_report(model, res.minima, data, fit_data, seed)
+    chain, chain_labels = chain_report(model, fitted, res.minima, data, fit_data, seed)
     out["seconds"]["chain"] = round(time.perf_counter() - t0, 3)
     if chain is not None:
         out["chain"] = chain

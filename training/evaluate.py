@@ -19,6 +19,7 @@ from nld.analysis import (
     zeroth_order,
 )
 from nld.data import Dataset
+from nld.fitted import Fitted
 from nld.inference import (
     chain_classes,
     class_probabilities,
@@ -33,6 +34,7 @@ from nld.state_chain import TooManyDimensions, fit_state_chain
 
 def chain_report(
     model: NLDModel,
+    fitted: Fitted,
     minima: list[Minimum],
     data: Dataset,
     fit_data: Dataset | None,
@@ -40,12 +42,12 @@ def chain_report(
 ) -> tuple[dict[str, Any] | None, np.ndarray | None]:
     """The state chain's summary, its states in the order of `minima`, and its labels of
     `data` (None where they are the model's own labels): the model's own chain (fitted in
-    training) when its states are these minima, else a chain over `minima` fitted to
+    training, `fitted.chain`) when its states are these minima, else a chain over `minima` fitted to
     `fit_data` (default `data`; no labels used); (None, None) above MAX_DIM observed
     dimensions."""
-    order = head_order(model, minima) if model.chain is not None else None
-    if model.chain is not None and order is not None:
-        chain = model.chain.reordered(np.argsort(order))
+    order = head_order(fitted, minima) if fitted.chain is not None else None
+    if fitted.chain is not None and order is not None:
+        chain = fitted.chain.reordered(np.argsort(order))
         return {"fitted_to": "the training data (stored with the model)", **chain.summary()}, None
     positions = np.stack([m.position for m in minima])
     try:
@@ -68,6 +70,7 @@ class Evaluation:
 
 def evaluate(
     model: NLDModel,
+    fitted: Fitted,
     data: Dataset,
     *,
     true_occupancy: np.ndarray | None = None,
@@ -75,13 +78,14 @@ def evaluate(
     fit_data: Dataset | None = None,
     seed: int = 0,
 ) -> Evaluation:
-    """Metrics of `model` on `data`. Occupancies are compared with `true_occupancy` when given,
-    else with the empirical frequencies of `data.states`. The state chain over the minima
+    """Metrics of `model` (with what was `fitted` beside it) on `data`. Occupancies are
+    compared with `true_occupancy` when given, else with the empirical frequencies of
+    `data.states`. The state chain over the minima
     (nld.state_chain) is fitted to `fit_data` (default: `data` itself; no labels used)."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    latents, head_classes = read_path(model, data.x, chain=False)
-    classes = chain_classes(model, data.x, head_classes)
+    latents, head_classes = read_path(model, fitted, data.x, chain=False)
+    classes = chain_classes(fitted, data.x, head_classes)
     timings["encode_seconds"] = time.perf_counter() - t0
     out: dict[str, Any] = {"n_sequences": data.n_sequences, "length": data.length}
     if not model.cfg.has_energy:
@@ -100,7 +104,7 @@ def evaluate(
         land = find_landscape(model, latents, seed=seed)
         timings["minima_seconds"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        labels, source = landscape_labels(model, land, latents, classes)
+        labels, source = landscape_labels(model, fitted, land, latents, classes)
         timings["segment_seconds"] = time.perf_counter() - t0
         occ_b = zeroth_order(land.minima, land.beta)
         occ_c = second_order(land.minima, land.beta)
@@ -135,7 +139,7 @@ def evaluate(
         )
         if land.minima:
             t0 = time.perf_counter()
-            chain, chain_labels = chain_report(model, land.minima, data, fit_data, seed)
+            chain, chain_labels = chain_report(model, fitted, land.minima, data, fit_data, seed)
             if chain is not None:
                 out["chain"] = chain
             timings["chain_seconds"] = time.perf_counter() - t0
@@ -148,14 +152,14 @@ def evaluate(
             mapping={str(k): v for k, v in match.mapping.items()},
         )
         if classes is not head_classes:  # the chain labels: what the head alone would
-            head_labels, _ = landscape_labels(model, land, latents, head_classes)
+            head_labels, _ = landscape_labels(model, fitted, land, latents, head_classes)
             out["head_accuracy_mean"] = match_labels(
                 head_labels, data.states, n_labels
             ).accuracy_mean
             # ... and offline: the chain's smoothed probabilities, from the whole sequence
-            smoothed = class_probabilities(model, data.x, online=False)
+            smoothed = class_probabilities(model, fitted, data.x, online=False)
             if smoothed is not None:
-                offline, _ = landscape_labels(model, land, latents, smoothed.argmax(-1))
+                offline, _ = landscape_labels(model, fitted, land, latents, smoothed.argmax(-1))
                 found = match_labels(offline, data.states, n_labels)
                 out.update(
                     offline_accuracy_mean=found.accuracy_mean,

@@ -116,9 +116,9 @@ def run_report(
         preset = f"exp{experiment}-{dyn}"
         run_dir = run_dirs[dyn, seed]
         bar.set_postfix_str(f"{preset} seed {seed}")
-        model = checkpoint.load(run_dir)
+        model, fitted = checkpoint.load(run_dir)
         t0 = time.perf_counter()
-        found = analyze_run(model, test_set, spec=spec, seed=seed)
+        found = analyze_run(model, fitted, test_set, spec=spec, seed=seed)
         res, analysis, labels = found.record, found.analysis, found.labels
         res["analysis_seconds"] = time.perf_counter() - t0
         res["run"] = str(run_dir)

@@ -30,7 +30,7 @@ class Recordings:
     arrays: list[np.ndarray]  # float32 [T_i, D]
     kind: str  # "one" ([T, D] or a DataFrame), "batch" ([N, T, D] or a file), "list"
     columns: list[str] | None = None  # channel names, from a table or a DataFrame
-    states: np.ndarray | None = None  # hidden states [N, T], from a data file that has them
+    states: list[np.ndarray] | None = None  # known states per recording [T_i], if given
     times: list[np.ndarray] | None = None  # time stamps per recording, from a table
     ids: list[Any] | None = None  # per recording: its value in a table's sequence column
 
@@ -61,7 +61,8 @@ def as_recordings(x: Any, *, where: str = "X", table: TableOptions | None = None
     if isinstance(x, str | os.PathLike):
         return read_file(Path(x), table)
     if isinstance(x, Dataset):
-        return Recordings(list(x.x.astype(np.float32, copy=False)), "batch", states=x.states)
+        states = None if x.states is None else list(x.states)
+        return Recordings(list(x.x.astype(np.float32, copy=False)), "batch", states=states)
     if hasattr(x, "select_dtypes") and hasattr(x, "columns"):
         return _from_frame(x, where)
     if isinstance(x, list | tuple) and _nested_numbers(x):
@@ -95,13 +96,15 @@ def read_file(path: Path, table: TableOptions | None = None) -> Recordings:
         if not path.is_file():
             raise DataError(f"{path}: no such file")
         t = read_table(path, table)
-        if table is not None and table.sequence_column:
-            return Recordings(t.arrays, "list", columns=t.columns, times=t.times, ids=t.ids)
-        return Recordings(t.arrays, "one", columns=t.columns, times=t.times)
+        kind = "list" if table is not None and table.sequence_column else "one"
+        ids = t.ids if kind == "list" else None
+        return Recordings(t.arrays, kind, t.columns, t.states, t.times, ids)
     if path.suffix not in (".npz", ".npy"):
         raise DataError(f"{path}: not a data file nld reads (.npz, .npy, {', '.join(TABLES)})")
     data = load(path)
-    return Recordings(list(data.x), "batch", states=data.states)
+    return Recordings(
+        list(data.x), "batch", states=None if data.states is None else list(data.states)
+    )
 
 
 def training_set(recs: Recordings, window: int | None) -> Dataset:
@@ -118,7 +121,7 @@ def training_set(recs: Recordings, window: int | None) -> Dataset:
             "standard deviation of 0); leave it out"
         )
     if recs.kind == "batch":
-        return Dataset(np.stack(recs.arrays), recs.states)
+        return Dataset(np.stack(recs.arrays), _stacked(recs.states))
     shortest = min(len(a) for a in recs.arrays)
     n = shortest if window is None else min(shortest, PIECE_WINDOWS * window)
     if n < 2:
@@ -130,6 +133,24 @@ def training_set(recs: Recordings, window: int | None) -> Dataset:
             starts.append(len(a) - n)
         pieces.extend(a[s : s + n] for s in starts)
     return Dataset(np.stack(pieces))
+
+
+def evaluation_set(recs: Recordings, where: str = "data") -> Dataset:
+    """The recordings as they are, with their known states, for the commands that measure a
+    model on them (`nld evaluate`, `nld analyze`, `nld plot`): one recording, or several of
+    one length (DataError otherwise: cutting them would restart the encoder mid-recording)."""
+    lengths = sorted({len(a) for a in recs.arrays})
+    if len(lengths) > 1:
+        raise DataError(
+            f"{where}: recordings of different lengths ({lengths[0]} to {lengths[-1]} steps); "
+            "this command takes recordings of one length (label any recordings with "
+            "`nld segment`)"
+        )
+    return Dataset(np.stack(recs.arrays), _stacked(recs.states))
+
+
+def _stacked(states: list[np.ndarray] | None) -> np.ndarray | None:
+    return None if states is None else np.stack(states).astype(np.int64)
 
 
 def _nested_numbers(x: list[Any] | tuple[Any, ...]) -> bool:

@@ -3,7 +3,9 @@
 Rows are time steps. Channels are the numeric columns in their order (or `columns`); a time
 column (`time_column`, else one of timestamp type, else one named time, timestamp, date or
 datetime) gives the time stamps and is not a channel; a sequence column (`sequence_column`)
-splits the table into several recordings, in the order each first appears. Empty cells are
+splits the table into several recordings, in the order each first appears. A states column
+(`states_column`) holds the known hidden state of each row, as whole numbers or as names
+(numbered in sorted order); it is not a channel, and is read for evaluation. Empty cells are
 an error naming their row and column unless `fill` says what to do: "ffill" (the value
 above; a recording's first rows take the first value below) or "drop" (drop the row).
 """
@@ -28,6 +30,7 @@ class TableOptions:
     columns: list[str] | None = None  # the channels, in this order (default: every numeric)
     sequence_column: str | None = None
     fill: Literal["ffill", "drop"] | None = None
+    states_column: str | None = None  # the known state of each row (not a channel)
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class Table:
     columns: list[str]
     times: list[np.ndarray] | None  # per recording [T_i] (None without a time column)
     ids: list[Any]  # per recording: its value in the sequence column (0 without one)
+    states: list[np.ndarray] | None = None  # per recording [T_i] int64 (states column)
+    state_names: list[str] | None = None  # what each state number stands for, if named
 
 
 def read_table(path: Path, options: TableOptions | None = None) -> Table:
@@ -47,11 +52,12 @@ def read_table(path: Path, options: TableOptions | None = None) -> Table:
     if table.num_rows < 2:
         raise DataError(f"{path}: {table.num_rows} row(s); a recording needs at least 2 steps")
     names = table.column_names
-    for given in [options.time_column, options.sequence_column, *(options.columns or [])]:
+    given_columns = [options.time_column, options.sequence_column, options.states_column]
+    for given in [*given_columns, *(options.columns or [])]:
         if given is not None and given not in names:
             raise DataError(f"{path}: no column {given!r} (the columns: {', '.join(names)})")
     time = options.time_column or _time_column(table)
-    skip = {time, options.sequence_column}
+    skip = {time, options.sequence_column, options.states_column}
     channels = options.columns or [n for n in names if n not in skip]
     bad = [n for n in channels if not _numeric(table.schema.field(n).type)]
     if bad:
@@ -66,12 +72,15 @@ def read_table(path: Path, options: TableOptions | None = None) -> Table:
         [table.column(n).to_numpy(zero_copy_only=False).astype(np.float32) for n in channels]
     )
     times = None if time is None else table.column(time).to_numpy(zero_copy_only=False)
+    states, state_names = (None, None)
+    if options.states_column is not None:
+        states, state_names = _states(table, options.states_column, path)
     groups: list[tuple[Any, np.ndarray]] = [(0, np.arange(len(x)))]
     if options.sequence_column is not None:
         ids = table.column(options.sequence_column).to_numpy(zero_copy_only=False)
         _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
         groups = [(ids[first[g]], np.flatnonzero(inverse == g)) for g in np.argsort(first)]
-    arrays, stamps, keys = [], [], []
+    arrays, stamps, keys, known = [], [], [], []
     for key, rows in groups:
         a, kept = _filled(x[rows], rows, channels, options.fill, path)
         if len(a) < 2:
@@ -81,7 +90,37 @@ def read_table(path: Path, options: TableOptions | None = None) -> Table:
         keys.append(key)
         if times is not None:
             stamps.append(times[kept])
-    return Table(arrays, list(channels), stamps if times is not None else None, keys)
+        if states is not None:
+            known.append(states[kept])
+    return Table(
+        arrays,
+        list(channels),
+        stamps if times is not None else None,
+        keys,
+        known if states is not None else None,
+        state_names,
+    )
+
+
+def _states(table: Any, name: str, path: Path) -> tuple[np.ndarray, list[str] | None]:
+    """The states column as numbers 0..K-1, and the names they stand for (None when the
+    column holds whole numbers, which are taken as they are)."""
+    import pyarrow as pa
+
+    column = table.column(name)
+    if column.null_count:
+        row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0]) + 1
+        raise DataError(
+            f"{path}: the states column {name!r} has {column.null_count} empty cell(s), the "
+            f"first in data row {row}; every step needs its state"
+        )
+    values = column.to_numpy(zero_copy_only=False)
+    if pa.types.is_integer(column.type):
+        if values.min() < 0:
+            raise DataError(f"{path}: the states column {name!r} holds a negative number")
+        return values.astype(np.int64), None
+    names, codes = np.unique(values.astype(str), return_inverse=True)
+    return codes.astype(np.int64), [str(n) for n in names]
 
 
 def _read(path: Path) -> Any:

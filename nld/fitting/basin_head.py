@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from nld.chain_split import split_test
 from nld.data import Dataset
+from nld.fitted import Fitted
 from nld.fitting.record import StageRecord, values
 from nld.inference import find_landscape, readout_path, segment
 from nld.model import NLDModel
@@ -85,23 +86,25 @@ def training_sequences(data: Dataset, gen: torch.Generator) -> torch.Tensor:
     return torch.from_numpy(data.x)[torch.randperm(data.n_sequences, generator=gen)[:n_seq]]
 
 
-def fit_chain(model: NLDModel, x: torch.Tensor, classes: np.ndarray, seed: int) -> dict[str, Any]:
-    """Fit the hidden Markov chain over the head's minima to x (nld.state_chain) and keep it
-    as the model's label source if its causal labels agree with the head's `classes` (of x)
-    on at least MIN_AGREEMENT of the steps. A chain of Gaussian emissions can only tell states
-    apart by what single observations show; where states differ by their dynamics alone (a
-    regime-switching process with one marginal) it could settle on other clusters, and then
-    the head stays the label source."""
+def fit_chain(
+    model: NLDModel, fitted: Fitted, x: torch.Tensor, classes: np.ndarray, seed: int
+) -> dict[str, Any]:
+    """Fit the hidden Markov chain over the head's minima (`fitted.minima`) to x
+    (nld.state_chain) and keep it in `fitted` as the label source if its causal labels agree
+    with the head's `classes` (of x) on at least MIN_AGREEMENT of the steps. A chain of
+    Gaussian emissions can only tell states apart by what single observations show; where
+    states differ by their dynamics alone (a regime-switching process with one marginal) it
+    could settle on other clusters, and then the head stays the label source."""
     start = time.perf_counter()
-    model.chain = None
+    fitted.set_chain(None)
     try:
-        positions = model.fitted_minima().double().numpy()
+        positions = fitted.minima.double().numpy()
         chain = fit_state_chain(model.emissions(positions), x.numpy(), positions, seed=seed)
     except TooManyDimensions as e:
         return {"kept": False, "why": str(e)}
     agreement = float((chain.labels(x.numpy()) == classes).mean())
     kept = agreement >= MIN_AGREEMENT
-    model.chain = chain if kept else None
+    fitted.set_chain(chain if kept else None)
     out: dict[str, Any] = {
         "kept": kept,
         "agreement": agreement,
@@ -136,14 +139,16 @@ def applies(model: NLDModel) -> bool:
 
 def fit_basin_head(
     model: NLDModel,
+    fitted: Fitted,
     data: Dataset,
     iterations: int,
     seed: int,
     progress_bar: bool = True,
     chain: bool = False,
 ) -> BasinHeadFit:
-    """Fit the model's basin head on `data` (in place), and with `chain` the state chain over
-    its minima (fit_chain); everything else stays as it is."""
+    """Fit the model's basin head on `data` (in place) and record in `fitted` the minima its
+    classes stand for, and with `chain` the state chain over them (fit_chain); everything else
+    stays as it is."""
     head = model.basin_head
     assert head is not None
     start = time.perf_counter()
@@ -155,8 +160,7 @@ def fit_basin_head(
     latents = readout_path(model, x)
     landscape = find_landscape(model, latents, seed=seed)
     k = len(landscape.minima)
-    model.set_fitted_minima(torch.empty(0, model.cfg.latent_dim))
-    model.chain = None
+    fitted.set_minima(torch.empty(0, model.cfg.latent_dim))
     if not 2 <= k <= MAX_BASINS or data.length <= lag:
         model.train(was_training)
         return _unfitted(0, start)
@@ -183,11 +187,11 @@ def fit_basin_head(
         model.train(was_training)
         return _unfitted(iterations, start)
     with torch.no_grad():
-        model.set_fitted_minima(torch.from_numpy(np.stack([m.position for m in landscape.minima])))
+        fitted.set_minima(torch.from_numpy(np.stack([m.position for m in landscape.minima])))
         classes = torch.cat([head(part)[..., :k].argmax(-1) for part in torch.cat(ctx).split(256)])
         by_position = segment(model, landscape, latents)
         agreement = float((classes.numpy() == by_position).mean())
-    chained = fit_chain(model, x, classes.numpy(), seed) if chain else None
+    chained = fit_chain(model, fitted, x, classes.numpy(), seed) if chain else None
     model.train(was_training)
     return BasinHeadFit(
         classes=k,

@@ -31,6 +31,7 @@ from nld.analysis.energy import model_energy
 from nld.analysis.transitions import milestone_dwell
 from nld.data import Dataset
 from nld.errors import NLDError
+from nld.fitted import Fitted
 from nld.fitting.basin_head import training_sequences
 from nld.fitting.record import StageRecord, values
 from nld.inference import head_order, readout_path
@@ -82,12 +83,13 @@ class Settings(BaseModel):
     )
 
 
-def fit_clock(model: NLDModel, data: Dataset, seed: int) -> ClockFit:
-    """Set the clock of `model` (an energy model) to its state chain's dwell times, in
+def fit_clock(model: NLDModel, fitted: Fitted, data: Dataset, seed: int) -> ClockFit:
+    """Set the clock of `model` (an energy model) to its state chain's (`fitted.chain`) dwell
+    times, in
     place; see the module. Where that cannot be done the clock is left as it was, and the
     record says why."""
     start = time.perf_counter()
-    if model.chain is None:
+    if fitted.chain is None:
         why = "no state chain (stages.basin-head.state_chain)"
         return ClockFit(
             clock=model.cfg.clock,
@@ -97,7 +99,7 @@ def fit_clock(model: NLDModel, data: Dataset, seed: int) -> ClockFit:
             seconds=0.0,
             skipped=why,
         )
-    chain = model.chain.dwell_steps()
+    chain = fitted.chain.dwell_steps()
     previous = model.cfg.clock
 
     def done(before: np.ndarray, after: np.ndarray, skipped: str | None = None) -> ClockFit:
@@ -118,7 +120,7 @@ def fit_clock(model: NLDModel, data: Dataset, seed: int) -> ClockFit:
         res = analyze(model, latents, seed=seed, quadrature_max_dim=0)  # no occupancy (d)
     except NLDError as e:
         return done(np.array([]), np.array([]), str(e))
-    order = head_order(model, res.minima)
+    order = head_order(fitted, res.minima)
     if order is None:
         return done(np.array([]), np.array([]), "the analysis found other minima than the chain's")
     before = res.dwell_simulated[order]
@@ -143,7 +145,7 @@ def fit_clock(model: NLDModel, data: Dataset, seed: int) -> ClockFit:
         ratio = dwell_now[ok] / chain[ok]
         if not np.isfinite(ratio).all() or (ratio <= 0).any():
             break
-        fitted = model.cfg.clock * math.exp(float(np.mean(np.log(ratio))))
-        model.set_clock(min(max(fitted, 1 / MAX_CLOCK), MAX_CLOCK))
+        factor = model.cfg.clock * math.exp(float(np.mean(np.log(ratio))))
+        model.set_clock(min(max(factor, 1 / MAX_CLOCK), MAX_CLOCK))
         dwell_now = dwell()
     return done(before, dwell_now)

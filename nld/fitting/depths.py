@@ -27,6 +27,7 @@ from nld.analysis.energy import model_energy
 from nld.analysis.occupancy import quadrature
 from nld.data import Dataset
 from nld.errors import NLDError
+from nld.fitted import Fitted
 from nld.fitting.calibrate import applies as calibration_applies
 from nld.fitting.calibrate import calibrate
 from nld.fitting.clock import readout_positions
@@ -81,8 +82,8 @@ class Settings(BaseModel):
     )
 
 
-def applies(model: NLDModel) -> bool:
-    return calibration_applies(model) and model.chain is not None
+def applies(model: NLDModel, fitted: Fitted) -> bool:
+    return calibration_applies(model) and fitted.chain is not None
 
 
 def basin_weights(index: BasinIndex, share: np.ndarray) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -98,9 +99,15 @@ def basin_weights(index: BasinIndex, share: np.ndarray) -> Callable[[torch.Tenso
 
 
 def fit_depths(
-    model: NLDModel, data: Dataset, iterations: int, seed: int, progress_bar: bool = True
+    model: NLDModel,
+    fitted: Fitted,
+    data: Dataset,
+    iterations: int,
+    seed: int,
+    progress_bar: bool = True,
 ) -> DepthsFit:
-    """Refit the depths of `model`'s wells to its state chain's stationary distribution, in
+    """Refit the depths of `model`'s wells to its state chain's (`fitted.chain`) stationary
+    distribution, in
     place; see the module. Where that cannot be done the model is left as it was, and the
     record says why."""
     start = time.perf_counter()
@@ -115,19 +122,19 @@ def fit_depths(
             skipped=why,
         )
 
-    if not applies(model):
+    if not applies(model, fitted):
         return skip("needs an energy model with a state chain and latent dimension <= 3")
-    assert model.chain is not None
+    assert fitted.chain is not None
     latents = readout_positions(model, data, seed)
     try:
         res = analyze(model, latents, seed=seed, quadrature_max_dim=0)
     except NLDError as e:
         return skip(str(e))
-    order, index = head_order(model, res.minima), res.index
+    order, index = head_order(fitted, res.minima), res.index
     if order is None or index is None:
         return skip("the analysis found other minima than the chain's")
     target = np.zeros(len(res.minima))
-    target[order] = model.chain.stationary()
+    target[order] = fitted.chain.stationary()
     lo, hi = quadrature_box(latents.double().numpy())
 
     def mass() -> list[float]:
@@ -141,7 +148,7 @@ def fit_depths(
     saved = {k: v.detach().clone() for k, v in energy.state_dict().items()}
     fit = calibrate(model, data, iterations, seed, progress_bar, weigh=weigh)
     kept, undone = fit.nll_after < fit.nll_before, None
-    if kept and head_order(model, _minima(model, latents, seed)) is None:
+    if kept and head_order(fitted, _minima(model, latents, seed)) is None:
         # Deeper and shallower wells can merge or part: then the basin head and the state
         # chain no longer stand for the landscape's minima, and labels would lose them.
         energy.load_state_dict(saved)

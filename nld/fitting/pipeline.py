@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from nld.data import Dataset
+from nld.fitted import Fitted
 from nld.fitting import basin_head, calibrate, clock, depths, separate
 from nld.fitting.config import TrainSettings
 from nld.fitting.record import StageRecord
@@ -40,11 +41,13 @@ from nld.model import NLDModel
 
 @dataclass
 class Context:
-    """What a stage works on: the model (changed in place), the training data, the run's
-    settings (its seed included), the records of the stages so far, and the stages'
-    settings by name (TrainConfig.stages; a stage without an entry takes its defaults)."""
+    """What a stage works on: the network and what was fitted beside it (both changed in
+    place), the training data, the run's settings (its seed included), the records of the
+    stages so far, and the stages' settings by name (TrainConfig.stages; a stage without an
+    entry takes its defaults)."""
 
     model: NLDModel
+    fitted: Fitted
     data: Dataset
     settings: TrainSettings
     records: dict[str, Any] = field(default_factory=dict)
@@ -115,6 +118,7 @@ class BasinHead:
         s = ctx.section(self.name)
         return basin_head.fit_basin_head(
             ctx.model,
+            ctx.fitted,
             ctx.data,
             s.iterations,
             ctx.settings.seed,
@@ -146,6 +150,7 @@ class Separate:
         sections = (ctx.section(self.name), ctx.section("calibrate"), ctx.section("basin-head"))
         record, head, calibration = separate.separate(
             ctx.model,
+            ctx.fitted,
             ctx.data,
             ctx.settings,
             sections,
@@ -174,7 +179,7 @@ class Depths:
 
     def run(self, ctx: Context) -> StageRecord:
         n, seed = ctx.section(self.name).iterations, ctx.settings.seed
-        return depths.fit_depths(ctx.model, ctx.data, n, seed, ctx.progress_bar)
+        return depths.fit_depths(ctx.model, ctx.fitted, ctx.data, n, seed, ctx.progress_bar)
 
 
 class Clock:
@@ -193,7 +198,7 @@ class Clock:
         return None if ctx.model.cfg.has_energy else "the model has no energy"
 
     def run(self, ctx: Context) -> StageRecord:
-        return clock.fit_clock(ctx.model, ctx.data, ctx.settings.seed)
+        return clock.fit_clock(ctx.model, ctx.fitted, ctx.data, ctx.settings.seed)
 
 
 STAGES: tuple[Stage, ...] = (Calibrate(), BasinHead(), Separate(), Depths(), Clock())

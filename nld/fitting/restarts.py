@@ -35,6 +35,7 @@ from tqdm import tqdm
 from nld import checkpoint
 from nld.data import Dataset
 from nld.errors import NLDError
+from nld.fitted import Fitted
 from nld.fitting import pipeline
 from nld.fitting.config import TrainConfig
 from nld.fitting.pipeline import Context, run_stages
@@ -56,7 +57,7 @@ def fit(
     resume: bool = False,
     progress_bar: bool = True,
     processes: bool = True,
-) -> NLDModel:
+) -> tuple[NLDModel, Fitted]:
     """Train `cfg` on `data` into `out`: one run, or with `cfg.train.restarts` > 1 the best
     of that many (see the module's docstring). The candidates train side by side in worker
     processes, or with `processes=False` one after another in this one, each on the same
@@ -83,21 +84,21 @@ def fit(
         if i in failed:
             row["error"] = failed[i]
         else:
-            row["score"] = objective_per_step(models[i], data, weight, seed=t.seed)
+            row["score"] = objective_per_step(models[i][0], data, weight, seed=t.seed)
         rows.append(row)
     best = max(done, key=lambda i: rows[i]["score"])
     _, meta = checkpoint.read_config(dirs[best])
-    model = models[best]
+    model, fitted = models[best]
     meta["restarts"] = {"kept": rows[best]["seed"], "kl_weight": weight, "candidates": rows}
     # The kept candidate's own seed, on all the threads, for the stages the candidates skip.
     kept = t.model_copy(update={"seed": rows[best]["seed"]})
     records = {key: meta.get(key) for key in pipeline.record_keys()}
-    ctx = Context(model, data, kept, records, progress_bar, stages=cfg.stages)
+    ctx = Context(model, fitted, data, kept, records, progress_bar, stages=cfg.stages)
     run_stages(ctx, [s for s in pipeline.STAGES if not s.in_candidates])
     meta.update(ctx.records)
     write_bytes(out / METRICS, (dirs[best] / METRICS).read_bytes())
-    checkpoint.save(out, model, meta=meta)
-    return model
+    checkpoint.save(out, model, fitted, meta=meta)
+    return model, fitted
 
 
 def resumable(run_dir: str | Path) -> bool:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,7 @@ from tqdm import tqdm
 from nld import markov
 from nld.chain_split import split_state
 from nld.data import Dataset
+from nld.fitted import Fitted
 from nld.fitting import basin_head, calibrate
 from nld.fitting.config import TrainSettings
 from nld.fitting.record import StageRecord
@@ -184,6 +186,7 @@ def _pull_apart(
 
 def separate(
     model: NLDModel,
+    fitted: Fitted,
     data: Dataset,
     t: TrainSettings,
     settings: tuple[Settings, calibrate.Settings, basin_head.Settings],
@@ -191,7 +194,8 @@ def separate(
     calibration: dict[str, Any] | None,
     progress_bar: bool = True,
 ) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]:
-    """Run the stage on a trained model (in place) whose basin head record is `head`, with
+    """Run the stage on a trained model and what was fitted beside it (both in place) whose
+    basin head record is `head`, with
     its settings and those of the calibration and the basin head, which its rounds fit again.
     Returns its record and the basin head's and calibration's records after it (the ones
     given when no round was kept)."""
@@ -200,13 +204,13 @@ def separate(
     rounds: list[dict[str, Any]] = []
     for r in range(own.rounds):
         states = split_states(head)
-        if not states or model.chain is None:
+        if not states or fitted.chain is None:
             break
         began = time.perf_counter()
         seed = t.seed + r
-        saved = copy.deepcopy(model.state_dict()), model.chain, head, calibration
-        minima = model.fitted_minima().double().numpy()
-        chain = split_chain(model.chain, states, data.x, seed)
+        saved = copy.deepcopy(model.state_dict()), replace(fitted), head, calibration
+        minima = fitted.minima.double().numpy()
+        chain = split_chain(fitted.chain, states, data.x, seed)
         probs = state_probabilities(chain, data.x)
         centers, spacing = targets(minima, states, _readout_means(model, data, probs), seed)
         record: dict[str, Any] = {"split": states, "minima_before": len(minima)}
@@ -226,11 +230,17 @@ def separate(
                 calibration = calibrate.calibrate(
                     model, data, cal.iterations, seed, progress_bar
                 ).model_dump()
-            fitted = basin_head.fit_basin_head(
-                model, data, fit_head.iterations, seed, progress_bar, chain=fit_head.state_chain
+            refit = basin_head.fit_basin_head(
+                model,
+                fitted,
+                data,
+                fit_head.iterations,
+                seed,
+                progress_bar,
+                chain=fit_head.state_chain,
             )
-            record["minima_after"] = fitted.classes
-            if fitted.classes <= len(minima):
+            record["minima_after"] = refit.classes
+            if refit.classes <= len(minima):
                 record["why"] = "the landscape has no more minima than before"
         except NonFinite:
             record["why"] = "the loss or a gradient was not finite"
@@ -239,10 +249,10 @@ def separate(
         rounds.append(record)
         if not record["kept"]:
             model.load_state_dict(saved[0])
-            model.chain = saved[1]
+            fitted.minima, fitted.chain = saved[1].minima, saved[1].chain
             head, calibration = saved[2], saved[3]
             break
-        head = fitted.model_dump()
+        head = refit.model_dump()
     out = {"rounds": rounds, "seconds": round(time.perf_counter() - start, 2)}
     return out, head, calibration
 

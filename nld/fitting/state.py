@@ -16,8 +16,9 @@ from safetensors import safe_open
 from safetensors.torch import save as st_save
 
 from nld import state_chain
-from nld.checkpoint import attach_chain, read_tensors
+from nld.checkpoint import fitted_from, read_tensors
 from nld.errors import CheckpointError
+from nld.fitted import Fitted
 from nld.fitting.step import Optimizers
 from nld.io import write_bytes
 from nld.model import NLDModel
@@ -49,9 +50,16 @@ class Progress:
 
 
 def save_state(
-    run_dir: Path, model: NLDModel, opts: Optimizers, gen: torch.Generator, progress: Progress
+    run_dir: Path,
+    model: NLDModel,
+    fitted: Fitted,
+    opts: Optimizers,
+    gen: torch.Generator,
+    progress: Progress,
 ) -> None:
     tensors = {f"model.{k}": v.detach().clone() for k, v in model.state_dict().items()}
+    for k, v in fitted.to_tensors(model.cfg).items():  # the basin table as model.*, as it was
+        tensors[k if k.startswith(state_chain.PREFIX) else f"model.{k}"] = v
     groups = {}
     for name, opt in opts.items():
         opt_state = opt.state_dict()
@@ -60,13 +68,15 @@ def save_state(
             for key, val in st.items():
                 tensors[f"opt.{name}.{idx}.{key}"] = torch.as_tensor(val).clone()
     tensors["rng"] = gen.get_state().clone()
-    if model.chain is not None:
-        tensors.update(state_chain.to_tensors(model.chain))
     meta = {"progress": json.dumps(asdict(progress)), "param_groups": json.dumps(groups)}
     write_bytes(run_dir / FILE, st_save(tensors, metadata=meta))
 
 
-def load_state(run_dir: Path, model: NLDModel, opts: Optimizers, gen: torch.Generator) -> Progress:
+def load_state(
+    run_dir: Path, model: NLDModel, fitted: Fitted, opts: Optimizers, gen: torch.Generator
+) -> Progress:
+    """Fill `model`, `fitted`, the optimizers and `gen` from the state in `run_dir`; its
+    progress."""
     path = run_dir / FILE
     tensors = read_tensors(path)
     with safe_open(str(path), framework="pt") as f:
@@ -79,6 +89,9 @@ def load_state(run_dir: Path, model: NLDModel, opts: Optimizers, gen: torch.Gene
     if set(groups) != set(opts):
         raise CheckpointError(f"{path}: optimizers {sorted(groups)}, expected {sorted(opts)}")
     weights = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
+    weights |= {k: v for k, v in tensors.items() if k.startswith(state_chain.PREFIX)}
+    stored = fitted_from(weights, model.cfg, path)
+    fitted.minima, fitted.chain = stored.minima, stored.chain
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as e:
@@ -91,9 +104,6 @@ def load_state(run_dir: Path, model: NLDModel, opts: Optimizers, gen: torch.Gene
                 state.setdefault(int(idx), {})[key] = v
         opt.load_state_dict({"state": state, "param_groups": groups[name]})
     gen.set_state(tensors["rng"])
-    attach_chain(
-        model, {k: v for k, v in tensors.items() if k.startswith(state_chain.PREFIX)}, path
-    )
     clock = progress.records.get("clock")
     if clock is not None:  # the config rebuilt the model with clock 1
         model.set_clock(clock["clock"])

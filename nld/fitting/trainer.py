@@ -33,6 +33,7 @@ from tqdm import tqdm
 from nld import checkpoint
 from nld.data import Dataset
 from nld.errors import NLDError
+from nld.fitted import Fitted
 from nld.fitting import pipeline
 from nld.fitting.config import TrainConfig, TrainSettings
 from nld.fitting.pipeline import Context, Stage, pending, run_stages
@@ -83,9 +84,10 @@ def train(
     resume: bool = False,
     progress_bar: bool = True,
     stages: Sequence[Stage] | None = None,
-) -> NLDModel:
+) -> tuple[NLDModel, Fitted]:
     """Train a model on `data` and write its checkpoint to `out`, running `stages` of
-    `nld.fitting.pipeline` after the loop (default: all of them)."""
+    `nld.fitting.pipeline` after the loop (default: all of them); the network and what the
+    stages fitted beside it."""
     stages = pipeline.STAGES if stages is None else stages
     out = Path(out)
     t = cfg.train
@@ -93,13 +95,14 @@ def train(
     torch.manual_seed(t.seed)
     x = torch.from_numpy(data.x)
     model = initial_model(cfg, x)
+    fitted = Fitted.none(model.cfg)
     opts = optimizers(model, t)
     gen = torch.Generator().manual_seed(t.seed)
     prog = Progress()
     if resume:
         if not (out / STATE_FILE).is_file():
             raise NLDError(f"{out}: nothing to resume ({STATE_FILE} not found)")
-        prog = load_state(out, model, opts, gen)
+        prog = load_state(out, model, fitted, opts, gen)
         _truncate_metrics(out / METRICS, prog.iteration)
     elif (out / STATE_FILE).exists() or (out / checkpoint.CONFIG).exists():
         raise NLDError(f"{out} already holds a run: pass --resume to continue it, or another --out")
@@ -124,10 +127,11 @@ def train(
         prog.clip_scale *= 0.5
 
     def save(final: bool = False) -> None:
-        save_state(out, model, opts, gen, prog)
+        save_state(out, model, fitted, opts, gen, prog)
         checkpoint.save(
             out,
             model,
+            fitted,
             meta={
                 "preset": cfg.name,
                 "train": cfg.model_dump(mode="json"),
@@ -199,7 +203,7 @@ def train(
     # `finished` only once nothing is left to do: a run stopped during the rescue check or a
     # stage resumes into them instead of being taken for done.
     rescuing = t.rescue_kl is not None and t.kl_final != t.rescue_kl
-    ctx = Context(model, data, t, prog.records, progress_bar, stages=cfg.stages)
+    ctx = Context(model, fitted, data, t, prog.records, progress_bar, stages=cfg.stages)
     todo = rescuing or bool(pending(ctx, stages))
     save(final=not todo)
     model.eval()
@@ -222,7 +226,7 @@ def train(
     # later stages again if it changed the model (their records described the old one).
     if run_stages(ctx, stages, save=save) or todo:
         save(final=True)
-    return model
+    return model, fitted
 
 
 def _truncate_metrics(path: Path, iteration: int) -> None:

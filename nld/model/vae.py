@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -31,9 +30,6 @@ from nld.model.decoder import Decoder
 from nld.model.layers import mlp
 from nld.model.prior import Prior
 from nld.model.sde import step
-
-if TYPE_CHECKING:
-    from nld.state_chain import StateChain
 
 MAX_BASINS = 16  # classes of the basin head; a landscape with more minima labels by position
 
@@ -53,8 +49,6 @@ class PosteriorPath:
 class NLDModel(nn.Module):
     x_mean: Tensor
     x_std: Tensor
-    basin_minima: Tensor  # with a basin head only
-    basin_count: Tensor
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -76,19 +70,12 @@ class NLDModel(nn.Module):
         nn.init.zeros_(last.bias)
         # The paper's models have no readout head: their labels come from the posterior path.
         self.readout = None if cfg.architecture == "dynvae" else mlp([c, cfg.decoder_hidden, d])
-        # The basin head: logits over up to MAX_BASINS basins, fitted after training; the first
-        # basin_count rows of basin_minima are the positions of the minima its classes stand
-        # for (0 until fitted).
+        # The basin head: logits over up to MAX_BASINS basins, fitted after training; which
+        # minima its classes stand for is fitted beside the network (nld.fitted).
         self.basin_head = mlp([c, cfg.decoder_hidden, MAX_BASINS]) if cfg.basin_head else None
-        if cfg.basin_head:
-            self.register_buffer("basin_minima", torch.zeros(MAX_BASINS, d))
-            self.register_buffer("basin_count", torch.zeros((), dtype=torch.long))
         self.decoder = Decoder(cfg)
         self.predictor = Decoder(cfg, in_dim=c) if cfg.predictive_weight > 0 else None
         self.prior = Prior(cfg)
-        # The hidden Markov chain over the fitted minima (nld.state_chain), fitted after
-        # training; saved beside the weights. When set, labels are its causal filter's.
-        self.chain: StateChain | None = None
 
     # -- encoder -----------------------------------------------------------------------
     def standardise(self, x: Tensor) -> Tensor:
@@ -274,11 +261,11 @@ class NLDModel(nn.Module):
         return ((pred - q[:, lag:]) ** 2).sum(-1).sum(-1)
 
     def read(
-        self, x: Tensor, h: Tensor | None = None, *, head: bool = True
+        self, x: Tensor, h: Tensor | None = None, *, classes: int = 0
     ) -> tuple[Tensor, Tensor | None, Tensor]:
-        """r(c_t) [B, T, d], the basin head's class of each step [B, T] (None without a fitted
-        head, or when not `head`; classes index `fitted_minima`), and the new GRU state, for
-        raw observations x [B, T, D] continuing GRU state h.
+        """r(c_t) [B, T, d], the basin head's most probable class of each step among its first
+        `classes` [B, T] (the fitted minima, nld.fitted; None when `classes` is 0), and the new
+        GRU state, for raw observations x [B, T, D] continuing GRU state h.
 
         A model without a readout head (imported from the paper's code) gives the position of
         its noise-free posterior path instead, from the start of x only (no continuation).
@@ -290,11 +277,10 @@ class NLDModel(nn.Module):
             _, h_last = self.encode(self.standardise(x))
             return self.prior.position(path.y), None, h_last
         ctx, h_last = self.encode(self.standardise(x), h)
-        k = len(self.fitted_minima())
-        classes = None
-        if head and self.basin_head is not None and k > 0:
-            classes = self.basin_head(ctx)[..., :k].argmax(-1)
-        return self.readout(ctx), classes, h_last
+        head = None
+        if self.basin_head is not None and classes > 0:
+            head = self.basin_head(ctx)[..., :classes].argmax(-1)
+        return self.readout(ctx), head, h_last
 
     @torch.no_grad()
     def emissions(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -305,25 +291,6 @@ class NLDModel(nn.Module):
         means = self.decoder.mean(q).double() * std + self.x_mean.double()
         covs = self.decoder.covariance(q).double() * std[:, None] * std[None, :]
         return means.numpy(), covs.numpy()
-
-    def fitted_minima(self) -> Tensor:
-        """Positions [k, d] of the minima the basin head's classes stand for ([0, d]: none)."""
-        if self.basin_head is None:
-            return torch.empty(0, self.cfg.latent_dim)
-        return self.basin_minima[: int(self.basin_count)]
-
-    @torch.no_grad()
-    def set_fitted_minima(self, positions: Tensor) -> None:
-        """Record the positions [k, d] of the minima the basin head's first k classes stand
-        for (k = 0: the head is not fitted)."""
-        k = positions.shape[0]
-        if self.basin_head is None or k > MAX_BASINS:
-            raise ValueError(
-                f"this model's basin head has room for 0..{MAX_BASINS} minima, not {k}"
-            )
-        self.basin_minima.zero_()
-        self.basin_minima[:k] = positions.to(self.basin_minima.dtype)
-        self.basin_count.fill_(k)
 
     def set_clock(self, clock: float) -> None:
         """Set the prior's clock (`ModelConfig.clock`): in the config the checkpoint stores and

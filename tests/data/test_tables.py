@@ -88,3 +88,34 @@ def test_a_constant_channel_is_named_before_training(tmp_path):
     recs = as_recordings(_file(tmp_path, "a,flat\n1,7\n2,7\n3,7\n"))
     with pytest.raises(DataError, match="flat: constant"):
         training_set(recs, window=None)
+
+
+def test_a_states_column_is_read_as_numbers_and_is_not_a_channel(tmp_path):
+    named = "a,b,activity,rec\n1,2,walk,x\n2,3,run,x\n3,5,walk,y\n4,6,walk,y\n"
+    recs = as_recordings(
+        _file(tmp_path, named), table=TableOptions(states_column="activity", sequence_column="rec")
+    )
+    assert recs.columns == ["a", "b"] and recs.states is not None
+    assert [s.tolist() for s in recs.states] == [[1, 0], [1, 1]]  # run 0, walk 1 (sorted)
+    numbered = "a,b,state\n1,2,2\n2,3,0\n3,5,2\n"
+    recs = as_recordings(_file(tmp_path, numbered), table=TableOptions(states_column="state"))
+    assert recs.states is not None and recs.states[0].tolist() == [2, 0, 2]
+    with pytest.raises(DataError, match=r"states column 'state' has 1 empty cell\(s\), the first"):
+        as_recordings(
+            _file(tmp_path, "a,state\n1,0\n2,\n3,1\n"), table=TableOptions(states_column="state")
+        )
+
+
+def test_measuring_takes_recordings_of_one_length_with_their_states(tmp_path):
+    from nld.data.recordings import evaluation_set
+
+    text = "a,b,state,rec\n" + "".join(
+        f"{i},{i % 3},{i % 2},{'x' if i < 4 else 'y'}\n" for i in range(8)
+    )
+    options = TableOptions(states_column="state", sequence_column="rec")
+    data = evaluation_set(as_recordings(_file(tmp_path, text), table=options))
+    assert data.x.shape == (2, 4, 2) and data.states is not None
+    assert data.states.tolist() == [[0, 1, 0, 1], [0, 1, 0, 1]]
+    uneven = as_recordings(_file(tmp_path, text.replace(",y\n", ",x\n", 1)), table=options)
+    with pytest.raises(DataError, match=r"different lengths \(3 to 5 steps\).*nld segment"):
+        evaluation_set(uneven, "rec.csv")

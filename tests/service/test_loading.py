@@ -38,7 +38,7 @@ def test_computed_once_then_read(fresh):
 
 def test_a_stored_analysis_of_other_weights_or_code_is_not_served(fresh, monkeypatch):
     settings = make_settings(fresh, cache_dir=fresh.parent / "cache")
-    model = checkpoint.load(fresh / "easy")
+    model, _ = checkpoint.load(fresh / "easy")
     stale = analyze(model, None, n_chains=16, n_steps=200, burn_in=50)
     analysis_file.save(fresh / "easy" / analysis_file.FILE, stale, "0" * 64)  # other weights
     with serving(create_app(settings)) as c:

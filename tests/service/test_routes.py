@@ -295,7 +295,7 @@ def test_sample_encodings_and_spaces(client):
     assert observed["space"] == "observed" and np.array(observed["paths"]).shape == (3, 6, 4)
     from nld import checkpoint
 
-    model = checkpoint.load(client.app.state.settings.models_dir / "easy")
+    model, _ = checkpoint.load(client.app.state.settings.models_dir / "easy")
     with torch.no_grad():
         mean = model.decoder.mean(torch.tensor(paths, dtype=torch.float32))
         expected = (mean * model.x_std + model.x_mean).numpy()

@@ -7,6 +7,7 @@ import torch
 
 from nld import checkpoint, state_chain
 from nld.analysis import Minimum
+from nld.fitted import Fitted
 from nld.fitting import basin_head
 from nld.fitting.config import load_config
 from nld.fitting.trainer import train
@@ -26,16 +27,16 @@ def _minimum(position):
     return Minimum(np.asarray(position, dtype=float), 0.0, np.ones(2), np.eye(2))
 
 
-def _model_with_head(fitted):
-    model = NLDModel(ModelConfig(obs_dim=3, latent_dim=2, basin_head=True))
-    model.set_fitted_minima(torch.tensor(fitted))
-    return model
+def _fitted(minima) -> Fitted:
+    fitted = Fitted.none(ModelConfig(obs_dim=3, latent_dim=2, basin_head=True))
+    fitted.set_minima(torch.tensor(minima))
+    return fitted
 
 
 def test_head_order_finds_each_class_among_minima_found_in_another_order():
-    model = _model_with_head([[0.0, 0.0], [2.0, 0.0], [0.0, 3.0]])
+    fitted = _fitted([[0.0, 0.0], [2.0, 0.0], [0.0, 3.0]])
     found = [_minimum([0.0, 3.0]), _minimum([0.0, 0.001]), _minimum([2.0, 0.0])]
-    order = head_order(model, found)
+    order = head_order(fitted, found)
     assert order is not None and order.tolist() == [1, 2, 0]
     classes = np.array([[0, 1, 2, 2]])
     labels, source = basin_labels(order, classes, np.zeros((1, 4, 2)), lambda z: None)
@@ -43,15 +44,13 @@ def test_head_order_finds_each_class_among_minima_found_in_another_order():
 
 
 def test_without_a_usable_head_labels_are_the_basins_of_the_positions():
-    model = _model_with_head([[0.0, 0.0], [2.0, 0.0]])
+    fitted = _fitted([[0.0, 0.0], [2.0, 0.0]])
     other = [_minimum([0.0, 0.0]), _minimum([2.0, 0.0]), _minimum([5.0, 5.0])]
-    assert head_order(model, other) is None  # another search found a third minimum
+    assert head_order(fitted, other) is None  # another search found a third minimum
     moved = [_minimum([0.0, 0.0]), _minimum([2.0, 1.0])]
-    assert head_order(model, moved) is None  # a minimum is not where the head's was
-    unfitted = NLDModel(ModelConfig(obs_dim=3, latent_dim=2, basin_head=True))
-    assert head_order(unfitted, moved) is None
-    no_head = NLDModel(ModelConfig(obs_dim=3, latent_dim=2))
-    assert head_order(no_head, moved) is None and no_head.fitted_minima().shape == (0, 2)
+    assert head_order(fitted, moved) is None  # a minimum is not where the head's was
+    unfitted = Fitted.none(ModelConfig(obs_dim=3, latent_dim=2, basin_head=True))
+    assert head_order(unfitted, moved) is None and unfitted.minima.shape == (0, 2)
     positions = np.zeros((1, 3, 2))
     labels, source = basin_labels(None, np.zeros((1, 3), int), positions, lambda z: z[..., 0] + 7)
     assert source == LABELS_FROM_POSITION and labels.tolist() == [[7, 7, 7]]
@@ -61,23 +60,23 @@ def test_trained_head_labels_the_known_states_and_survives_the_checkpoint(smoke_
     run, _ = smoke_run
     _, meta = checkpoint.read_config(run)
     fit = meta["basin_head"]
-    model = checkpoint.load(run)  # strict: the head and its minima are in the weights
-    assert fit["classes"] == len(model.fitted_minima()) >= 2
+    model, fitted = checkpoint.load(run)  # strict: the head and its minima are in the weights
+    assert fit["classes"] == fitted.classes >= 2
     assert fit["agreement"] > 0.9  # well-separated states: head and position agree
-    res = evaluate(model, easy_data[1]).record
+    res = evaluate(model, fitted, easy_data[1]).record
     assert res["labels_from"] == LABELS_FROM_CHAIN  # the head's classes, refined by the chain
     assert res["n_minima"] == 2 and res["accuracy_mean"] > 0.9
     chain = meta["basin_head"]["chain"]
     assert chain["kept"] and chain["agreement"] > 0.9
     np.testing.assert_allclose(chain["dwell_steps"], 20.0, rtol=0.2)  # stay 0.95 in the data
-    assert model.chain is not None  # saved in the weights file, beside the model
+    assert fitted.chain is not None  # saved in the weights file, beside the network
     # reported with its states in the order of the minima found
     minima = np.array([m["position"] for m in res["minima"]])
     np.testing.assert_allclose(res["chain"]["positions"], minima, atol=0.05)
-    np.testing.assert_allclose(model.chain.dwell_steps(), chain["dwell_steps"])
-    model.chain = None  # without it: the head's own classes
-    assert evaluate(model, easy_data[1]).record["labels_from"] == LABELS_FROM_HEAD
-    _, classes = read_path(model, easy_data[1].x[:2])
+    np.testing.assert_allclose(fitted.chain.dwell_steps(), chain["dwell_steps"])
+    fitted.set_chain(None)  # without it: the head's own classes
+    assert evaluate(model, fitted, easy_data[1]).record["labels_from"] == LABELS_FROM_HEAD
+    _, classes = read_path(model, fitted, easy_data[1].x[:2])
     assert classes is not None and classes.shape == (2, easy_data[1].length)
 
 
@@ -85,16 +84,18 @@ def test_resuming_a_finished_run_keeps_its_state_chain(smoke_run, easy_data, tmp
     # The trainer's own state carries the chain: a resume that saves again must not drop it.
     run = tmp_path / "run"
     shutil.copytree(smoke_run[0], run)
-    before = checkpoint.load(run).chain
-    model = train(load_config("smoke"), easy_data[0], run, resume=True, progress_bar=False)
-    after = checkpoint.load(run).chain
-    assert before is not None and model.chain is not None and after is not None
+    before = checkpoint.load(run)[1].chain
+    _, fitted = train(load_config("smoke"), easy_data[0], run, resume=True, progress_bar=False)
+    after = checkpoint.load(run)[1].chain
+    assert before is not None and fitted.chain is not None and after is not None
     np.testing.assert_array_equal(after.covariances, before.covariances)
     np.testing.assert_array_equal(after.log_trans, before.log_trans)
 
 
 def test_no_chain_above_its_dimension_cap(monkeypatch):
     monkeypatch.setattr(state_chain, "MAX_DIM", 2)
-    model = _model_with_head([[-1.0, 0.0], [1.0, 0.0]])  # 3 observed dimensions
-    fit = basin_head.fit_chain(model, torch.randn(2, 10, 3), np.zeros((2, 10), int), seed=0)
-    assert not fit["kept"] and "3 observed dimensions" in fit["why"] and model.chain is None
+    model = NLDModel(ModelConfig(obs_dim=3, latent_dim=2, basin_head=True))  # 3 observed dims
+    fitted = _fitted([[-1.0, 0.0], [1.0, 0.0]])
+    x, classes = torch.randn(2, 10, 3), np.zeros((2, 10), int)
+    fit = basin_head.fit_chain(model, fitted, x, classes, seed=0)
+    assert not fit["kept"] and "3 observed dimensions" in fit["why"] and fitted.chain is None

@@ -12,13 +12,14 @@ def test_weighted_positions_deepen_the_well_they_favour(smoke_run, easy_data):
     """Positions on one side of the plane between the two wells count 4x: that well must end
     with a larger share of exp(-beta E) than after the same fit with equal weights."""
     run, _ = smoke_run
-    a, b = checkpoint.load(run).fitted_minima()[:2]
+    fitted = checkpoint.load(run)[1].minima
+    a, b = fitted[:2]
     normal, mid = a - b, (a + b) / 2
 
     def share_of_first(weigh) -> float:
-        model = checkpoint.load(run)
+        model, _ = checkpoint.load(run)
         calibrate(model, easy_data[0], 60, seed=0, progress_bar=False, weigh=weigh)
-        minima = find_minima(model_energy(model), model.fitted_minima().double())
+        minima = find_minima(model_energy(model), fitted.double())
         beta = float(model.prior.beta().detach())
         assert len(minima) == 2
         first = int(np.argmin([np.linalg.norm(m.position - a.numpy()) for m in minima]))

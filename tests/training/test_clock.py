@@ -9,6 +9,7 @@ import torch
 
 from nld import checkpoint
 from nld.data.dataset import save
+from nld.fitted import Fitted
 from nld.fitting.clock import fit_clock
 from nld.model import ModelConfig, NLDModel
 from nld.simulate import simulate_prior
@@ -62,20 +63,20 @@ def test_training_sets_the_clock_to_the_known_dwell_times(smoke_run):
     np.testing.assert_allclose(chain, 20, rtol=0.15)
     assert np.abs(np.log(before / chain)).max() > np.log(1.5)  # there was something to fix
     np.testing.assert_allclose(after, chain, rtol=0.2)
-    model = checkpoint.load(run)
+    model, _ = checkpoint.load(run)
     assert model.cfg.clock == fit["clock"] == model.prior.clock != 1
 
 
 def test_fit_clock_refits_from_scratch_and_says_why_it_cannot(smoke_run, easy_data, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(smoke_run[0], run)
-    model = checkpoint.load(run)
+    model, fitted = checkpoint.load(run)
     first = model.cfg.clock
     model.set_clock(50.0)  # a clock fitted earlier does not bias the next fit
-    again = fit_clock(model, easy_data[0], seed=0)
+    again = fit_clock(model, fitted, easy_data[0], seed=0)
     assert again.clock == pytest.approx(first, rel=1e-6)
-    model.chain = None
-    missing = fit_clock(model, easy_data[0], seed=0)
+    fitted.set_chain(None)
+    missing = fit_clock(model, fitted, easy_data[0], seed=0)
     assert missing.skipped is not None and "chain" in missing.skipped
 
 
@@ -84,19 +85,20 @@ def test_nld_clock_sets_an_older_run_and_refuses_a_model_without_energy(
 ):
     run = tmp_path / "run"
     shutil.copytree(smoke_run[0], run)
-    fitted = checkpoint.load(run).cfg.clock
-    model = checkpoint.load(run)
+    model, fitted = checkpoint.load(run)
+    clock = model.cfg.clock
     model.set_clock(1.0)
     _, meta = checkpoint.read_config(run)
     del meta["clock"]
-    checkpoint.save(run, model, meta=meta)  # as a run trained before the stage
+    checkpoint.save(run, model, fitted, meta=meta)  # as a run trained before the stage
     save(tmp_path / "train.npz", easy_data[0])
     assert main(["clock", str(run), "--data", str(tmp_path / "train.npz")]) == 0
-    assert f"clock {fitted:.3g}" in capsys.readouterr().out
-    assert checkpoint.load(run).cfg.clock == pytest.approx(fitted, rel=1e-6)
-    assert checkpoint.read_config(run)[1]["clock"]["clock"] == pytest.approx(fitted, rel=1e-6)
+    assert f"clock {clock:.3g}" in capsys.readouterr().out
+    assert checkpoint.load(run)[0].cfg.clock == pytest.approx(clock, rel=1e-6)
+    assert checkpoint.read_config(run)[1]["clock"]["clock"] == pytest.approx(clock, rel=1e-6)
     nsde = tmp_path / "nsde"
-    checkpoint.save(nsde, NLDModel(ModelConfig(obs_dim=4, dynamics="nsde")))
+    cfg = ModelConfig(obs_dim=4, dynamics="nsde")
+    checkpoint.save(nsde, NLDModel(cfg), Fitted.none(cfg))
     assert main(["clock", str(nsde), "--data", str(tmp_path / "train.npz")]) == 2
     err = capsys.readouterr().err
     assert "no energy" in err and "Traceback" not in err
@@ -110,7 +112,7 @@ def test_resuming_a_finished_run_keeps_its_clock(smoke_run, easy_data, tmp_path)
 
     run = tmp_path / "run"
     shutil.copytree(smoke_run[0], run)
-    fitted = checkpoint.load(run).cfg.clock
-    model = train(load_config("smoke"), easy_data[0], run, resume=True, progress_bar=False)
-    assert fitted != 1 and model.cfg.clock == fitted == model.prior.clock
-    assert checkpoint.load(run).cfg.clock == fitted
+    clock = checkpoint.load(run)[0].cfg.clock
+    model, _ = train(load_config("smoke"), easy_data[0], run, resume=True, progress_bar=False)
+    assert clock != 1 and model.cfg.clock == clock == model.prior.clock
+    assert checkpoint.load(run)[0].cfg.clock == clock

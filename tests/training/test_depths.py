@@ -7,6 +7,7 @@ import numpy as np
 
 from nld import checkpoint
 from nld.data.dataset import save
+from nld.fitted import Fitted
 from nld.fitting.depths import fit_depths
 from nld.model import ModelConfig, NLDModel
 from training.cli import main
@@ -30,11 +31,11 @@ def test_the_depths_follow_the_chain_not_the_posterior(smoke_run, easy_data):
     """A chain that stays in its first state 4x as long (stationary 0.8 / 0.2) while the
     posterior's positions still split half and half: the stage must move the mass toward the
     chain's shares."""
-    model = checkpoint.load(smoke_run[0])
-    assert model.chain is not None
+    model, fitted = checkpoint.load(smoke_run[0])
+    assert fitted.chain is not None
     trans = np.array([[0.95, 0.05], [0.2, 0.8]])
-    model.chain = replace(model.chain, log_trans=np.log(trans))
-    fit = fit_depths(model, easy_data[0], 100, seed=0, progress_bar=False)
+    fitted.set_chain(replace(fitted.chain, log_trans=np.log(trans)))
+    fit = fit_depths(model, fitted, easy_data[0], 100, seed=0, progress_bar=False)
     assert fit.skipped is None and fit.kept
     np.testing.assert_allclose(fit.target, [0.8, 0.2], atol=1e-6)
     assert abs(fit.mass_before[0] - 0.5) < 0.15, fit.mass_before
@@ -42,10 +43,10 @@ def test_the_depths_follow_the_chain_not_the_posterior(smoke_run, easy_data):
 
 
 def test_without_a_chain_the_depths_stay_and_the_record_says_why(smoke_run, easy_data):
-    model = checkpoint.load(smoke_run[0])
-    model.chain = None
+    model, fitted = checkpoint.load(smoke_run[0])
+    fitted.set_chain(None)
     weights = {k: v.clone() for k, v in model.state_dict().items()}
-    fit = fit_depths(model, easy_data[0], 10, seed=0, progress_bar=False)
+    fit = fit_depths(model, fitted, easy_data[0], 10, seed=0, progress_bar=False)
     assert fit.skipped is not None and "state chain" in fit.skipped
     for k, v in model.state_dict().items():
         assert (v == weights[k]).all(), k
@@ -54,10 +55,10 @@ def test_without_a_chain_the_depths_stay_and_the_record_says_why(smoke_run, easy
 def test_nld_depths_refits_an_older_run_and_its_clock(smoke_run, easy_data, tmp_path, capsys):
     run = tmp_path / "run"
     shutil.copytree(smoke_run[0], run)
-    model = checkpoint.load(run)
+    model, fitted = checkpoint.load(run)
     _, meta = checkpoint.read_config(run)
     del meta["depths"]
-    checkpoint.save(run, model, meta=meta)  # as a run trained before the stage
+    checkpoint.save(run, model, fitted, meta=meta)  # as a run trained before the stage
     save(tmp_path / "train.npz", easy_data[0])
     args = ["depths", str(run), "--data", str(tmp_path / "train.npz"), "--iterations", "20"]
     assert main([*args, "--quiet"]) == 0
@@ -67,7 +68,8 @@ def test_nld_depths_refits_an_older_run_and_its_clock(smoke_run, easy_data, tmp_
     assert meta["depths"]["iterations"] == 20 and meta["depths"]["kept"]
     assert meta["clock"]["skipped"] is None
     nsde = tmp_path / "nsde"
-    checkpoint.save(nsde, NLDModel(ModelConfig(obs_dim=4, dynamics="nsde")))
+    cfg = ModelConfig(obs_dim=4, dynamics="nsde")
+    checkpoint.save(nsde, NLDModel(cfg), Fitted.none(cfg))
     assert main(["depths", str(nsde), "--data", str(tmp_path / "train.npz")]) == 2
     err = capsys.readouterr().err
     assert "stage depths does not apply: the model has no energy" in err
@@ -142,11 +144,11 @@ def test_a_fit_that_merges_wells_is_undone(smoke_run, easy_data, monkeypatch):
                 w.add_(0.1)
         return Calibration(iterations=iterations, nll_before=1.0, nll_after=0.5, seconds=0.0)
 
-    model = checkpoint.load(smoke_run[0])
+    model, fitted = checkpoint.load(smoke_run[0])
     before = {k: v.clone() for k, v in model.prior.energy.state_dict().items()}
     monkeypatch.setattr(nld.fitting.depths, "calibrate", deepens)
     monkeypatch.setattr(nld.fitting.depths, "_minima", lambda *args: [])  # the wells merged
-    fit = fit_depths(model, easy_data[0], 10, seed=0, progress_bar=False)
+    fit = fit_depths(model, fitted, easy_data[0], 10, seed=0, progress_bar=False)
     assert not fit.kept and "merged or moved wells" in fit.undone and not fit.changed()
     assert "undone, it merged" in fit.describe()[0]
     for k, v in model.prior.energy.state_dict().items():
@@ -158,4 +160,4 @@ def test_a_fit_that_merges_wells_is_undone(smoke_run, easy_data, monkeypatch):
         return Calibration(iterations=iterations, nll_before=1.0, nll_after=0.5, seconds=0.0)
 
     monkeypatch.setattr(nld.fitting.depths, "calibrate", better)
-    assert fit_depths(model, easy_data[0], 10, seed=0, progress_bar=False).kept
+    assert fit_depths(model, fitted, easy_data[0], 10, seed=0, progress_bar=False).kept

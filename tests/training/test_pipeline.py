@@ -47,7 +47,7 @@ class Step:
 
 
 def _ctx(records=None) -> Context:
-    return Context(model=None, data=None, settings=None, records=records or {})  # type: ignore[arg-type]
+    return Context(model=None, fitted=None, data=None, settings=None, records=records or {})  # type: ignore[arg-type]
 
 
 def test_stages_run_in_order_once_and_save_after_each():

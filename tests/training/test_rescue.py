@@ -23,7 +23,7 @@ def test_valley_ratio_tells_one_mode_from_several():
 
 
 def test_single_well_fires_only_on_one_minimum_with_clustered_readout(smoke_run, easy_data):
-    model = checkpoint.load(smoke_run[0])
+    model, _ = checkpoint.load(smoke_run[0])
     assert single_well(model, easy_data[0]) is None  # two wells, two states: nothing to do
     with torch.no_grad():  # flatten the energy to its confining quadratic: one minimum
         model.prior.energy.out.weight.zero_()

@@ -17,7 +17,7 @@ def _smoke(**train: object) -> TrainConfig:
 def test_the_score_is_reproducible_and_prefers_a_trained_model(smoke_run, easy_data):
     run, _ = smoke_run
     train_set, _ = easy_data
-    trained = checkpoint.load(run)
+    trained, _ = checkpoint.load(run)
     untrained = NLDModel(trained.cfg)
     untrained.load_state_dict(
         {k: v for k, v in trained.state_dict().items() if k in ("x_mean", "x_std")},
@@ -45,7 +45,7 @@ def test_restarts_keep_the_best_candidate_and_resume_reuses_them(tmp_path, easy_
     out = tmp_path / "run"
     with pytest.raises(NLDError, match="nothing to resume"):
         fit(cfg, train_set, out, resume=True, progress_bar=False)
-    model = fit(cfg, train_set, out, progress_bar=False)
+    model, fitted = fit(cfg, train_set, out, progress_bar=False)
 
     meta = checkpoint.read_config(out)[1]
     record = meta["restarts"]
@@ -54,9 +54,11 @@ def test_restarts_keep_the_best_candidate_and_resume_reuses_them(tmp_path, easy_
     assert sorted(scores) == [5, 6]
     assert record["kept"] == max(scores, key=lambda s: scores[s])
     kept = out / CANDIDATES / f"seed{record['kept']}"
-    weights = checkpoint.load(kept).state_dict()
+    network, stored = checkpoint.load(kept)
+    weights = network.state_dict()
     for k, v in model.state_dict().items():
         assert torch.equal(v, weights[k]), k
+    assert torch.equal(fitted.minima, stored.minima)
     assert (out / "metrics.jsonl").read_bytes() == (kept / "metrics.jsonl").read_bytes()
     assert meta["finished"] and meta["train"]["train"]["seed"] == record["kept"]
     # The candidates leave the separation stage to the one kept (their settings as asked
@@ -100,10 +102,11 @@ def test_candidates_in_this_process_are_the_models_worker_processes_train(tmp_pa
     """What the estimator does (no spawned workers, which would re-run a user's script)."""
     short = {"iterations": 20, "calibrate_iterations": 5, "basin_head_iterations": 5}
     cfg = _smoke(**short, depths_iterations=5, restarts=2, threads=2)
-    workers = fit(cfg, easy_data[0], tmp_path / "workers", progress_bar=False)
-    here = fit(cfg, easy_data[0], tmp_path / "here", progress_bar=False, processes=False)
+    workers, fitted = fit(cfg, easy_data[0], tmp_path / "workers", progress_bar=False)
+    here, ours = fit(cfg, easy_data[0], tmp_path / "here", progress_bar=False, processes=False)
     theirs = here.state_dict()
     for k, v in workers.state_dict().items():
         assert torch.equal(v, theirs[k]), k
+    assert torch.equal(fitted.minima, ours.minima)
     records = [checkpoint.read_config(tmp_path / d)[1]["restarts"] for d in ("workers", "here")]
     assert records[0] == records[1]

@@ -44,10 +44,10 @@ def test_a_round_without_a_new_well_restores_the_model(smoke_run, easy_data, tmp
     # halves apart, finds no third minimum, and leaves everything as it was.
     run = tmp_path / "run"
     shutil.copytree(smoke_run[0], run)
-    model = checkpoint.load(run)
+    model, fitted = checkpoint.load(run)
     _, meta = checkpoint.read_config(run)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    chain = model.chain
+    chain, minima = fitted.chain, fitted.minima
     head = meta["basin_head"] | {
         "chain": meta["basin_head"]["chain"]
         | {"split": {"state": 0, "preferred": True, "gains": [50.0, -10.0]}}
@@ -59,12 +59,19 @@ def test_a_round_without_a_new_well_restores_the_model(smoke_run, easy_data, tmp
         cfg.stage_settings("basin-head"),
     )
     record, head_after, calibration = separate(
-        model, easy_data[0], cfg.train, sections, head, meta["calibration"], progress_bar=False
+        model,
+        fitted,
+        easy_data[0],
+        cfg.train,
+        sections,
+        head,
+        meta["calibration"],
+        progress_bar=False,
     )
     (only,) = record["rounds"]
     assert only["split"] == [0] and only["minima_before"] == 2 and not only["kept"]
     assert head_after is head and calibration is meta["calibration"]
-    assert model.chain is chain
+    assert fitted.chain is chain and torch.equal(fitted.minima, minima)
     for k, v in model.state_dict().items():
         torch.testing.assert_close(v, before[k], rtol=0, atol=0)
 

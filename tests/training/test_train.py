@@ -17,8 +17,8 @@ def test_smoke_preset_learns_two_states(smoke_run, easy_data):
     run, seconds = smoke_run
     _, test_set = easy_data
     assert seconds < 60
-    model = checkpoint.load(run)
-    res = evaluate(model, test_set).record
+    model, fitted = checkpoint.load(run)
+    res = evaluate(model, fitted, test_set).record
     assert res["n_minima"] == 2
     assert res["accuracy_mean"] > 0.9
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -32,7 +32,7 @@ def test_smoke_preset_learns_two_states(smoke_run, easy_data):
 
     # The full analysis of the same model: its four occupancy estimates are independent
     # computations on one energy and must agree; its basins segment the data.
-    found = analyze_run(model, test_set, spec=easy_spec())
+    found = analyze_run(model, fitted, test_set, spec=easy_spec())
     out, labels = found.record, found.labels
     assert len(out["minima"]) == 2 and len(out["saddles"]) == 1
     occ, err = out["occupancy"], out["occupancy_error"]["sampling"][0]
@@ -73,13 +73,13 @@ def test_occupancy_follows_the_time_spent_in_each_state(tmp_path):
     # wells to the state chain's .717 / .283, and this analysis then finds .722 / .278 (l1 to
     # the truth .045, against .027 without the stage; README, "Occupancy").
     cfg.stages["depths"]["iterations"] = 0
-    model = train(cfg, train_set, tmp_path / "run", progress_bar=False)
+    model, fitted = train(cfg, train_set, tmp_path / "run", progress_bar=False)
     cal = checkpoint.read_config(tmp_path / "run")[1]["calibration"]
     assert (
         cal["iterations"] == cfg.stages["calibrate"]["iterations"]
         and cal["nll_after"] < cal["nll_before"]
     )
-    out = analyze_run(model, test_set, spec=spec).record
+    out = analyze_run(model, fitted, test_set, spec=spec).record
     l1 = out["segmentation"]["occupancy_l1"]
     assert l1["quadrature"] < 0.04 and l1["sampling"] < 0.04, l1
 
@@ -88,7 +88,7 @@ def test_resume_continues_the_same_run(tmp_path, easy_data, monkeypatch):
     train_set, _ = easy_data
     cfg = load_config("smoke")
     cfg.train.iterations, cfg.train.checkpoint_every, cfg.train.log_every = 12, 100, 3
-    straight = train(cfg, train_set, tmp_path / "a", progress_bar=False)
+    straight, _ = train(cfg, train_set, tmp_path / "a", progress_bar=False)
 
     # Ctrl-C while fetching the 8th batch: the state after 7 iterations is saved.
     calls = {"n": 0}
@@ -105,7 +105,7 @@ def test_resume_continues_the_same_run(tmp_path, easy_data, monkeypatch):
         train(cfg, train_set, tmp_path / "b", progress_bar=False)
     monkeypatch.setattr(trainer, "_batch", real_batch)
     assert checkpoint.read_config(tmp_path / "b")[1]["iteration"] == 7
-    resumed = train(cfg, train_set, tmp_path / "b", resume=True, progress_bar=False)
+    resumed, _ = train(cfg, train_set, tmp_path / "b", resume=True, progress_bar=False)
     for (k, a), (_, b) in zip(
         straight.state_dict().items(), resumed.state_dict().items(), strict=True
     ):
@@ -154,12 +154,14 @@ def test_presets_validate():
 
 
 def test_nsde_baseline_is_scored_by_clustering(easy_data):
+    from nld.fitted import Fitted
     from nld.model import ModelConfig, NLDModel
 
-    model = NLDModel(ModelConfig(obs_dim=4, dynamics="nsde", gru_hidden=8, context_dim=4))
+    cfg = ModelConfig(obs_dim=4, dynamics="nsde", gru_hidden=8, context_dim=4)
+    model = NLDModel(cfg)
     for p in model.readout.parameters():
         torch.nn.init.normal_(p, std=0.5)
-    found = evaluate(model.eval(), easy_data[1])
+    found = evaluate(model.eval(), Fitted.none(cfg), easy_data[1])
     res = found.record
     assert res["labels_from"] == "kmeans" and "n_minima" not in res
     assert 0.0 <= res["accuracy_mean"] <= 1.0 and found.labels.shape == easy_data[1].states.shape

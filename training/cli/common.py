@@ -4,32 +4,85 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, Any, overload
+
+from nld.errors import DataError
 
 if TYPE_CHECKING:  # the script loads without torch: see `serve`'s worker processes
     from nld.data import Dataset
     from nld.data.tables import TableOptions
+    from nld.fitted import Fitted
     from nld.model import NLDModel
 
 
 @overload
-def load_run(run_dir: str, data_path: str) -> tuple[NLDModel, Dataset]: ...
+def load_run(
+    run_dir: str, data_path: str, table: TableOptions | None = None, *, training: bool = False
+) -> tuple[NLDModel, Fitted, Dataset]: ...
 
 
 @overload
-def load_run(run_dir: str, data_path: str | None) -> tuple[NLDModel, Dataset | None]: ...
+def load_run(
+    run_dir: str,
+    data_path: str | None,
+    table: TableOptions | None = None,
+    *,
+    training: bool = False,
+) -> tuple[NLDModel, Fitted, Dataset | None]: ...
 
 
-def load_run(run_dir: str, data_path: str | None) -> tuple[NLDModel, Dataset | None]:
-    """The checkpoint, and the data set checked against its D (None without a path)."""
+def load_run(
+    run_dir: str,
+    data_path: str | None,
+    table: TableOptions | None = None,
+    *,
+    training: bool = False,
+) -> tuple[NLDModel, Fitted, Dataset | None]:
+    """The checkpoint (network and what was fitted beside it), and the data set (None
+    without a path) as `run_data` reads it."""
     import torch
 
     from nld import checkpoint
-    from nld.data import load
 
     torch.set_num_threads(min(2, torch.get_num_threads()))  # at most 2; OMP_NUM_THREADS holds
-    model = checkpoint.load(run_dir)
-    return model, None if data_path is None else load(data_path, dim=model.cfg.obs_dim)
+    model, fitted = checkpoint.load(run_dir)
+    if data_path is None:
+        return model, fitted, None
+    meta = checkpoint.read_config(run_dir)[1]
+    return model, fitted, run_data(data_path, model, meta, table, training=training)
+
+
+def run_data(
+    path: str,
+    model: NLDModel,
+    meta: dict[str, Any],
+    table: TableOptions | None = None,
+    *,
+    training: bool = False,
+) -> Dataset:
+    """A data file (.npz, .npy, or a table) for a trained model: a table's channels are the
+    columns the model was trained on unless `table` names others, and their number must be the
+    model's. `training`: the data it was trained on, cut as training cut it (the stages);
+    else the recordings as they are (one, or several of one length), with their states."""
+    import dataclasses
+
+    from nld.data.recordings import as_recordings, evaluation_set, training_set
+    from nld.data.tables import TableOptions
+
+    options = table or TableOptions()
+    trained_on = (meta.get("data") or {}).get("columns")
+    if options.columns is None and trained_on:
+        options = dataclasses.replace(options, columns=trained_on)
+    recs = as_recordings(path, where=path, table=options)
+    if recs.dim != model.cfg.obs_dim:
+        names = f" ({', '.join(trained_on)})" if trained_on else ""
+        raise DataError(
+            f"{path}: observations have D = {recs.dim}, the model expects "
+            f"D = {model.cfg.obs_dim}{names}"
+        )
+    if training:
+        return training_set(recs, (meta.get("train") or {}).get("train", {}).get("window"))
+    return evaluation_set(recs, path)
 
 
 def positive(text: str) -> int:
@@ -49,7 +102,8 @@ def stage_parser(
     training data it was trained on."""
     p: argparse.ArgumentParser = sub.add_parser(name, help=help)
     p.add_argument("run_dir")
-    p.add_argument("--data", required=True, help="the training data (train.npz)")
+    p.add_argument("--data", required=True, help="the training data (a data file or table)")
+    add_table_options(p)
     p.set_defaults(fn=fn)
     return p
 
@@ -61,10 +115,15 @@ def add_table_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--columns", help="the channels, comma-separated (default: every numeric)")
     g.add_argument("--sequence-column", help="a column whose values split the recordings")
     g.add_argument("--fill", choices=("ffill", "drop"), help="fill or drop empty cells")
+    g.add_argument(
+        "--states-column",
+        help="the known state of each row (numbers or names), scored against the model's "
+        "labels; not a channel",
+    )
 
 
 def table_options(a: argparse.Namespace) -> TableOptions:
     from nld.data.tables import TableOptions
 
     columns = None if a.columns is None else [c.strip() for c in a.columns.split(",")]
-    return TableOptions(a.time_column, columns, a.sequence_column, a.fill)
+    return TableOptions(a.time_column, columns, a.sequence_column, a.fill, a.states_column)

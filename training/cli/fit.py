@@ -25,11 +25,11 @@ def _cmd_train(a: argparse.Namespace) -> None:
     cfg = with_overrides(load_config(a.preset, a.config), overrides)  # validated
     recs = as_recordings(a.data, where=a.data, table=table_options(a))
     data = training_set(recs, cfg.train.window)
-    model = fit(cfg, data, a.out, resume=a.resume, progress_bar=not a.quiet)
+    model, fitted = fit(cfg, data, a.out, resume=a.resume, progress_bar=not a.quiet)
     meta = checkpoint.read_config(a.out)[1]
     if recs.columns:  # the channels' names, which data to label later must have
         meta["data"]["columns"] = recs.columns
-        checkpoint.save(a.out, model, meta=meta)
+        checkpoint.save(a.out, model, fitted, meta=meta)
     # The landscape around the training data, stored for nld.load, nld segment and the service.
     landscape = analysed(model, data.x, cfg.train.seed)
     if landscape is not None:
@@ -62,7 +62,7 @@ def _cmd_train(a: argparse.Namespace) -> None:
                 for line in describe(stage, meta[stage.key]):
                     print(f"  {line}")
         head = meta.get("basin_head")
-        print(f"  labels: {class_source(model) if head and head['classes'] else 'readout basins'}")
+        print(f"  labels: {class_source(fitted) if head and head['classes'] else 'readout basins'}")
 
 
 def _print_chain(fit: dict) -> None:
@@ -79,17 +79,17 @@ def _cmd_fit_chain(a: argparse.Namespace) -> None:
     from nld.fitting.basin_head import fit_chain, training_sequences
     from nld.inference import read_path
 
-    model, data = load_run(a.run_dir, a.data)
-    if len(model.fitted_minima()) == 0:
+    model, fitted, data = load_run(a.run_dir, a.data, table_options(a), training=True)
+    if fitted.classes == 0:
         raise NLDError(f"{a.run_dir} has no fitted basin head: the chain's states are its minima")
-    model.chain = None  # the head's own classes, not an earlier chain's
+    fitted.set_chain(None)  # the head's own classes, not an earlier chain's
     x = training_sequences(data, torch.Generator().manual_seed(0))
-    _, classes = read_path(model, x)
+    _, classes = read_path(model, fitted, x)
     assert classes is not None
-    fit = fit_chain(model, x, classes, seed=0)
+    fit = fit_chain(model, fitted, x, classes, seed=0)
     _, meta = checkpoint.read_config(a.run_dir)
     meta.setdefault("basin_head", {})["chain"] = fit
-    checkpoint.save(a.run_dir, model, meta=meta)
+    checkpoint.save(a.run_dir, model, fitted, meta=meta)
     print(f"wrote {a.run_dir}")
     _print_chain(fit)
 
@@ -108,13 +108,13 @@ def _cmd_stage(a: argparse.Namespace) -> None:
     except ValueError as e:
         raise NLDError(str(e)) from None
     overrides = _settings(a)  # its form checked before reading the run
-    model, data = load_run(a.run_dir, a.data)
+    model, fitted, data = load_run(a.run_dir, a.data, table_options(a), training=True)
     torch.set_num_threads(a.threads)
     _, meta = checkpoint.read_config(a.run_dir)
     cfg = TrainConfig.model_validate(meta["train"]) if "train" in meta else TrainConfig()
     cfg = with_overrides(cfg, overrides)
     records = {k: meta.get(k) for k in record_keys()}
-    ctx = Context(model, data, cfg.train, records, not a.quiet, stages=cfg.stages)
+    ctx = Context(model, fitted, data, cfg.train, records, not a.quiet, stages=cfg.stages)
     try:
         ran = rerun(ctx, stage.name)
     except ValueError as e:
@@ -123,7 +123,7 @@ def _cmd_stage(a: argparse.Namespace) -> None:
     if skipped:
         raise NLDError(f"{a.run_dir}: the {stage.name} stage left the model as it was: {skipped}")
     meta.update(ctx.records)
-    checkpoint.save(a.run_dir, model, meta=meta)
+    checkpoint.save(a.run_dir, model, fitted, meta=meta)
     print(f"wrote {a.run_dir}")
     for name in ran:
         s = stage_named(name)
@@ -209,7 +209,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "stage", help="the stage to run, by its name in the config (calibrate, basin-head, ...)"
     )
     st.add_argument("run_dir")
-    st.add_argument("--data", required=True, help="the training data (train.npz)")
+    st.add_argument("--data", required=True, help="the training data (a data file or table)")
+    add_table_options(st)
     st.set_defaults(fn=_cmd_stage)
     st.add_argument(
         "--set",

@@ -67,15 +67,21 @@ def _cmd_segment(a: argparse.Namespace) -> None:
 
 
 def _cmd_evaluate(a: argparse.Namespace) -> None:
-    from nld.data import bayes_limits, load, load_spec
+    from nld import checkpoint
+    from nld.data import bayes_limits, load_spec
     from nld.io import write_json
+    from training.cli.common import run_data
     from training.evaluate import evaluate
 
-    model, data = load_run(a.run_dir, a.data)
+    table = table_options(a)
+    model, fitted, data = load_run(a.run_dir, a.data, table)
     spec = load_spec(a.spec) if a.spec else None
     truth = None if spec is None else spec.stationary()
-    fit_data = None if a.fit_data is None else load(a.fit_data, dim=model.cfg.obs_dim)
-    res = evaluate(model, data, true_occupancy=truth, fit_data=fit_data).record
+    fit_data = None
+    if a.fit_data is not None:
+        meta = checkpoint.read_config(a.run_dir)[1]
+        fit_data = run_data(a.fit_data, model, meta, table, training=True)
+    res = evaluate(model, fitted, data, true_occupancy=truth, fit_data=fit_data).record
     if spec is not None and len(spec.means[0]) != data.dim:
         raise NLDError(
             f"--spec {a.spec} draws {len(spec.means[0])} channels; {a.data} has {data.dim}"
@@ -95,9 +101,9 @@ def _cmd_analyze(a: argparse.Namespace) -> None:
     from nld.io import write_json
     from training.analyze import analyze_run
 
-    model, data = load_run(a.run_dir, a.data)
+    model, fitted, data = load_run(a.run_dir, a.data, table_options(a))
     spec = load_spec(a.spec) if a.spec else None
-    found = analyze_run(model, data, spec=spec, seed=a.seed)
+    found = analyze_run(model, fitted, data, spec=spec, seed=a.seed)
     res, analysis = found.record, found.analysis
     digest = checkpoint.weights_sha256(a.run_dir)
     res.update(weights_sha256=digest, analysis_version=analysis_file.ANALYSIS_VERSION)
@@ -140,11 +146,11 @@ def _cmd_plot(a: argparse.Namespace) -> None:
     from training.analyze import analyze_run
     from training.figures import write_figures
 
-    model, data = load_run(a.run_dir, a.data)
+    model, fitted, data = load_run(a.run_dir, a.data, table_options(a))
     analysis = labels = None
     if model.cfg.has_energy:
         spec = load_spec(a.spec) if a.spec else None
-        found = analyze_run(model, data, spec=spec)
+        found = analyze_run(model, fitted, data, spec=spec)
         analysis, labels = found.analysis, found.labels
     elif data is None:
         raise NLDError("an NSDE baseline has no energy: give --data to draw its drift")
@@ -181,7 +187,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     e = sub.add_parser("evaluate", help="accuracy, minima and occupancies on a data set")
     e.add_argument("run_dir")
-    e.add_argument("--data", required=True)
+    e.add_argument(
+        "--data", required=True, help="a data file or table (states from it, if it has them)"
+    )
     e.add_argument("--spec", help="HMM spec whose stationary distribution is the occupancy truth")
     e.add_argument("--out", help="write the JSON here")
     e.add_argument(
@@ -189,6 +197,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="data to fit the state chain over the minima to, e.g. train.npz (default: --data; "
         "its states are never used)",
     )
+    add_table_options(e)
     e.set_defaults(fn=_cmd_evaluate)
 
     an = sub.add_parser(
@@ -202,6 +211,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     an.add_argument("--seed", type=int, default=0)
     an.add_argument("--out", required=True, help="analysis.json")
     an.add_argument("--card", help="also write a Markdown model card here")
+    add_table_options(an)
     an.set_defaults(fn=_cmd_analyze)
 
     pl = sub.add_parser("plot", help="figures of the landscape, drift, segmentation, training")
@@ -209,4 +219,5 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     pl.add_argument("--data", help="a data set to encode and segment")
     pl.add_argument("--spec", help="HMM spec of the data")
     pl.add_argument("--out", required=True, help="directory for the PNG files")
+    add_table_options(pl)
     pl.set_defaults(fn=_cmd_plot)

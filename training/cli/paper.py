@@ -14,6 +14,7 @@ def _cmd_import_dynvae(a: argparse.Namespace) -> None:
 
     from nld import checkpoint
     from nld.dynvae import convert
+    from nld.fitted import Fitted
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
@@ -23,6 +24,7 @@ def _cmd_import_dynvae(a: argparse.Namespace) -> None:
     checkpoint.save(
         a.out,
         model,
+        Fitted.none(model.cfg),
         {"imported_from": {"model": str(a.model), "settings": str(a.settings)}, "finished": True},
     )
     cfg = model.cfg
