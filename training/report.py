@@ -154,13 +154,13 @@ def _train_one(
     threads: int | None,
 ) -> None:
     """One training run (module level, so that a worker process can be handed it)."""
-    from nld.fitting.config import load_config
+    from nld.fitting.config import load_config, with_overrides
     from nld.fitting.restarts import resumable
 
-    cfg = load_config(preset)
-    cfg.train.seed = seed
+    overrides: dict[str, Any] = {"train.seed": seed}
     if threads is not None:  # else the preset's
-        cfg.train.threads = threads
+        overrides["train.threads"] = threads
+    cfg = with_overrides(load_config(preset), overrides)
     train_fn(cfg, data, run_dir, resume=resumable(run_dir), progress_bar=False)
 
 
