@@ -45,6 +45,19 @@ def test_generate_writes_splits(tmp_path, capsys, monkeypatch):
     assert code == 0 and "train.npz" in out
     with np.load(tmp_path / "d" / "train.npz") as f:
         assert f["x"].shape == (3, 20, 15) and f["states"].shape == (3, 20)
+    # The same split as a table, which reads back as the same recordings and states.
+    from nld.data.recordings import as_recordings, evaluation_set
+    from nld.data.tables import TableOptions
+
+    for form in ("csv", "parquet"):
+        argv = ["data", "generate", "--spec", str(tmp_path / "s.json"), "--format", form]
+        code, out, _ = _run(capsys, *argv, "--out", str(tmp_path / "d"))
+        assert code == 0 and f"train.{form}" in out
+        options = TableOptions(sequence_column="sequence", states_column="state")
+        back = evaluation_set(as_recordings(tmp_path / "d" / f"train.{form}", table=options))
+        with np.load(tmp_path / "d" / "train.npz") as f:
+            np.testing.assert_array_equal(back.x, f["x"])
+            np.testing.assert_array_equal(back.states, f["states"])
 
 
 def test_wells_writes_splits_and_their_truth(tmp_path, capsys):

@@ -4,22 +4,49 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nld.errors import NLDError
 
+if TYPE_CHECKING:
+    from nld.data import Dataset
+
+FORMATS = ("npz", "csv", "tsv", "parquet")
+
+
+def _write(out: Path, name: str, ds: Dataset, form: str) -> None:
+    """A split as .npz (x, states), or as a table of one row per step: sequence, time, the
+    channels x0..x{D-1}, and the known state (`--states-column state` reads it back)."""
+    import numpy as np
+
+    from nld.data import save
+    from nld.labels_out import write_steps
+
+    path = out / f"{name}.{form}"
+    if form == "npz":
+        save(path, ds)
+    else:
+        n, t, d = ds.x.shape
+        columns = {
+            "sequence": np.repeat(np.arange(n), t),
+            "time": np.tile(np.arange(t), n),
+            **{f"x{j}": ds.x[..., j].reshape(-1) for j in range(d)},
+        }
+        if ds.states is not None:
+            columns["state"] = ds.states.reshape(-1)
+        write_steps(path, columns)
+    print(f"wrote {path}: {ds.n_sequences} x {ds.length} x {ds.dim}")
+
 
 def _cmd_data_generate(a: argparse.Namespace) -> None:
-    from nld.data import generate_splits, load_spec, save
+    from nld.data import generate_splits, load_spec
 
     spec = load_spec(a.spec)
-    out = Path(a.out)
     for name, ds in generate_splits(spec).items():
-        save(out / f"{name}.npz", ds)
-        print(f"wrote {out / f'{name}.npz'}: {ds.n_sequences} x {ds.length} x {ds.dim}")
+        _write(Path(a.out), name, ds, a.format)
 
 
 def _cmd_data_wells(a: argparse.Namespace) -> None:
-    from nld.data import save
     from nld.data.wells import random_wells, sample_wells
     from nld.io import write_json
 
@@ -31,9 +58,7 @@ def _cmd_data_wells(a: argparse.Namespace) -> None:
     spec = random_wells(a.wells, a.dim, a.seed, latent_dim=a.latent)
     out = Path(a.out)
     for name, n, seed in (("train", a.sequences, 1), ("test", max(1, a.sequences // 4), 2)):
-        ds = sample_wells(spec, n, a.length, seed=seed)
-        save(out / f"{name}.npz", ds)
-        print(f"wrote {out / f'{name}.npz'}: {ds.n_sequences} x {ds.length} x {ds.dim}")
+        _write(out, name, sample_wells(spec, n, a.length, seed=seed), a.format)
     truth = {
         "minima": [m.position.tolist() for m in spec.minima],
         "occupancy": spec.occupancy().tolist(),
@@ -53,7 +78,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     g = data.add_parser("generate", help="draw train/test splits from an HMM spec")
     g.add_argument("--spec", required=True, help="exp1, exp2 or a JSON spec file")
-    g.add_argument("--out", required=True, help="directory for train.npz and test.npz")
+    g.add_argument("--out", required=True, help="directory for the train and test splits")
+    g.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="npz",
+        help="npz (x, states), or a table of one row per step: sequence, time, x0.., state",
+    )
     g.set_defaults(fn=_cmd_data_generate)
     w = data.add_parser(
         "wells",
@@ -66,5 +97,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--sequences", type=int, default=400, help="training sequences (test: 1/4)")
     w.add_argument("--length", type=int, default=200, help="records per sequence")
     w.add_argument("--seed", type=int, default=0)
-    w.add_argument("--out", required=True, help="directory for train.npz, test.npz, wells.json")
+    w.add_argument("--out", required=True, help="directory for the splits and wells.json")
+    w.add_argument("--format", choices=FORMATS, default="npz", help="as for nld data generate")
     w.set_defaults(fn=_cmd_data_wells)
