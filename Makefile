@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo serve clean
+.PHONY: install test lint docs docs-build demo serve clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,8 +20,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# The documentation site (docs/, mkdocs.yml): a broken link or reference fails the build.
+docs-build: $(STAMP)
+	$(BIN)/mkdocs build --strict --quiet --site-dir site
+
+docs: $(STAMP)
+	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8001
+
 # The service tests talk to a real Redis on 127.0.0.1:6379 (started here if none answers).
-test: lint
+test: lint docs-build
 	bash deploy/ensure-redis.sh
 	OMP_NUM_THREADS=1 $(BIN)/pytest -n 2 --dist loadfile
 
@@ -43,4 +50,4 @@ demo: $(STAMP)
 		--out $(DEMO)/eval.json
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) runs site .pytest_cache .mypy_cache .ruff_cache

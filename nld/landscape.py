@@ -51,7 +51,8 @@ LOW_BARRIER = 2.0
 SHARP_TOP = 1.25
 SINGLE_WELL = (
     "the energy has a single minimum: the model separates no hidden states (states that "
-    "overlap strongly and switch every few steps can end so; see the README's limits)"
+    "overlap strongly and switch every few steps can end so; see "
+    "docs/concepts/training.md#the-single-well-rescue)"
 )
 
 

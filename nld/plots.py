@@ -57,15 +57,34 @@ def contour(
     title: str = "E on the plane of the minima",
 ) -> Figure:
     """Contours of E on a plane grid, with minima (o), saddles (x), minimum energy paths
-    (white) and encoded data points coloured by basin."""
+    (white) and encoded data points [N, T, d] coloured by their labels [N, T] (the path of
+    the first recording drawn as a line: a stream moving between the wells)."""
     fig, ax = plt.subplots(figsize=(6.4, 5.4))
     u, v = grid.axes
     cs = ax.contourf(u, v, grid.energy.T, levels=_levels(grid.energy), cmap="viridis", extend="max")
     fig.colorbar(cs, ax=ax, label="E")
     if points is not None:
-        uv = plane.project(points.reshape(-1, points.shape[-1]))
-        c = None if labels is None else labels.ravel()
-        ax.scatter(uv[:, 0], uv[:, 1], s=2, c=c, cmap="tab10", alpha=0.3, lw=0)
+        d = points.shape[-1]
+        uv = plane.project(points.reshape(-1, d))
+        if labels is None:
+            ax.scatter(uv[:, 0], uv[:, 1], s=4, color="0.85", alpha=0.4, lw=0)
+        else:
+            flat = labels.ravel()
+            for k in np.unique(flat):
+                at = flat == k
+                ax.scatter(
+                    uv[at, 0],
+                    uv[at, 1],
+                    s=4,
+                    color=f"C{k % 10}",
+                    alpha=0.5,
+                    lw=0,
+                    label=f"label {k}",
+                )
+            ax.legend(loc="upper right", fontsize=8, markerscale=3, framealpha=0.8)
+        if points.ndim == 3:
+            first = plane.project(points[0])
+            ax.plot(first[:, 0], first[:, 1], color="white", lw=0.5, alpha=0.6)
     _mark(ax, plane, minima, list(saddles))
     ax.set(xlabel="plane axis 1", ylabel="plane axis 2", title=title)
     ax.set_xlim(u[0], u[-1])

@@ -17,7 +17,7 @@ def _python_blocks(text: str, section: str) -> list[str]:
 
 
 def test_the_python_quickstart_runs_as_written(tmp_path, monkeypatch):
-    (block,) = _python_blocks((ROOT / "README.md").read_text(), "Python")
+    (block,) = _python_blocks((ROOT / "README.md").read_text(), "Quickstart")
     (tmp_path / "models").symlink_to(ROOT / "models")
     monkeypatch.chdir(tmp_path)
     scope: dict = {}

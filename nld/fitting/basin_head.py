@@ -17,7 +17,7 @@ that later searches can tell which class is which minimum (`nld.inference.head_o
 With `state_chain` ([stages.basin-head]) the stage ends by fitting the hidden Markov chain
 over the same minima (`fit_chain`, nld.state_chain), whose causal filter then gives the
 labels: it weighs every observation with the emissions it learned, where the head sees only
-what the context passed on (README, "State chain").
+what the context passed on (docs/concepts/model.md#the-state-chain).
 """
 
 from __future__ import annotations

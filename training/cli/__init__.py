@@ -16,7 +16,8 @@ from nld.errors import NLDError
 from training.cli import data, fit, measure, paper, serve
 
 
-def _parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
+    """The whole command line (`nld --help`), as `main` parses it and the docs print it."""
     p = argparse.ArgumentParser(prog="nld", description="Neural Langevin Dynamics")
     sub = p.add_subparsers(dest="command", required=True)
     for group in (data, fit, measure, paper, serve):
@@ -26,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     args.argv = argv
     fn: Callable[[argparse.Namespace], None] = args.fn
     try:
