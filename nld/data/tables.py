@@ -59,6 +59,11 @@ def read_table(path: Path, options: TableOptions | None = None) -> Table:
     time = options.time_column or _time_column(table)
     skip = {time, options.sequence_column, options.states_column}
     channels = options.columns or [n for n in names if n not in skip]
+    if options.states_column is not None and options.states_column in channels:
+        raise DataError(
+            f"{path}: column {options.states_column!r} is the states column and also a channel "
+            "(given with --columns, or one the model was trained on): it cannot be both"
+        )
     bad = [n for n in channels if not _numeric(table.schema.field(n).type)]
     if bad:
         kinds = ", ".join(f"{n!r} ({table.schema.field(n).type})" for n in bad)

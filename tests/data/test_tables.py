@@ -100,6 +100,9 @@ def test_a_states_column_is_read_as_numbers_and_is_not_a_channel(tmp_path):
     numbered = "a,b,state\n1,2,2\n2,3,0\n3,5,2\n"
     recs = as_recordings(_file(tmp_path, numbered), table=TableOptions(states_column="state"))
     assert recs.states is not None and recs.states[0].tolist() == [2, 0, 2]
+    both = TableOptions(states_column="state", columns=["a", "state"])
+    with pytest.raises(DataError, match="'state' is the states column and also a channel"):
+        as_recordings(_file(tmp_path, numbered), table=both)
     with pytest.raises(DataError, match=r"states column 'state' has 1 empty cell\(s\), the first"):
         as_recordings(
             _file(tmp_path, "a,state\n1,0\n2,\n3,1\n"), table=TableOptions(states_column="state")
