@@ -16,7 +16,7 @@ import argparse
 from pathlib import Path
 
 import torch
-from record import append_row
+from record import append_row, benchmark_split
 
 from nld import checkpoint
 from nld.data import load, load_spec
@@ -24,7 +24,6 @@ from nld.fitting.depths import fit_depths
 from training.analyze import analyze_run
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "benchmarks"
 RESULTS = ROOT / "bench" / "results" / "depths.jsonl"
 
 
@@ -39,8 +38,8 @@ def main() -> None:
     name = f"exp{a.experiment}"
     spec, train, test = (
         load_spec(name),
-        load(SHARED / f"{name}-train.npz"),
-        load(SHARED / f"{name}-test.npz"),
+        load(benchmark_split(name, "train")),
+        load(benchmark_split(name, "test")),
     )
     for run in a.runs:
         before = analyze_run(*checkpoint.load(run), test, spec=spec, seed=0).record

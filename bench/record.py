@@ -52,6 +52,37 @@ def nld_serve(
     )
 
 
+FIXED = ROOT.parent / "shared" / "benchmarks"  # the paper's fixed draws, where a checkout has them
+
+
+def benchmark_split(experiment: str, split: str) -> Path:
+    """The data file of a benchmark split: the paper's fixed draw where this machine has it,
+    else a draw of the same spec by `nld data generate` under runs/bench/data (drawn once;
+    its Bayes limits are within 0.1 point of the fixed draw's, docs/benchmarks.md)."""
+    fixed = FIXED / f"{experiment}-{split}.npz"
+    if fixed.is_file():
+        return fixed
+    drawn = ROOT / "runs" / "bench" / "data" / experiment
+    if not (drawn / f"{split}.npz").is_file():
+        command = "import sys; from training.cli import main; sys.exit(main(sys.argv[1:]))"
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                command,
+                "data",
+                "generate",
+                "--spec",
+                experiment,
+                "--out",
+                str(drawn),
+            ],
+            check=True,
+            cwd=ROOT,
+        )
+    return drawn / f"{split}.npz"
+
+
 def append_row(path: Path, row: dict[str, Any], *, show: bool = True) -> None:
     """Print `row` (floats rounded) and append it to the JSON-lines file `path`."""
     if show:

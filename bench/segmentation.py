@@ -19,13 +19,12 @@ import time
 from pathlib import Path
 
 import torch
-from record import add_variant_options, append_row, variant_of
+from record import add_variant_options, append_row, benchmark_split, variant_of
 
 from nld.io import read_jsonl
 from training.markdown import table_head
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "benchmarks"
 RESULTS = ROOT / "bench" / "results" / "segmentation.jsonl"
 RUNS = ROOT / "runs" / "bench"
 # The training recipe the NLD rows come from: rows of an older recipe stay in the table under
@@ -56,8 +55,8 @@ def run_preset(
         load_config(preset), {"train.seed": seed, "train.threads": threads, **overrides}
     )
     out = RUNS / RECIPE / (variant or "") / f"{preset}-s{seed}"
-    train_set = load(SHARED / f"{experiment}-train.npz")
-    test_set = load(SHARED / f"{experiment}-test.npz")
+    train_set = load(benchmark_split(experiment, "train"))
+    test_set = load(benchmark_split(experiment, "test"))
     if finished(out):
         model, fitted = checkpoint.load(out)
     else:
@@ -115,8 +114,8 @@ def run_hmm(experiment: str, seed: int) -> None:
 
     spec = load_spec(experiment)
     res = hmm_baseline(
-        load(SHARED / f"{experiment}-train.npz"),
-        load(SHARED / f"{experiment}-test.npz"),
+        load(benchmark_split(experiment, "train")),
+        load(benchmark_split(experiment, "test")),
         spec.n_states,
         spec.stationary(),
         seed,
@@ -217,7 +216,7 @@ def sampling_floor() -> str:
     parts = []
     for experiment in ("exp1", "exp2"):
         truth = load_spec(experiment).stationary()
-        freq = load(SHARED / f"{experiment}-train.npz").state_frequencies(len(truth))
+        freq = load(benchmark_split(experiment, "train")).state_frequencies(len(truth))
         parts.append(f"{experiment} {abs(freq - truth).sum():.3f}")
     return (
         "Sampling floor (l1 of the training split's own state frequencies to the stationary "
