@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import fields
@@ -31,7 +32,13 @@ import torch
 
 from nld import analysis_file, checkpoint, markov
 from nld.data import Dataset
-from nld.data.recordings import Recordings, as_recordings, training_set
+from nld.data.recordings import (
+    Recordings,
+    as_recordings,
+    label_like,
+    label_warning,
+    training_set,
+)
 from nld.data.tables import TableOptions
 from nld.errors import CheckpointError, ConfigError, DataError, NLDError
 from nld.fitted import Fitted
@@ -143,6 +150,9 @@ class NLD:
             )
         recs = as_recordings(x, table=_table_options(table))
         data = training_set(recs, self.config.train.window)
+        labels = label_like(recs)
+        if labels:
+            warnings.warn(label_warning(labels), UserWarning, stacklevel=2)
         with _own_rng(), _directory(self.run_dir) as out:
             # Restart candidates one after another in this process: worker processes would be
             # spawned, which re-runs a user's unguarded script. The same models either way.

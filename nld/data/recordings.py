@@ -135,6 +135,30 @@ def training_set(recs: Recordings, window: int | None) -> Dataset:
     return Dataset(np.stack(pieces))
 
 
+LABEL_VALUES = 16  # a channel of at most this many whole-number values looks like labels
+
+
+def label_like(recs: Recordings) -> list[str]:
+    """The channels that look like known states rather than measurements: whole numbers,
+    at most LABEL_VALUES of them. Training on the states themselves gives a model that only
+    seems right; a table's states go in its states column, which is never a channel."""
+    flat = np.concatenate(recs.arrays)
+    found = []
+    for j in range(flat.shape[1]):
+        values = np.unique(flat[:, j])
+        if len(values) <= LABEL_VALUES and np.array_equal(values, np.round(values)):
+            found.append(recs.columns[j] if recs.columns else f"channel {j}")
+    return found
+
+
+def label_warning(names: list[str]) -> str:
+    return (
+        f"{', '.join(names)}: only a few whole-number values, like labels. If it holds known "
+        "states, name it with --states-column (states_column= in Python): the model would "
+        "otherwise take the states as an input"
+    )
+
+
 def evaluation_set(recs: Recordings, where: str = "data") -> Dataset:
     """The recordings as they are, with their known states, for the commands that measure a
     model on them (`nld evaluate`, `nld analyze`, `nld plot`): one recording, or several of

@@ -122,3 +122,23 @@ def test_measuring_takes_recordings_of_one_length_with_their_states(tmp_path):
     uneven = as_recordings(_file(tmp_path, text.replace(",y\n", ",x\n", 1)), table=options)
     with pytest.raises(DataError, match=r"different lengths \(3 to 5 steps\).*nld segment"):
         evaluation_set(uneven, "rec.csv")
+
+
+def test_a_channel_of_a_few_whole_numbers_is_named_as_like_labels(tmp_path):
+    from nld.data.recordings import label_like, label_warning
+
+    rng = np.random.default_rng(0)
+    rows = [
+        f"{a},{b},{s}"
+        for a, b, s in zip(
+            rng.normal(size=50), rng.integers(0, 100, 50), rng.integers(0, 3, 50), strict=True
+        )
+    ]
+    recs = as_recordings(_file(tmp_path, "a,count,state\n" + "\n".join(rows) + "\n"))
+    assert label_like(recs) == ["state"]  # not the measurement, nor a count of many values
+    assert "--states-column" in label_warning(["state"])
+    named = as_recordings(
+        _file(tmp_path, "a,count,state\n" + "\n".join(rows) + "\n"),
+        table=TableOptions(states_column="state"),
+    )
+    assert label_like(named) == []
