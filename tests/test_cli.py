@@ -345,6 +345,9 @@ def test_evaluate_sets_online_and_offline_beside_the_bayes_limits(tmp_path, caps
     assert res["bayes_limit_offline"] >= res["bayes_limit_online"] > 0.9
     assert res["offline_accuracy_mean"] >= res["accuracy_mean"] - 0.01
     assert res["offline_accuracy_mean"] <= res["bayes_limit_offline"] + 0.01
+    # Two states, each its own regime: the two levels coincide.
+    assert res["n_regimes"] == res["n_minima"] == 2
+    assert res["regime_accuracy_mean"] == res["accuracy_mean"]
 
 
 def test_evaluate_and_analyze_read_a_table_with_its_states(tmp_path, capsys, smoke_run, easy_data):

@@ -29,6 +29,7 @@ from nld.inference import (
     read_path,
 )
 from nld.model import NLDModel
+from nld.regimes import regimes
 from nld.state_chain import TooManyDimensions, fit_state_chain
 
 
@@ -142,6 +143,13 @@ def evaluate(
             chain, chain_labels = chain_report(model, fitted, land.minima, data, fit_data, seed)
             if chain is not None:
                 out["chain"] = chain
+                # The minima's metastable groups by the chain's kinetics (nld.regimes).
+                groups = regimes(np.asarray(chain["transition_matrix"]))
+                out.update(
+                    n_regimes=groups.count,
+                    regime_of_minimum=groups.of_state.tolist(),
+                    regime_timescales=groups.timescales.tolist(),
+                )
             timings["chain_seconds"] = time.perf_counter() - t0
     if data.states is not None:
         n_labels = out.get("n_minima")
@@ -165,6 +173,10 @@ def evaluate(
                     offline_accuracy_mean=found.accuracy_mean,
                     offline_accuracy_std=found.accuracy_std,
                 )
+        if "n_regimes" in out:  # the labels' regimes, matched to the states as the labels are
+            of = np.asarray(out["regime_of_minimum"])
+            regime = match_labels(of[labels], data.states, out["n_regimes"])
+            out["regime_accuracy_mean"] = regime.accuracy_mean
         if "chain" in out:
             chained = (
                 match if chain_labels is None else match_labels(chain_labels, data.states, n_labels)

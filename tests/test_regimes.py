@@ -1,0 +1,32 @@
+"""Regimes (nld.regimes) against chains whose metastable groups are known."""
+
+import numpy as np
+
+from nld import markov
+from nld.regimes import regimes
+
+
+def _pairs(fast: float, slow: float) -> np.ndarray:
+    """Four states in two pairs: within a pair they switch with probability `fast` per step,
+    between pairs with `slow`."""
+    p = np.full((4, 4), slow / 2)
+    for a, b in ((0, 1), (2, 3)):
+        p[a, b] = p[b, a] = fast
+    np.fill_diagonal(p, 0)
+    np.fill_diagonal(p, 1 - p.sum(1))
+    return p
+
+
+def test_states_that_interconvert_fast_form_one_regime():
+    found = regimes(_pairs(fast=0.2, slow=0.01))
+    assert found.count == 2
+    assert found.of_state[0] == found.of_state[1] != found.of_state[2] == found.of_state[3]
+    assert found.timescales[0] / found.timescales[1] > 3  # the gap that decides it
+
+
+def test_without_a_gap_every_state_is_its_own_regime():
+    sticky = np.exp(markov.sticky(3, 19.0))  # the pinned benchmarks' kind: three alike states
+    found = regimes(sticky)
+    assert found.count == 3 and found.of_state.tolist() == [0, 1, 2]
+    assert regimes(_pairs(fast=0.02, slow=0.02)).count == 4  # pairs no faster than the rest
+    assert regimes(np.array([[0.9, 0.1], [0.2, 0.8]])).count == 2
