@@ -12,6 +12,7 @@ the m of the largest gap of at least GAP; without one every state is its own reg
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,13 +30,12 @@ class Regimes:
 def regimes(transition_matrix: np.ndarray, gap: float = GAP) -> Regimes:
     """The regimes of a chain's states from its transition matrix [K, K] (rows sum to 1)."""
     from deeptime.markov import pcca
-    from deeptime.markov.msm import MarkovStateModel
 
     trans = np.asarray(transition_matrix, dtype=np.float64)
     k = len(trans)
+    times = _timescales(trans)
     if k < 3:  # two states are two regimes, or one state one
-        return Regimes(k, np.arange(k), _timescales(trans))
-    times = MarkovStateModel(trans).timescales()
+        return Regimes(k, np.arange(k), times)
     ratios = times[:-1] / np.maximum(times[1:], 1e-12)  # ratios[j]: t_{j+2} / t_{j+3}
     best = int(np.argmax(ratios))
     if ratios[best] < gap:
@@ -45,8 +45,13 @@ def regimes(transition_matrix: np.ndarray, gap: float = GAP) -> Regimes:
 
 
 def _timescales(trans: np.ndarray) -> np.ndarray:
+    """-1 / ln |lambda_k|, k = 2..K, slowest first. A chain fitted by Baum-Welch need not be
+    reversible, so some eigenvalues can be complex: their modulus is the decay rate wanted,
+    and deeptime's warning about them is not for the user."""
     if len(trans) < 2:
         return np.empty(0)
     from deeptime.markov.msm import MarkovStateModel
 
-    return np.asarray(MarkovStateModel(trans).timescales())
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Using eigenvalues with non-zero imaginary")
+        return np.asarray(MarkovStateModel(trans).timescales())
