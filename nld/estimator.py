@@ -35,7 +35,6 @@ from nld.data import Dataset
 from nld.data.recordings import (
     Recordings,
     as_recordings,
-    label_like,
     label_warning,
     training_set,
 )
@@ -150,9 +149,9 @@ class NLD:
             )
         recs = as_recordings(x, table=_table_options(table))
         data = training_set(recs, self.config.train.window)
-        labels = label_like(recs)
-        if labels:
-            warnings.warn(label_warning(labels), UserWarning, stacklevel=2)
+        warning = label_warning(recs)
+        if warning:
+            warnings.warn(warning, UserWarning, stacklevel=2)
         with _own_rng(), _directory(self.run_dir) as out:
             # Restart candidates one after another in this process: worker processes would be
             # spawned, which re-runs a user's unguarded script. The same models either way.

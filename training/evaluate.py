@@ -43,8 +43,8 @@ def chain_report(
 ) -> tuple[dict[str, Any] | None, np.ndarray | None]:
     """The state chain's summary, its states in the order of `minima`, and its labels of
     `data` (None where they are the model's own labels): the model's own chain (fitted in
-    training, `fitted.chain`) when its states are these minima, else a chain over `minima` fitted to
-    `fit_data` (default `data`; no labels used); (None, None) above MAX_DIM observed
+    training, `fitted.chain`) when its states are these minima, else a chain over `minima`
+    fitted to `fit_data` (default `data`; no labels used); (None, None) above MAX_DIM observed
     dimensions."""
     order = head_order(fitted, minima) if fitted.chain is not None else None
     if fitted.chain is not None and order is not None:
@@ -81,8 +81,8 @@ def evaluate(
 ) -> Evaluation:
     """Metrics of `model` (with what was `fitted` beside it) on `data`. Occupancies are
     compared with `true_occupancy` when given, else with the empirical frequencies of
-    `data.states`. The state chain over the minima
-    (nld.state_chain) is fitted to `fit_data` (default: `data` itself; no labels used)."""
+    `data.states`. The state chain over the minima (nld.state_chain) is fitted to `fit_data`
+    (default: `data` itself; no labels used)."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     latents, head_classes = read_path(model, fitted, data.x, chain=False)

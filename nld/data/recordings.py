@@ -138,20 +138,19 @@ def training_set(recs: Recordings, window: int | None) -> Dataset:
 LABEL_VALUES = 16  # a channel of at most this many whole-number values looks like labels
 
 
-def label_like(recs: Recordings) -> list[str]:
-    """The channels that look like known states rather than measurements: whole numbers,
-    at most LABEL_VALUES of them. Training on the states themselves gives a model that only
-    seems right; a table's states go in its states column, which is never a channel."""
+def label_warning(recs: Recordings) -> str | None:
+    """A warning naming the channels that look like known states rather than measurements
+    (whole numbers, at most LABEL_VALUES of them), or None. Training on the states themselves
+    gives a model that only seems right; a table's states go in its states column, which is
+    never a channel."""
     flat = np.concatenate(recs.arrays)
-    found = []
+    names = []
     for j in range(flat.shape[1]):
         values = np.unique(flat[:, j])
         if len(values) <= LABEL_VALUES and np.array_equal(values, np.round(values)):
-            found.append(recs.columns[j] if recs.columns else f"channel {j}")
-    return found
-
-
-def label_warning(names: list[str]) -> str:
+            names.append(recs.columns[j] if recs.columns else f"channel {j}")
+    if not names:
+        return None
     return (
         f"{', '.join(names)}: only a few whole-number values, like labels. If it holds known "
         "states, name it with --states-column (states_column= in Python): the model would "

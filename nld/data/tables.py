@@ -42,7 +42,6 @@ class Table:
     times: list[np.ndarray] | None  # per recording [T_i] (None without a time column)
     ids: list[Any]  # per recording: its value in the sequence column (0 without one)
     states: list[np.ndarray] | None = None  # per recording [T_i] int64 (states column)
-    state_names: list[str] | None = None  # what each state number stands for, if named
 
 
 def read_table(path: Path, options: TableOptions | None = None) -> Table:
@@ -77,9 +76,9 @@ def read_table(path: Path, options: TableOptions | None = None) -> Table:
         [table.column(n).to_numpy(zero_copy_only=False).astype(np.float32) for n in channels]
     )
     times = None if time is None else table.column(time).to_numpy(zero_copy_only=False)
-    states, state_names = (None, None)
+    states = None
     if options.states_column is not None:
-        states, state_names = _states(table, options.states_column, path)
+        states = _states(table, options.states_column, path)
     groups: list[tuple[Any, np.ndarray]] = [(0, np.arange(len(x)))]
     if options.sequence_column is not None:
         ids = table.column(options.sequence_column).to_numpy(zero_copy_only=False)
@@ -103,13 +102,12 @@ def read_table(path: Path, options: TableOptions | None = None) -> Table:
         stamps if times is not None else None,
         keys,
         known if states is not None else None,
-        state_names,
     )
 
 
-def _states(table: Any, name: str, path: Path) -> tuple[np.ndarray, list[str] | None]:
-    """The states column as numbers 0..K-1, and the names they stand for (None when the
-    column holds whole numbers, which are taken as they are)."""
+def _states(table: Any, name: str, path: Path) -> np.ndarray:
+    """The states column as numbers: whole numbers as they are, names numbered 0..K-1 in
+    sorted order."""
     import pyarrow as pa
 
     column = table.column(name)
@@ -123,9 +121,8 @@ def _states(table: Any, name: str, path: Path) -> tuple[np.ndarray, list[str] | 
     if pa.types.is_integer(column.type):
         if values.min() < 0:
             raise DataError(f"{path}: the states column {name!r} holds a negative number")
-        return values.astype(np.int64), None
-    names, codes = np.unique(values.astype(str), return_inverse=True)
-    return codes.astype(np.int64), [str(n) for n in names]
+        return values.astype(np.int64)
+    return np.unique(values.astype(str), return_inverse=True)[1].astype(np.int64)
 
 
 def _read(path: Path) -> Any:

@@ -85,9 +85,8 @@ class Settings(BaseModel):
 
 def fit_clock(model: NLDModel, fitted: Fitted, data: Dataset, seed: int) -> ClockFit:
     """Set the clock of `model` (an energy model) to its state chain's (`fitted.chain`) dwell
-    times, in
-    place; see the module. Where that cannot be done the clock is left as it was, and the
-    record says why."""
+    times, in place; see the module. Where that cannot be done the clock is left as it was,
+    and the record says why."""
     start = time.perf_counter()
     if fitted.chain is None:
         why = "no state chain (stages.basin-head.state_chain)"

@@ -107,9 +107,8 @@ def fit_depths(
     progress_bar: bool = True,
 ) -> DepthsFit:
     """Refit the depths of `model`'s wells to its state chain's (`fitted.chain`) stationary
-    distribution, in
-    place; see the module. Where that cannot be done the model is left as it was, and the
-    record says why."""
+    distribution, in place; see the module. Where that cannot be done the model is left as it
+    was, and the record says why."""
     start = time.perf_counter()
 
     def skip(why: str) -> DepthsFit:

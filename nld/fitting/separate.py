@@ -195,8 +195,8 @@ def separate(
     progress_bar: bool = True,
 ) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]:
     """Run the stage on a trained model and what was fitted beside it (both in place) whose
-    basin head record is `head`, with
-    its settings and those of the calibration and the basin head, which its rounds fit again.
+    basin head record is `head`, with its settings and those of the calibration and the basin
+    head, which its rounds fit again.
     Returns its record and the basin head's and calibration's records after it (the ones
     given when no round was kept)."""
     own, cal, fit_head = settings

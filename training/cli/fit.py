@@ -14,7 +14,7 @@ from training.cli.common import add_table_options, load_run, positive, stage_par
 
 def _cmd_train(a: argparse.Namespace) -> None:
     from nld import analysis_file, checkpoint
-    from nld.data.recordings import as_recordings, label_like, label_warning, training_set
+    from nld.data.recordings import as_recordings, label_warning, training_set
     from nld.estimator import analysed
     from nld.fitting.config import load_config, with_overrides
     from nld.fitting.restarts import fit
@@ -26,9 +26,9 @@ def _cmd_train(a: argparse.Namespace) -> None:
     cfg = with_overrides(load_config(a.preset, a.config), overrides)  # validated
     recs = as_recordings(a.data, where=a.data, table=table_options(a))
     data = training_set(recs, cfg.train.window)
-    labels = label_like(recs)
-    if labels:
-        print(f"nld: warning: {label_warning(labels)}", file=sys.stderr)
+    warning = label_warning(recs)
+    if warning:
+        print(f"nld: warning: {warning}", file=sys.stderr)
     model, fitted = fit(cfg, data, a.out, resume=a.resume, progress_bar=not a.quiet)
     meta = checkpoint.read_config(a.out)[1]
     if recs.columns:  # the channels' names, which data to label later must have

@@ -81,11 +81,11 @@ def _cmd_evaluate(a: argparse.Namespace) -> None:
     if a.fit_data is not None:
         meta = checkpoint.read_config(a.run_dir)[1]
         fit_data = run_data(a.fit_data, model, meta, table, training=True)
-    res = evaluate(model, fitted, data, true_occupancy=truth, fit_data=fit_data).record
     if spec is not None and len(spec.means[0]) != data.dim:
         raise NLDError(
             f"--spec {a.spec} draws {len(spec.means[0])} channels; {a.data} has {data.dim}"
         )
+    res = evaluate(model, fitted, data, true_occupancy=truth, fit_data=fit_data).record
     if spec is not None and data.states is not None:  # what the true HMM itself reaches
         limits = bayes_limits(spec, data.x, data.states)
         res["bayes_limit_online"] = limits["online_filter_accuracy_mean"]
