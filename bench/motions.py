@@ -15,7 +15,8 @@ ones. Then, as a user would:
     nld segment DIR/run --data DIR/test.csv --sequence-column seq --out DIR/labels.csv --offline
 
 and scores the labels against the activities (many-to-one, and one-to-one where the states
-number the activities), beside hmmlearn's GaussianHMM (4 states, full covariances, best of 3
+number the activities), and the same for their regimes (the `regime` column: the states'
+metastable groups), beside hmmlearn's GaussianHMM (4 states, full covariances, best of 3
 EM starts) on the same files. A row goes to bench/results/motions.jsonl.
 """
 
@@ -36,33 +37,36 @@ from record import append_row
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "motions.jsonl"
 WHEEL = "sktime==1.2.0"
-INSIDE = "sktime/datasets/data/BasicMotions/BasicMotions_{}.ts"
+INSIDE = "sktime/datasets/data/{name}/{name}_{split}.ts"
 CHANNELS = ["ax", "ay", "az", "gx", "gy", "gz"]
 PER_SEQUENCE = 3
+FILES = ("train.csv", "test.csv")
 
 
-def _read_ts(text: str) -> tuple[np.ndarray, list[str]]:
-    """A .ts file's series [N, D, T] and class labels."""
+def _read_ts(text: str) -> tuple[list[np.ndarray], list[str]]:
+    """A .ts file's series (each [T, D]) and class labels."""
     lines = [ln for ln in text.splitlines() if ln and not ln.startswith(("#", "@"))]
     series, labels = [], []
     for ln in lines:
         *dims, label = ln.split(":")
-        series.append([[float(v) for v in d.split(",")] for d in dims])
+        series.append(np.array([[float(v) for v in d.split(",")] for d in dims]).T)
         labels.append(label.strip())
-    return np.array(series), labels
+    return series, labels
 
 
-def _fetch(cache: Path) -> dict[str, tuple[np.ndarray, list[str]]]:
+def _fetch_ts(cache: Path, name: str, split: str) -> tuple[list[np.ndarray], list[str]]:
+    """A UEA data set's split (TRAIN or TEST) as the sktime wheel ships it (fetched from the
+    package registry into `cache` once)."""
     cache.mkdir(parents=True, exist_ok=True)
     if not list(cache.glob("sktime-*.whl")):
         pip = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", WHEEL, "-d", str(cache)]
         subprocess.run(pip, check=True)
     wheel = next(cache.glob("sktime-*.whl"))
     with zipfile.ZipFile(wheel) as z:
-        return {s: _read_ts(z.read(INSIDE.format(s)).decode()) for s in ("TRAIN", "TEST")}
+        return _read_ts(z.read(INSIDE.format(name=name, split=split)).decode())
 
 
-def _table(series: np.ndarray, labels: list[str], n_seq: int, seed: int) -> str:
+def _table(series: list[np.ndarray], labels: list[str], n_seq: int, seed: int) -> str:
     """CSV of n_seq sequences, each PER_SEQUENCE recordings of different activities."""
     rng = np.random.default_rng(seed)
     by = {a: np.flatnonzero(np.array(labels) == a) for a in sorted(set(labels))}
@@ -71,8 +75,8 @@ def _table(series: np.ndarray, labels: list[str], n_seq: int, seed: int) -> str:
         activity = rng.choice(list(by))
         t = 0
         for _ in range(PER_SEQUENCE):
-            rec = series[rng.choice(by[activity])]  # [D, T]
-            for step in rec.T:
+            rec = series[rng.choice(by[activity])]  # [T, D]
+            for step in rec:
                 rows.append(
                     f"s{s},{t / 10:.1f}," + ",".join(f"{v:.6f}" for v in step) + f",{activity}"
                 )
@@ -91,6 +95,32 @@ def _scores(labels: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     return out
 
 
+def _head_scores(run: Path, out: Path, truth: np.ndarray) -> dict:
+    """Many-to-one accuracy of what the basin head alone says (online) and of the chain on its
+    classes (nld.head_chain, fitted to the training file; offline), whichever chain the model
+    labels by: how much a state chain of Gaussian emissions gives or takes on these data."""
+    from nld import checkpoint
+    from nld.data.recordings import as_recordings
+    from nld.data.tables import TableOptions
+    from nld.head_chain import fit_head_chain
+    from nld.inference import read_path
+
+    model, fitted = checkpoint.load(run)
+    if fitted.classes < 2:
+        return {}
+    opts = TableOptions(columns=CHANNELS, sequence_column="seq")
+    train, test = (np.stack(as_recordings(out / f, table=opts).arrays) for f in FILES)
+    _, said_train = read_path(model, fitted, train, chain=False)
+    _, said = read_path(model, fitted, test, chain=False)
+    assert said_train is not None and said is not None
+    chain = fit_head_chain(said_train, fitted.classes)
+    smoothed = chain.smooth(said).argmax(-1).ravel()
+    return {
+        "head_online_many_to_one": round(_scores(said.ravel(), truth)["many_to_one"], 4),
+        "head_chain_offline_many_to_one": round(_scores(smoothed, truth)["many_to_one"], 4),
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True)
@@ -101,7 +131,8 @@ def main() -> None:
     p.add_argument("--test-sequences", type=int, default=100)
     a = p.parse_args()
 
-    data = _fetch(Path(tempfile.gettempdir()) / "nld-bench-motions")
+    cache = Path(tempfile.gettempdir()) / "nld-bench-motions"
+    data = {s: _fetch_ts(cache, "BasicMotions", s) for s in ("TRAIN", "TEST")}
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "train.csv").write_text(_table(*data["TRAIN"], a.train_sequences, a.seed))
     (a.out / "test.csv").write_text(_table(*data["TEST"], a.test_sequences, a.seed + 1))
@@ -136,10 +167,17 @@ def main() -> None:
         if done.returncode:
             row[f"{how}_error"] = done.stderr.strip().splitlines()[-1]
             continue
-        labels = np.array(pcsv.read_csv(out).to_pydict()["label"])
+        table = pcsv.read_csv(out).to_pydict()
+        labels = np.array(table["label"])
         row.update({f"{how}_{k}": round(v, 4) for k, v in _scores(labels, truth).items()})
         row["n_states"] = int(labels.max()) + 1
+        if "regime" in table:  # the states' metastable groups (nld.regimes)
+            regimes = np.array(table["regime"])
+            scores = _scores(regimes, truth).items()
+            row.update({f"{how}_regime_{k}": round(v, 4) for k, v in scores})
+            row["n_regimes"] = int(regimes.max()) + 1
 
+    row.update(_head_scores(run, a.out, truth))
     from hmmlearn.hmm import GaussianHMM
 
     from nld.data.recordings import as_recordings

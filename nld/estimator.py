@@ -12,7 +12,9 @@
 `fit` trains (the loop and every stage of `nld.fitting.pipeline`, as `nld train` does) and
 analyses the learned landscape; the fitted attributes end in `_`: the network `model_` (a
 torch module), what the stages fitted beside it `fitted_` (`nld.fitted.Fitted`), the analysis
-`landscape_`, and from these `minima_`, `n_states_`, `chain_`, `clock_`. Labels index `minima_`.
+`landscape_`, and from these `minima_`, `n_states_`, `chain_`, `head_chain_`, `clock_`, and
+the regimes (nld.regimes) `n_regimes_` and `regime_of_state_` (None without a chain). Labels
+index `minima_`; `regime_of_state_[labels]` are the regimes.
 `save` writes a run directory that `nld.load`, `nld serve` and every `nld` command read.
 """
 
@@ -24,13 +26,14 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from nld import analysis_file, checkpoint, markov
+from nld import analysis_file, checkpoint
 from nld.data import Dataset
 from nld.data.recordings import (
     Recordings,
@@ -48,6 +51,7 @@ from nld.fitting.config import (
     load_config,
     with_overrides,
 )
+from nld.head_chain import HeadChain
 from nld.inference import (
     basin_labels,
     class_probabilities,
@@ -55,9 +59,11 @@ from nld.inference import (
     head_order,
     read_path,
     readout_path,
+    viterbi_classes,
 )
 from nld.landscape import Analysis, analyze
 from nld.model import ModelConfig, NLDModel
+from nld.regimes import Regimes, regimes
 from nld.state_chain import StateChain
 
 
@@ -167,6 +173,7 @@ class NLD:
     def _set_fitted(
         self, model: NLDModel, fitted: Fitted, meta: dict[str, Any], landscape: Analysis | None
     ) -> None:
+        self.__dict__.pop("_regimes", None)  # of the model fitted before, if any
         self.model_ = model.eval()
         self.fitted_ = fitted
         self.meta_ = meta
@@ -184,13 +191,35 @@ class NLD:
             if chain is None or self._order is None
             else chain.reordered(np.argsort(self._order))
         )
+        heads = fitted.head_chain
+        self.head_chain_: HeadChain | None = (
+            None
+            if heads is None or self._order is None
+            else heads.reordered(np.argsort(self._order))
+        )
+
+    @cached_property
+    def _regimes(self) -> Regimes | None:
+        """The minima's metastable groups by the kinetics of the chain offline labels use."""
+        kinetics = self.chain_ or self.head_chain_
+        return None if kinetics is None else regimes(np.exp(kinetics.log_trans))
+
+    @property
+    def n_regimes_(self) -> int | None:
+        return None if self._regimes is None else self._regimes.count
+
+    @property
+    def regime_of_state_(self) -> np.ndarray | None:
+        """The regime of each state (of `minima_`)."""
+        return None if self._regimes is None else self._regimes.of_state
 
     # -- using a fitted model -------------------------------------------------------------
     def predict(self, x: Any, *, online: bool = True, method: str = "smooth") -> Any:
         """The state (an index of `minima_`) of every step: [T], [N, T], or a list.
 
         online: from the steps so far only (the causal filter the service streams with);
-        False: from the whole recording, with the state chain: `method` "smooth" takes each
+        False: from the whole recording, with the model's chain over its states (the state
+        chain, or where that one was not kept the basin head's chain): `method` "smooth" takes each
         step's most probable state (forward-backward), "viterbi" the most probable path."""
         if method not in ("smooth", "viterbi"):
             raise NLDError(f"method is 'smooth' or 'viterbi', not {method!r}")
@@ -311,18 +340,20 @@ class NLD:
         return recs.restore([fn(a[None])[0] for a in recs.arrays])
 
     def _viterbi(self, x3: np.ndarray) -> np.ndarray:
-        chain = self.fitted_.chain
-        if chain is None:
-            raise NLDError("Viterbi labels need the model's state chain, which it does not have")
-        ll = chain.loglik(x3.astype(np.float64))
-        return markov.viterbi(chain.log_init, chain.log_trans, ll)
+        path = viterbi_classes(self.model_, self.fitted_, x3)
+        if path is None:
+            raise NLDError(
+                "offline labels need a hidden Markov chain over the model's states, which this "
+                "model does not have (`nld fit-chain RUN --data TRAIN` fits one)"
+            )
+        return path
 
     def _class_probabilities(self, x3: np.ndarray, *, online: bool) -> np.ndarray:
         p = class_probabilities(self.model_, self.fitted_, x3, online=online)
         if p is None:
             raise NLDError(
-                "offline labels and probabilities need the model's state chain, which this "
-                "model does not have"
+                "offline labels and probabilities need a hidden Markov chain over the model's "
+                "states, which this model does not have (`nld fit-chain RUN --data TRAIN` fits one)"
                 if not online
                 else "this model has no fitted basin head: it gives no probabilities"
             )

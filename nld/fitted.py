@@ -1,5 +1,6 @@
 """What the stages after training fit beside the network: the minima the basin head's classes
-stand for, and the hidden Markov chain over them (nld.state_chain).
+stand for, and a hidden Markov chain over them: the state chain (nld.state_chain), or where
+that one does not fit the data, the chain on the basin head's probabilities (nld.head_chain).
 
 The network (nld.model.NLDModel, a torch module) holds what gradient descent learns; a
 `Fitted` holds what is read off it afterwards, and is saved in the same weights file:
@@ -7,6 +8,7 @@ The network (nld.model.NLDModel, a torch module) holds what gradient descent lea
     basin_minima  [MAX_BASINS, d]   the first basin_count rows: the minima, in class order
     basin_count   []                how many (0: the basin head is not fitted)
     chain.*                         the state chain, whose states are those minima
+    head_chain.*                    the basin head's chain, over the same minima
 
 A model without a basin head stores neither basin tensor. The prior's clock is not here: it
 is a parameter of the generative prior (`ModelConfig.clock`), as its friction and mass are.
@@ -19,18 +21,22 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from nld import state_chain
+from nld import head_chain, state_chain
+from nld.head_chain import HeadChain
 from nld.model import ModelConfig
 from nld.model.vae import MAX_BASINS
 from nld.state_chain import StateChain
 
 MINIMA, COUNT = "basin_minima", "basin_count"  # their names in a weights file
+CHAIN_PREFIXES = (state_chain.PREFIX, head_chain.PREFIX)  # of the chains' tensors
 
 
 @dataclass
 class Fitted:
     minima: Tensor  # [k, d]
     chain: StateChain | None = None  # over `minima`, in their order; labels by its filter
+    # Over `minima` where `chain` is None: offline labels and kinetics (online: the head's).
+    head_chain: HeadChain | None = None
 
     @classmethod
     def none(cls, cfg: ModelConfig) -> Fitted:
@@ -50,7 +56,11 @@ class Fitted:
                 f"the basin head has room for 0..{MAX_BASINS} minima, not {len(positions)}"
             )
         self.minima = positions.detach().to(torch.float32).clone()
-        self.chain = None
+        self.chain = self.head_chain = None
+
+    def restore(self, other: Fitted) -> None:
+        """Take what `other` holds (a copy saved before a stage that was undone)."""
+        self.minima, self.chain, self.head_chain = other.minima, other.chain, other.head_chain
 
     def set_chain(self, chain: StateChain | None) -> None:
         """Label by `chain` (None: by the basin head); its states must be the minima."""
@@ -59,6 +69,14 @@ class Fitted:
         ):
             raise ValueError("the state chain's states are not the basin head's minima")
         self.chain = chain
+
+    def set_head_chain(self, chain: HeadChain | None) -> None:
+        """The basin head's chain (None: none); its states must be the minima."""
+        if chain is not None and len(chain.log_init) != self.classes:
+            raise ValueError(
+                f"the head chain has {len(chain.log_init)} states, the basin head {self.classes}"
+            )
+        self.head_chain = chain
 
     def to_tensors(self, cfg: ModelConfig) -> dict[str, Tensor]:
         """Its tensors in a weights file (module docstring)."""
@@ -69,6 +87,8 @@ class Fitted:
             out |= {MINIMA: table, COUNT: torch.tensor(self.classes, dtype=torch.long)}
         if self.chain is not None:
             out |= state_chain.to_tensors(self.chain)
+        if self.head_chain is not None:
+            out |= head_chain.to_tensors(self.head_chain)
         return out
 
     @classmethod
@@ -77,6 +97,7 @@ class Fitted:
         network's); ValueError naming what does not fit the config."""
         fitted = cls.none(cfg)
         chain = {k: tensors.pop(k) for k in list(tensors) if k.startswith(state_chain.PREFIX)}
+        heads = {k: tensors.pop(k) for k in list(tensors) if k.startswith(head_chain.PREFIX)}
         if cfg.basin_head:
             if MINIMA not in tensors or COUNT not in tensors:
                 raise ValueError(f"the basin head's {MINIMA} and {COUNT} are missing")
@@ -92,4 +113,6 @@ class Fitted:
             fitted.minima = table[:k].clone()
         if chain:
             fitted.set_chain(state_chain.from_tensors(chain, cfg.obs_dim, cfg.latent_dim))
+        if heads:
+            fitted.set_head_chain(head_chain.from_tensors(heads, fitted.classes))
         return fitted

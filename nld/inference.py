@@ -58,6 +58,21 @@ def chain_classes(
 
 
 @torch.no_grad()
+def head_log_probs(
+    model: NLDModel, fitted: Fitted, x: np.ndarray | torch.Tensor, batch: int = 256
+) -> np.ndarray | None:
+    """log p(class | c_t) [N, T, k] of the basin head's classes (the fitted minima), causal
+    in x; None without a fitted head."""
+    k = fitted.classes
+    if model.basin_head is None or model.readout is None or k == 0:
+        return None
+    parts = []
+    for part in torch.as_tensor(x, dtype=torch.float32).split(batch):
+        ctx, _ = model.encode(model.standardise(part))
+        parts.append(torch.log_softmax(model.basin_head(ctx)[..., :k].double(), -1))
+    return torch.cat(parts).numpy()
+
+
 def class_probabilities(
     model: NLDModel,
     fitted: Fitted,
@@ -66,9 +81,11 @@ def class_probabilities(
     online: bool = True,
     batch: int = 256,
 ) -> np.ndarray | None:
-    """p(class | x) [N, T, k] of each class of read_path (the fitted minima): the state
-    chain's filter (online) or smoothed marginals (not online) when there is a chain, else
-    the basin head's softmax (online only); None where there are none of these."""
+    """p(class | x) [N, T, k] of each class of read_path (the fitted minima): with a state
+    chain, its filter (online) or smoothed marginals (not online); else the basin head's
+    probabilities (online) or the head chain's smoothed marginals given its classes (not
+    online); None where
+    there are none of these."""
     chain = fitted.chain
     if chain is not None:
         ll = chain.loglik(torch.as_tensor(x).double().numpy())
@@ -77,14 +94,27 @@ def class_probabilities(
         else:
             log_p = markov.smooth(chain.log_init, chain.log_trans, ll)
         return np.exp(log_p)
-    k = fitted.classes
-    if not online or model.basin_head is None or model.readout is None or k == 0:
+    head = head_log_probs(model, fitted, x, batch)
+    if head is None or online:
+        return None if head is None else np.exp(head)
+    if fitted.head_chain is None:
         return None
-    parts = []
-    for part in torch.as_tensor(x, dtype=torch.float32).split(batch):
-        ctx, _ = model.encode(model.standardise(part))
-        parts.append(torch.softmax(model.basin_head(ctx)[..., :k].double(), -1))
-    return torch.cat(parts).numpy()
+    return np.exp(fitted.head_chain.smooth(head.argmax(-1)))
+
+
+def viterbi_classes(
+    model: NLDModel, fitted: Fitted, x: np.ndarray | torch.Tensor
+) -> np.ndarray | None:
+    """The most probable path of classes [N, T] given the whole of x, by the state chain or
+    else the head chain; None without either."""
+    if fitted.chain is not None:
+        chain = fitted.chain
+        ll = chain.loglik(torch.as_tensor(x).double().numpy())
+        return markov.viterbi(chain.log_init, chain.log_trans, ll)
+    head = head_log_probs(model, fitted, x)
+    if head is None or fitted.head_chain is None:
+        return None
+    return fitted.head_chain.viterbi(head.argmax(-1))
 
 
 def class_source(fitted: Fitted) -> str:

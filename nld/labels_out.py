@@ -2,11 +2,12 @@
 
 Columns: `sequence` (a table's sequence id, else the recording's index), `step` (its index in
 the recording), `time` (the time stamps, where the recordings had them), `label` (an index of
-the model's minima), `p_0` ... `p_{K-1}` (each state's probability, where the model gives
-them) and `z_0` ... `z_{d-1}` (the latent position). Or, for those who want change points
-rather than steps, one row per run of equal labels (`segment_table`): `sequence`, `start`,
-`end` (exclusive), `steps`, `state`, `start_time` / `end_time` (the time stamps of its first
-and last step) and `mean_probability` (of its state over its steps). Written by its suffix as
+the model's minima), `regime` (the label's regime, nld.regimes, where the model has a chain
+over its minima), `p_0` ... `p_{K-1}` (each state's probability, where the model gives them)
+and `z_0` ... `z_{d-1}` (the latent position). Or, for those who want change points rather
+than steps, one row per run of equal labels (`segment_table`): `sequence`, `start`, `end`
+(exclusive), `steps`, `state`, `regime`, `start_time` / `end_time` (the time stamps of its
+first and last step) and `mean_probability` (of its state over its steps). Written by its suffix as
 CSV, TSV, Parquet or NPZ, atomically.
 """
 
@@ -31,9 +32,10 @@ def step_table(
     labels: list[np.ndarray],
     latent: list[np.ndarray],
     proba: list[np.ndarray] | None = None,
+    regime_of_state: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """The columns of the per-step table (per recording: labels [T_i], latent [T_i, d],
-    proba [T_i, K])."""
+    proba [T_i, K]; the regime of each state [K])."""
     ids = recs.ids if recs.ids is not None else list(range(len(recs.arrays)))
     out: dict[str, np.ndarray] = {
         "sequence": np.concatenate(
@@ -44,6 +46,8 @@ def step_table(
     if recs.times is not None:
         out["time"] = np.concatenate(recs.times)
     out["label"] = np.concatenate(labels).astype(np.int64)
+    if regime_of_state is not None:
+        out["regime"] = np.asarray(regime_of_state, dtype=np.int64)[out["label"]]
     if proba is not None:
         p = np.concatenate(proba)
         out.update({f"p_{k}": p[:, k] for k in range(p.shape[1])})
@@ -53,7 +57,10 @@ def step_table(
 
 
 def segment_table(
-    recs: Recordings, labels: list[np.ndarray], proba: list[np.ndarray] | None = None
+    recs: Recordings,
+    labels: list[np.ndarray],
+    proba: list[np.ndarray] | None = None,
+    regime_of_state: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """The columns of the table of runs: one row per maximal run of one label."""
     ids = recs.ids if recs.ids is not None else list(range(len(recs.arrays)))
@@ -67,6 +74,8 @@ def segment_table(
         rows["end"] += ends.tolist()
         rows["steps"] += (ends - starts).tolist()
         rows["state"] += lab[starts].tolist()
+        if regime_of_state is not None:
+            extra.setdefault("regime", []).extend(np.asarray(regime_of_state)[lab[starts]])
         if recs.times is not None:
             extra.setdefault("start_time", []).extend(recs.times[n][starts])
             extra.setdefault("end_time", []).extend(recs.times[n][ends - 1])

@@ -8,14 +8,19 @@ transition matrix (k = 2..K, in steps, slowest first) have a gap after the (m - 
 regimes each last much longer than their states switch inside them. The number of regimes is
 the m of the largest gap of at least GAP; without one every state is its own regime. PCCA+
 (deeptime) then assigns each state to a regime.
+
+PCCA+ needs a reversible chain, and a chain fitted by Baum-Welch need not be one: both steps
+use its reversible part, the chain whose flux between two states is the mean of the fitted
+chain's fluxes in the two directions (the same stationary distribution, real eigenvalues).
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
+
+from nld.data.hmm import stationary_distribution
 
 GAP = 3.0  # a timescale this many times the next one separates slow regimes from fast states
 
@@ -31,7 +36,7 @@ def regimes(transition_matrix: np.ndarray, gap: float = GAP) -> Regimes:
     """The regimes of a chain's states from its transition matrix [K, K] (rows sum to 1)."""
     from deeptime.markov import pcca
 
-    trans = np.asarray(transition_matrix, dtype=np.float64)
+    trans = reversible_part(np.asarray(transition_matrix, dtype=np.float64))
     k = len(trans)
     times = _timescales(trans)
     if k < 3:  # two states are two regimes, or one state one
@@ -44,14 +49,21 @@ def regimes(transition_matrix: np.ndarray, gap: float = GAP) -> Regimes:
     return Regimes(m, np.asarray(pcca(trans, m).assignments, dtype=np.int64), times)
 
 
+def reversible_part(trans: np.ndarray) -> np.ndarray:
+    """The reversible chain [K, K] whose flux i -> j is the mean of `trans`'s fluxes i -> j
+    and j -> i, pi_i P_ij (pi: the stationary distribution of `trans`)."""
+    pi = stationary_distribution(trans)
+    flux = pi[:, None] * trans
+    flux = (flux + flux.T) / 2
+    return flux / flux.sum(1, keepdims=True)
+
+
 def _timescales(trans: np.ndarray) -> np.ndarray:
-    """-1 / ln |lambda_k|, k = 2..K, slowest first. A chain fitted by Baum-Welch need not be
-    reversible, so some eigenvalues can be complex: their modulus is the decay rate wanted,
-    and deeptime's warning about them is not for the user."""
+    """-1 / ln |lambda_k| of a reversible chain, k = 2..K, slowest first. Its eigenvalues are
+    those of the symmetric matrix D P D^-1 with D = diag(sqrt(pi))."""
     if len(trans) < 2:
         return np.empty(0)
-    from deeptime.markov.msm import MarkovStateModel
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Using eigenvalues with non-zero imaginary")
-        return np.asarray(MarkovStateModel(trans).timescales())
+    root = np.sqrt(stationary_distribution(trans))
+    sym = root[:, None] * trans / root[None, :]
+    moduli = np.sort(np.abs(np.linalg.eigvalsh((sym + sym.T) / 2)))[::-1][1:]
+    return -1.0 / np.log(np.clip(moduli, 1e-300, 1 - 1e-15))

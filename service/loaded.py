@@ -141,8 +141,8 @@ class LoadedModel:
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         """Labels [T], each state's probabilities [T, K] (None where the model gives none)
         and latent positions [T, d] of one recording x [T, D]: online, or from the whole
-        recording (the state chain smoothed, or its Viterbi path). NLDError where the model
-        cannot (offline labels without a state chain)."""
+        recording (the model's chain smoothed, or its Viterbi path). NLDError where the model
+        cannot (offline labels without a chain over its minima)."""
         with torch.inference_mode():
             est = self.estimator
             labels = est.predict(x, online=not offline, method=method)
@@ -176,6 +176,7 @@ class LoadedModel:
     def minima_response(self) -> MinimaResponse:
         a = self.analysis
         assert a is not None
+        regimes = self.estimator.regime_of_state_  # indexes the analysis' minima, as here
         return MinimaResponse(
             model=self.name,
             version=self.version,
@@ -186,6 +187,7 @@ class LoadedModel:
                     energy=m.energy,
                     hessian_eigenvalues=m.hessian_eigenvalues.tolist(),
                     occupancy={k: None if v is None else v[i] for k, v in a.occupancy.items()},
+                    regime=None if regimes is None else int(regimes[i]),
                 )
                 for i, m in enumerate(a.minima)
             ],

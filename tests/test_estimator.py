@@ -177,3 +177,41 @@ def test_a_run_dir_is_not_trained_over(fitted, data, tmp_path):
     run = fitted.save(tmp_path / "run")
     with pytest.raises(NLDError, match="already holds a run: give another run_dir"):
         nld.NLD("smoke", run_dir=run).fit(data.x)
+
+
+def test_without_the_state_chain_offline_labels_and_regimes_come_from_the_head_chain(
+    fitted, data, monkeypatch
+):
+    """A state chain not kept (its labels too different from the head's: forced here) leaves
+    the chain on the head's probabilities for offline labels and kinetics."""
+    import copy
+
+    from nld.fitting import basin_head
+    from nld.inference import read_path
+
+    model, mine = fitted.model_, copy.deepcopy(fitted.fitted_)
+    x = torch.from_numpy(data.x)
+    _, classes = read_path(model, mine, x, chain=False)
+    monkeypatch.setattr(basin_head, "MIN_AGREEMENT", 1.01)
+    record = basin_head.fit_chain(model, mine, x, classes, seed=0)
+    assert not record["kept"] and mine.chain is None and mine.head_chain is not None
+    assert len(record["head_chain"]["dwell_steps"]) == 2
+    est = estimator.from_parts(model, mine, fitted.meta_, fitted.landscape_)
+    assert est.chain_ is None and est.head_chain_ is not None and est.n_regimes_ == 2
+    online = est.predict(data.x)
+    offline = est.predict(data.x, online=False)
+    np.testing.assert_array_equal(offline, est.predict_proba(data.x, online=False).argmax(-1))
+    assert est.predict(data.x, online=False, method="viterbi").shape == offline.shape
+
+    def accuracy(labels: np.ndarray) -> float:
+        agree = (labels == data.states).mean()
+        return max(agree, 1 - agree)
+
+    # A head this near the truth leaves smoothing little to mend, and a step or two to move at
+    # switches where it wavers.
+    assert accuracy(online) > 0.99 and accuracy(offline) > accuracy(online) - 0.005
+    mine.set_head_chain(None)
+    bare = estimator.from_parts(model, mine, fitted.meta_, fitted.landscape_)
+    assert bare.n_regimes_ is None
+    with pytest.raises(NLDError, match="nld fit-chain"):
+        bare.predict(data.x, online=False)

@@ -34,3 +34,15 @@ def test_tables_are_written_by_their_suffix(tmp_path):
         assert f["label"].tolist() == [0, 1, 1] and "z_1" in f.files
     with pytest.raises(DataError, match=r"labels are written as \.csv, \.tsv, \.parquet, \.npz"):
         write_steps(tmp_path / "s.xlsx", table)
+
+
+def test_each_label_carries_its_regime_where_the_model_has_them():
+    recs = Recordings([np.zeros((5, 1))], "one")
+    labels = [np.array([0, 2, 2, 1, 0])]
+    of_state = np.array([1, 0, 1])  # states 0 and 2 form one regime
+    steps = step_table(recs, labels, [np.zeros((5, 2))], regime_of_state=of_state)
+    assert list(steps)[:4] == ["sequence", "step", "label", "regime"]
+    assert steps["regime"].tolist() == [1, 1, 1, 0, 1]
+    runs = segment_table(recs, labels, regime_of_state=of_state)
+    assert runs["state"].tolist() == [0, 2, 1, 0] and runs["regime"].tolist() == [1, 1, 0, 1]
+    assert "regime" not in step_table(recs, labels, [np.zeros((5, 2))])

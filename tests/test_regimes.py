@@ -30,3 +30,23 @@ def test_without_a_gap_every_state_is_its_own_regime():
     assert found.count == 3 and found.of_state.tolist() == [0, 1, 2]
     assert regimes(_pairs(fast=0.02, slow=0.02)).count == 4  # pairs no faster than the rest
     assert regimes(np.array([[0.9, 0.1], [0.2, 0.8]])).count == 2
+
+
+def test_a_chain_that_is_not_reversible_is_grouped_by_its_reversible_part():
+    """Baum-Welch fits chains that cycle (0 -> 1 -> 0 more often than 1 -> 0 -> 1 in a
+    triangle); PCCA+ alone refuses them."""
+    p = _pairs(fast=0.2, slow=0.01)
+    p[0, 1], p[0, 0] = p[0, 1] + 0.05, p[0, 0] - 0.05  # 0 -> 1 more often than 1 -> 0
+    p[2, 3], p[2, 2] = p[2, 3] + 0.04, p[2, 2] - 0.04
+    p[0, 2], p[0, 0] = p[0, 2] + 0.01, p[0, 0] - 0.01  # a flux 0 -> 2 with no way back as large
+    found = regimes(p)
+    assert found.count == 2
+    assert found.of_state[0] == found.of_state[1] != found.of_state[2] == found.of_state[3]
+    assert np.isreal(found.timescales).all()
+
+
+def test_timescales_are_deeptimes():
+    from deeptime.markov.msm import MarkovStateModel
+
+    p = _pairs(fast=0.2, slow=0.01)
+    np.testing.assert_allclose(regimes(p).timescales, MarkovStateModel(p).timescales(), rtol=1e-9)

@@ -16,7 +16,7 @@ from nld.fitting.separate import describe
 from nld.inference import basin_labels, class_source, head_order, read_path
 from nld.landscape import Analysis, analyze
 from nld.model import NLDModel
-from training.evaluate import chain_report
+from training.evaluate import chain_report, kinetics_report
 from training.markdown import table_head
 
 
@@ -105,6 +105,7 @@ def analyze_run(
     out["seconds"]["chain"] = round(time.perf_counter() - t0, 3)
     if chain is not None:
         out["chain"] = chain
+    out.update(kinetics_report(fitted, res.minima, chain))
     if chain is not None and data.states is not None:
         chained = match_labels(labels if chain_labels is None else chain_labels, data.states, k)
         seg.update(
@@ -193,6 +194,15 @@ def model_card(name: str, res: dict[str, Any], command: str, meta: dict[str, Any
                 if "chain_accuracy_mean" in seg
                 else "."
             ),
+        ]
+    if "n_regimes" in res:
+        groups = ", ".join(str(r) for r in res["regime_of_minimum"])
+        times = ", ".join(f"{v:.1f}" for v in res["regime_timescales"])
+        lines += [
+            "",
+            f"Regimes (metastable groups of the minima, `nld.regimes`): {res['n_regimes']}; "
+            f"the regime of each minimum: {groups}; implied timescales of the chain {times} "
+            "steps.",
         ]
     depths = meta.get("depths")
     if depths and not depths.get("skipped"):

@@ -61,6 +61,27 @@ def chain_report(
     return {"fitted_to": fitted_to, **chain.summary()}, chain.labels(data.x)
 
 
+def kinetics_report(
+    fitted: Fitted, minima: list[Minimum], chain: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The minima's regimes (nld.regimes) by the kinetics of the model's chain over them: the
+    state chain's (`chain`, chain_report's summary) or, where the model kept none, its head
+    chain's (`head_chain`, its states in the order of `minima`); {} without either."""
+    out: dict[str, Any] = {}
+    kinetics = chain
+    order = head_order(fitted, minima)
+    if fitted.chain is None and fitted.head_chain is not None and order is not None:
+        kinetics = out["head_chain"] = fitted.head_chain.reordered(np.argsort(order)).summary()
+    if kinetics is None:
+        return out
+    groups = regimes(np.asarray(kinetics["transition_matrix"]))
+    return out | {
+        "n_regimes": groups.count,
+        "regime_of_minimum": groups.of_state.tolist(),
+        "regime_timescales": groups.timescales.tolist(),
+    }
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """What `evaluate` measures: a JSON-ready record, and the labels it scored."""
@@ -143,13 +164,7 @@ def evaluate(
             chain, chain_labels = chain_report(model, fitted, land.minima, data, fit_data, seed)
             if chain is not None:
                 out["chain"] = chain
-                # The minima's metastable groups by the chain's kinetics (nld.regimes).
-                groups = regimes(np.asarray(chain["transition_matrix"]))
-                out.update(
-                    n_regimes=groups.count,
-                    regime_of_minimum=groups.of_state.tolist(),
-                    regime_timescales=groups.timescales.tolist(),
-                )
+            out.update(kinetics_report(fitted, land.minima, chain))
             timings["chain_seconds"] = time.perf_counter() - t0
     if data.states is not None:
         n_labels = out.get("n_minima")
@@ -164,7 +179,8 @@ def evaluate(
             out["head_accuracy_mean"] = match_labels(
                 head_labels, data.states, n_labels
             ).accuracy_mean
-            # ... and offline: the chain's smoothed probabilities, from the whole sequence
+        if model.cfg.has_energy and head_classes is not None:
+            # offline: the chain's smoothed probabilities, from the whole sequence
             smoothed = class_probabilities(model, fitted, data.x, online=False)
             if smoothed is not None:
                 offline, _ = landscape_labels(model, fitted, land, latents, smoothed.argmax(-1))

@@ -36,6 +36,7 @@ from nld.chain_split import split_test
 from nld.data import Dataset
 from nld.fitted import Fitted
 from nld.fitting.record import StageRecord, values
+from nld.head_chain import fit_head_chain
 from nld.inference import find_landscape, readout_path, segment
 from nld.model import NLDModel
 from nld.model.vae import MAX_BASINS
@@ -70,14 +71,19 @@ def chain_lines(fit: dict[str, Any] | None) -> list[str]:
 
     if not fit:
         return []
+    lines = []
     if "why" in fit:
-        return [f"state chain: not fitted ({fit['why']})"]
-    kept = "kept, labels are its filter's" if fit["kept"] else "not kept (too different)"
-    return [
-        f"state chain: dwell times {values(fit['dwell_steps'], '.1f')} steps; its labels "
-        f"agree with the basin head's on {fit['agreement']:.1%} of the training steps: {kept}",
-        *(f"warning: {w}" for w in split_warnings(fit.get("split"))),
-    ]
+        lines.append(f"state chain: not fitted ({fit['why']})")
+    else:
+        kept = "kept, labels are its filter's" if fit["kept"] else "not kept (too different)"
+        lines.append(
+            f"state chain: dwell times {values(fit['dwell_steps'], '.1f')} steps; its labels "
+            f"agree with the basin head's on {fit['agreement']:.1%} of the training steps: {kept}"
+        )
+    if "head_chain" in fit:
+        dwell = values(fit["head_chain"]["dwell_steps"], ".1f")
+        lines.append(f"head chain (offline labels): dwell times {dwell} steps")
+    return lines + [f"warning: {w}" for w in split_warnings(fit.get("split"))]
 
 
 def training_sequences(data: Dataset, gen: torch.Generator) -> torch.Tensor:
@@ -94,26 +100,34 @@ def fit_chain(
     with the head's `classes` (of x) on at least MIN_AGREEMENT of the steps. A chain of
     Gaussian emissions can only tell states apart by what single observations show; where
     states differ by their dynamics alone (a regime-switching process with one marginal) it
-    could settle on other clusters, and then the head stays the label source."""
+    could settle on other clusters, and then the head stays the label source, and the chain on
+    the head's classes (nld.head_chain) gives the offline labels and the kinetics."""
     start = time.perf_counter()
     fitted.set_chain(None)
+    fitted.set_head_chain(None)
+    out: dict[str, Any]
     try:
         positions = fitted.minima.double().numpy()
         chain = fit_state_chain(model.emissions(positions), x.numpy(), positions, seed=seed)
     except TooManyDimensions as e:
-        return {"kept": False, "why": str(e)}
-    agreement = float((chain.labels(x.numpy()) == classes).mean())
-    kept = agreement >= MIN_AGREEMENT
-    fitted.set_chain(chain if kept else None)
-    out: dict[str, Any] = {
-        "kept": kept,
-        "agreement": agreement,
-        "rounds": chain.rounds,
-        "evidence_per_step": chain.evidence,
-        "dwell_steps": chain.dwell_steps().tolist(),
-    }
-    if kept:  # do the data hold a state the landscape merged into one of its wells?
-        out["split"] = split_test(chain, x.numpy(), seed=seed).summary()
+        out = {"kept": False, "why": str(e)}
+    else:
+        agreement = float((chain.labels(x.numpy()) == classes).mean())
+        kept = agreement >= MIN_AGREEMENT
+        fitted.set_chain(chain if kept else None)
+        out = {
+            "kept": kept,
+            "agreement": agreement,
+            "rounds": chain.rounds,
+            "evidence_per_step": chain.evidence,
+            "dwell_steps": chain.dwell_steps().tolist(),
+        }
+        if kept:  # do the data hold a state the landscape merged into one of its wells?
+            out["split"] = split_test(chain, x.numpy(), seed=seed).summary()
+    if not out["kept"]:
+        fitted.set_head_chain(fit_head_chain(classes, fitted.classes))
+        assert fitted.head_chain is not None
+        out["head_chain"] = fitted.head_chain.summary()
     return out | {"seconds": time.perf_counter() - start}
 
 
@@ -129,7 +143,8 @@ class Settings(BaseModel):
         True,
         description="also fit the hidden Markov chain over the minima (nld.state_chain) and "
         "label by its causal filter, unless its labels agree with the basin head's on less "
-        "than MIN_AGREEMENT of the training steps",
+        "than MIN_AGREEMENT of the training steps; then fit the chain on the head's classes "
+        "(nld.head_chain) for offline labels",
     )
 
 

@@ -249,7 +249,7 @@ def separate(
         rounds.append(record)
         if not record["kept"]:
             model.load_state_dict(saved[0])
-            fitted.minima, fitted.chain = saved[1].minima, saved[1].chain
+            fitted.restore(saved[1])
             head, calibration = saved[2], saved[3]
             break
         head = refit.model_dump()

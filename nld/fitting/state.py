@@ -15,10 +15,9 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save as st_save
 
-from nld import state_chain
 from nld.checkpoint import fitted_from, read_tensors
 from nld.errors import CheckpointError
-from nld.fitted import Fitted
+from nld.fitted import CHAIN_PREFIXES, Fitted
 from nld.fitting.step import Optimizers
 from nld.io import write_bytes
 from nld.model import NLDModel
@@ -59,7 +58,7 @@ def save_state(
 ) -> None:
     tensors = {f"model.{k}": v.detach().clone() for k, v in model.state_dict().items()}
     for k, v in fitted.to_tensors(model.cfg).items():  # the basin table as model.*, as it was
-        tensors[k if k.startswith(state_chain.PREFIX) else f"model.{k}"] = v
+        tensors[k if k.startswith(CHAIN_PREFIXES) else f"model.{k}"] = v
     groups = {}
     for name, opt in opts.items():
         opt_state = opt.state_dict()
@@ -89,9 +88,9 @@ def load_state(
     if set(groups) != set(opts):
         raise CheckpointError(f"{path}: optimizers {sorted(groups)}, expected {sorted(opts)}")
     weights = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
-    weights |= {k: v for k, v in tensors.items() if k.startswith(state_chain.PREFIX)}
+    weights |= {k: v for k, v in tensors.items() if k.startswith(CHAIN_PREFIXES)}
     stored = fitted_from(weights, model.cfg, path)
-    fitted.minima, fitted.chain = stored.minima, stored.chain
+    fitted.restore(stored)
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as e:

@@ -20,7 +20,8 @@ router = APIRouter(tags=["segment"], dependencies=AUTH)
 Labels every step of one recording with its state (a minimum of the energy) and gives each
 state's probability at each step. Online (default), a step is labelled from the steps before
 it, as `POST /segment/stream` labels a stream; with `offline: true`, from the whole
-recording, by the model's state chain over its minima: each step's most probable state
+recording, by the model's hidden Markov chain over its minima (the state chain, or where
+that one does not fit the data the basin head's chain): each step's most probable state
 (`method: smooth`) or the most probable sequence of states (`method: viterbi`). No session
 is kept. Cap: NLD_MAX_OBSERVATIONS steps.""",
     responses={
@@ -30,7 +31,7 @@ is kept. Cap: NLD_MAX_OBSERVATIONS steps.""",
         422: {
             "model": Problem,
             "description": "invalid observations (dimension, values, cap), or offline labels "
-            "for a model without a state chain",
+            "for a model without a chain over its minima",
         },
         503: {"model": Problem, "description": "the model is loading (see Retry-After)"},
     },

@@ -34,6 +34,13 @@ class MinimumOut(BaseModel):
         examples=[[5.2, 14.9]],
     )
     occupancy: dict[str, float | None] = OCCUPANCY
+    regime: int | None = Field(
+        None,
+        description="its regime: the metastable group of minima it belongs to by the kinetics "
+        "of the model's chain over them (null for a model without one); where every minimum "
+        "is its own regime, its index",
+        examples=[0],
+    )
 
 
 WARNINGS = Field(

@@ -96,6 +96,7 @@ def test_models(client):
 def test_landscape(client):
     minima = client.get("/landscape/minima").json()
     assert len(minima["minima"]) == 2
+    assert [m["regime"] for m in minima["minima"]] == [0, 1]  # two states: two regimes
     assert not any("one more state" in w for w in minima["warnings"])
     for m in minima["minima"]:
         assert set(m["occupancy"]) == {"sampling", "zeroth", "second", "quadrature"}

@@ -201,7 +201,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     stage_parser(
         sub,
         "fit-chain",
-        "fit the hidden Markov chain over a trained model's minima (labels by its filter)",
+        "fit the hidden Markov chain over a trained model's minima (online labels by its filter "
+        "where it fits the data; else the basin head's chain, for offline labels)",
         _cmd_fit_chain,
     )
     st = sub.add_parser(

@@ -55,14 +55,16 @@ def _cmd_segment(a: argparse.Namespace) -> None:
         except NLDError:  # a model that labels by position gives no probabilities
             proba = None
         if a.segments:
-            table = segment_table(recs, each(labels), proba)
+            table = segment_table(recs, each(labels), proba, model.regime_of_state_)
         else:
-            table = step_table(recs, each(labels), each(model.transform(recs)), proba)
+            latent = each(model.transform(recs))
+            table = step_table(recs, each(labels), latent, proba, model.regime_of_state_)
         write_steps(out, table)
     how = "online" if online else f"offline ({a.offline})"
+    regimes = "" if model.n_regimes_ is None else f" in {model.n_regimes_} regimes"
     print(
         f"wrote {out}: {recs.steps} steps of {len(recs.arrays)} recording(s), {how}, "
-        f"{model.n_states_} states"
+        f"{model.n_states_} states{regimes}"
     )
 
 
