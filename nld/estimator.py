@@ -25,7 +25,7 @@ import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -52,19 +52,25 @@ from nld.fitting.config import (
     with_overrides,
 )
 from nld.head_chain import HeadChain
-from nld.inference import (
-    basin_labels,
-    class_probabilities,
-    class_source,
-    head_order,
-    read_path,
-    readout_path,
-    viterbi_classes,
-)
+from nld.inference import class_reading, head_order, read_all, readout_path
 from nld.landscape import Analysis, analyze
 from nld.model import ModelConfig, NLDModel
 from nld.regimes import Regimes, regimes
 from nld.state_chain import StateChain
+
+NO_CHAIN = (
+    "offline labels and probabilities need a hidden Markov chain over the model's states, "
+    "which this model does not have (`nld fit-chain RUN --data TRAIN` fits one)"
+)
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """What `NLD.segment` finds in recordings, each in their shape."""
+
+    labels: Any  # [T] / [N, T] / a list: indices of `minima_`
+    probabilities: Any  # [T, K] / [N, T, K] / a list; None where the model gives none
+    latent: Any  # [T, d] / [N, T, d] / a list: the latent path (`transform`)
 
 
 class NotFittedError(NLDError, AttributeError):
@@ -214,63 +220,72 @@ class NLD:
         return None if self._regimes is None else self._regimes.of_state
 
     # -- using a fitted model -------------------------------------------------------------
+    def segment(self, x: Any, *, online: bool = True, method: str = "smooth") -> Segmentation:
+        """What `predict`, `predict_proba` and `transform` give, from one pass of the encoder:
+        the labels, each state's probabilities (None where the model gives none) and the
+        latent path, each in x's shape."""
+        if method not in ("smooth", "viterbi"):
+            raise NLDError(f"method is 'smooth' or 'viterbi', not {method!r}")
+        model, landscape = self._ready()
+        fitted, order, index = self.fitted_, self._order, landscape.index
+        assert index is not None
+
+        def one(x3: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+            positions, head = read_all(model, fitted, x3)
+            latent = positions.double().numpy()
+            if self.n_states_ == 1:  # one well: every step is in it, certainly
+                return np.zeros(x3.shape[:2], dtype=np.int64), np.ones((*x3.shape[:2], 1)), latent
+            read = None
+            if order is not None:
+                viterbi = not online and method == "viterbi"
+                read = class_reading(fitted, x3, head, online=online, viterbi=viterbi)
+            if read is None:
+                if not online:
+                    raise NLDError(
+                        "offline labels need the model's state chain over the landscape's "
+                        "minima; this model labels by the basin of its readout position"
+                        if order is None
+                        else NO_CHAIN
+                    )
+                return index.assign(positions), None, latent
+            assert order is not None
+            classes, log_p = read
+            proba = np.empty_like(log_p)
+            proba[..., order] = np.exp(log_p)
+            return order[classes], proba, latent
+
+        recs = self._recordings(x)
+        if recs.kind == "batch":
+            return Segmentation(*one(np.stack(recs.arrays)))
+        parts = [one(a[None]) for a in recs.arrays]
+
+        def gathered(i: int) -> Any:
+            got = [p[i] for p in parts]
+            return None if got[0] is None else recs.restore([v[0] for v in got if v is not None])
+
+        return Segmentation(gathered(0), gathered(1), gathered(2))
+
     def predict(self, x: Any, *, online: bool = True, method: str = "smooth") -> Any:
         """The state (an index of `minima_`) of every step: [T], [N, T], or a list.
 
         online: from the steps so far only (the causal filter the service streams with);
         False: from the whole recording, with the model's chain over its states (the state
-        chain, or where that one was not kept the basin head's chain): `method` "smooth" takes each
-        step's most probable state (forward-backward), "viterbi" the most probable path."""
-        if method not in ("smooth", "viterbi"):
-            raise NLDError(f"method is 'smooth' or 'viterbi', not {method!r}")
-        model, landscape = self._ready()
-        fitted = self.fitted_
-        index = landscape.index
-        assert index is not None
-
-        def labels(x3: np.ndarray) -> np.ndarray:
-            if self.n_states_ == 1:  # one well: every step is in it, online or not
-                return np.zeros(x3.shape[:2], dtype=np.int64)
-            positions, classes = read_path(model, fitted, x3, chain=online)
-            if not online:
-                if self._order is None:
-                    raise NLDError(
-                        "offline labels need the model's state chain over the landscape's "
-                        "minima; this model labels by the basin of its readout position"
-                    )
-                classes = (
-                    self._class_probabilities(x3, online=False).argmax(-1)
-                    if method == "smooth"
-                    else self._viterbi(x3)
-                )
-            out, _ = basin_labels(
-                self._order, classes, positions, index.assign, class_source(fitted)
-            )
-            return out
-
-        return self._each(x, labels)
+        chain, or where that one was not kept the head chain, nld.head_chain): `method`
+        "smooth" takes each step's most probable state (forward-backward), "viterbi" the most
+        probable path."""
+        return self.segment(x, online=online, method=method).labels
 
     def predict_proba(self, x: Any, *, online: bool = True) -> Any:
         """The probability of each state at every step: [T, K], [N, T, K], or a list; the
         states in the order of `minima_` (online: given the steps so far; False: given the
         whole recording)."""
-        self._ready()
-        order = self._order
-        if self.n_states_ == 1:  # one well: certain
-            return self._each(x, lambda x3: np.ones((*x3.shape[:2], 1)))
-        if order is None:
+        found = self.segment(x, online=online)
+        if found.probabilities is None:
             raise NLDError(
                 "this model labels by the basin of its readout position, which gives no "
-                "probabilities (its basin head's minima are not the landscape's)"
+                "probabilities (its basin head's minima are not the landscape's, or it has none)"
             )
-
-        def proba(x3: np.ndarray) -> np.ndarray:
-            p = self._class_probabilities(x3, online=online)
-            out = np.empty_like(p)
-            out[..., order] = p
-            return out
-
-        return self._each(x, proba)
+        return found.probabilities
 
     def transform(self, x: Any) -> Any:
         """The latent path: the position the model reads for every step, [T, d] / [N, T, d]."""
@@ -338,26 +353,6 @@ class NLD:
         if recs.kind == "batch":
             return recs.restore(list(fn(np.stack(recs.arrays))))
         return recs.restore([fn(a[None])[0] for a in recs.arrays])
-
-    def _viterbi(self, x3: np.ndarray) -> np.ndarray:
-        path = viterbi_classes(self.model_, self.fitted_, x3)
-        if path is None:
-            raise NLDError(
-                "offline labels need a hidden Markov chain over the model's states, which this "
-                "model does not have (`nld fit-chain RUN --data TRAIN` fits one)"
-            )
-        return path
-
-    def _class_probabilities(self, x3: np.ndarray, *, online: bool) -> np.ndarray:
-        p = class_probabilities(self.model_, self.fitted_, x3, online=online)
-        if p is None:
-            raise NLDError(
-                "offline labels and probabilities need a hidden Markov chain over the model's "
-                "states, which this model does not have (`nld fit-chain RUN --data TRAIN` fits one)"
-                if not online
-                else "this model has no fitted basin head: it gives no probabilities"
-            )
-        return p
 
 
 def load(path: str | os.PathLike[str]) -> NLD:

@@ -27,6 +27,20 @@ def readout_path(model: NLDModel, x: np.ndarray | torch.Tensor, batch: int = 256
 
 
 @torch.no_grad()
+def read_all(
+    model: NLDModel, fitted: Fitted, x: np.ndarray | torch.Tensor, batch: int = 256
+) -> tuple[torch.Tensor, np.ndarray | None]:
+    """In one pass of the encoder: the readout r(c_t) [N, T, d] of every step, and the basin
+    head's log p(class | c_t) [N, T, k] of the fitted minima (None without a fitted head),
+    causal in x."""
+    xt = torch.as_tensor(x, dtype=torch.float32)
+    parts = [model.read(part, classes=fitted.classes)[:2] for part in xt.split(batch)]
+    positions = torch.cat([r for r, _ in parts])
+    if any(h is None for _, h in parts):
+        return positions, None
+    return positions, torch.cat([h for _, h in parts if h is not None]).numpy()
+
+
 def read_path(
     model: NLDModel,
     fitted: Fitted,
@@ -38,13 +52,9 @@ def read_path(
     """The readout r(c_t) [N, T, d] of every step and its class [N, T] (an index of the
     fitted minima: the state chain's filter when there is one and `chain`, else the basin
     head's most probable basin; None without a fitted head), causal in x."""
-    xt = torch.as_tensor(x, dtype=torch.float32)
-    parts = [model.read(part, classes=fitted.classes)[:2] for part in xt.split(batch)]
-    positions = torch.cat([r for r, _ in parts])
-    if any(c is None for _, c in parts):
-        return positions, None
-    head = torch.cat([c for _, c in parts if c is not None]).numpy()
-    return positions, chain_classes(fitted, xt, head) if chain else head
+    positions, head = read_all(model, fitted, x, batch)
+    classes = None if head is None else head.argmax(-1)
+    return positions, chain_classes(fitted, x, classes) if chain else classes
 
 
 def chain_classes(
@@ -57,20 +67,37 @@ def chain_classes(
     return fitted.chain.labels(torch.as_tensor(x).double().numpy())
 
 
-@torch.no_grad()
-def head_log_probs(
-    model: NLDModel, fitted: Fitted, x: np.ndarray | torch.Tensor, batch: int = 256
-) -> np.ndarray | None:
-    """log p(class | c_t) [N, T, k] of the basin head's classes (the fitted minima), causal
-    in x; None without a fitted head."""
-    k = fitted.classes
-    if model.basin_head is None or model.readout is None or k == 0:
+def class_reading(
+    fitted: Fitted,
+    x: np.ndarray | torch.Tensor,
+    head: np.ndarray | None,
+    *,
+    online: bool = True,
+    viterbi: bool = False,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The class of every step [N, T] (an index of the fitted minima) and the log probability
+    of each class [N, T, k], given the steps so far (online) or the whole of x (each step's
+    most probable class, or with `viterbi` the most probable path): from the state chain where
+    there is one, else from the basin head's log probabilities `head` (read_all), online as
+    they are and offline through the head chain. None where there is neither."""
+    chain = fitted.chain
+    if chain is not None:
+        ll = chain.loglik(torch.as_tensor(x).double().numpy())
+        if online:
+            log_p = markov.forward(chain.log_init, chain.log_trans, ll)[0]
+            return log_p.argmax(-1), log_p
+        log_p = markov.smooth(chain.log_init, chain.log_trans, ll)
+        path = markov.viterbi(chain.log_init, chain.log_trans, ll) if viterbi else None
+        return (log_p.argmax(-1) if path is None else path), log_p
+    if head is None:
         return None
-    parts = []
-    for part in torch.as_tensor(x, dtype=torch.float32).split(batch):
-        ctx, _ = model.encode(model.standardise(part))
-        parts.append(torch.log_softmax(model.basin_head(ctx)[..., :k].double(), -1))
-    return torch.cat(parts).numpy()
+    if online:
+        return head.argmax(-1), head
+    if fitted.head_chain is None:
+        return None
+    said = head.argmax(-1)
+    log_p = fitted.head_chain.smooth(said)
+    return (fitted.head_chain.viterbi(said) if viterbi else log_p.argmax(-1)), log_p
 
 
 def class_probabilities(
@@ -79,42 +106,12 @@ def class_probabilities(
     x: np.ndarray | torch.Tensor,
     *,
     online: bool = True,
-    batch: int = 256,
 ) -> np.ndarray | None:
-    """p(class | x) [N, T, k] of each class of read_path (the fitted minima): with a state
-    chain, its filter (online) or smoothed marginals (not online); else the basin head's
-    probabilities (online) or the head chain's smoothed marginals given its classes (not
-    online); None where
-    there are none of these."""
-    chain = fitted.chain
-    if chain is not None:
-        ll = chain.loglik(torch.as_tensor(x).double().numpy())
-        if online:
-            log_p = markov.forward(chain.log_init, chain.log_trans, ll)[0]
-        else:
-            log_p = markov.smooth(chain.log_init, chain.log_trans, ll)
-        return np.exp(log_p)
-    head = head_log_probs(model, fitted, x, batch)
-    if head is None or online:
-        return None if head is None else np.exp(head)
-    if fitted.head_chain is None:
-        return None
-    return np.exp(fitted.head_chain.smooth(head.argmax(-1)))
-
-
-def viterbi_classes(
-    model: NLDModel, fitted: Fitted, x: np.ndarray | torch.Tensor
-) -> np.ndarray | None:
-    """The most probable path of classes [N, T] given the whole of x, by the state chain or
-    else the head chain; None without either."""
-    if fitted.chain is not None:
-        chain = fitted.chain
-        ll = chain.loglik(torch.as_tensor(x).double().numpy())
-        return markov.viterbi(chain.log_init, chain.log_trans, ll)
-    head = head_log_probs(model, fitted, x)
-    if head is None or fitted.head_chain is None:
-        return None
-    return fitted.head_chain.viterbi(head.argmax(-1))
+    """p(class | x) [N, T, k] of each class of read_path (the fitted minima), online or given
+    the whole of x (class_reading); None where the model gives none."""
+    head = None if fitted.chain is not None else read_all(model, fitted, x)[1]  # unused then
+    read = class_reading(fitted, x, head, online=online)
+    return None if read is None else np.exp(read[1])
 
 
 def class_source(fitted: Fitted) -> str:

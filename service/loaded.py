@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from nld.analysis.grid import Grid, box_grid, plane_grid, plane_through
-from nld.errors import NLDError, NonFiniteError
+from nld.errors import NonFiniteError
 from nld.estimator import NLD, from_parts
 from nld.fitted import Fitted
 from nld.inference import LABELS_FROM_POSITION, basin_labels, class_source
@@ -46,7 +46,7 @@ class Chunk:
     energies: np.ndarray  # [..., T]
     h: np.ndarray  # float32, the GRU state after the chunk
     belief: np.ndarray | None  # [..., K] the state chain's log marginal after it
-    proba: np.ndarray | None = None  # [..., T, K] each minimum's probability (state chain)
+    proba: np.ndarray | None = None  # [..., T, K] each minimum's probability (chain or head)
 
 
 @dataclass
@@ -97,21 +97,24 @@ class LoadedModel:
         batched = x.ndim == 3
         xt = torch.from_numpy(x)
         h0 = None if h is None else torch.from_numpy(h)
-        chain, new_belief, proba = self.fitted.chain, None, None
+        chain, new_belief, log_p = self.fitted.chain, None, None
         # The chain (whose states are the head's minima: checkpoint.load) labels by itself:
         # the head's classes are not needed then.
         head = self.fitted.classes if chain is None else 0
-        r, classes, h_new = self.model.read(xt if batched else xt[None], h0, classes=head)
+        r, head_log_p, h_new = self.model.read(xt if batched else xt[None], h0, classes=head)
         if chain is not None:
             xs = x if batched else x[None]
             prev = None if belief is None else np.asarray(belief).reshape(len(xs), -1)
-            marginals, _ = chain.filter(xs, prev)
-            classes = torch.from_numpy(marginals.argmax(-1))
-            new_belief = marginals[:, -1] if batched else marginals[0, -1]
-            if self.head_order is not None:  # the chain's states, as the analysis' minima
-                proba = np.empty_like(marginals)
-                proba[..., self.head_order] = np.exp(marginals)
-                proba = proba if batched else proba[0]
+            log_p, _ = chain.filter(xs, prev)
+            new_belief = log_p[:, -1] if batched else log_p[0, -1]
+        elif head_log_p is not None:
+            log_p = head_log_p.numpy()
+        classes = None if log_p is None else log_p.argmax(-1)
+        proba = None
+        if log_p is not None and self.head_order is not None:  # as the analysis' minima
+            proba = np.empty_like(log_p)
+            proba[..., self.head_order] = np.exp(log_p)
+            proba = proba if batched else proba[0]
         if not batched:
             r = r[0]
             classes = None if classes is None else classes[0]
@@ -125,7 +128,7 @@ class LoadedModel:
         index = a.index
         labels, _ = basin_labels(
             self.head_order,
-            None if classes is None else classes.numpy(),
+            classes,
             z,
             lambda p: index.assign(p, exact=False),
         )
@@ -144,13 +147,8 @@ class LoadedModel:
         recording (the model's chain smoothed, or its Viterbi path). NLDError where the model
         cannot (offline labels without a chain over its minima)."""
         with torch.inference_mode():
-            est = self.estimator
-            labels = est.predict(x, online=not offline, method=method)
-            try:
-                proba = est.predict_proba(x, online=not offline)
-            except NLDError:  # labels by readout position: no probabilities
-                proba = None
-            return labels, proba, est.transform(x)
+            found = self.estimator.segment(x, online=not offline, method=method)
+            return found.labels, found.probabilities, found.latent
 
     # -- the landscape --------------------------------------------------------------------
     def energy_box(self, lo: list[float], hi: list[float], resolution: int) -> Grid:

@@ -210,6 +210,13 @@ def test_without_the_state_chain_offline_labels_and_regimes_come_from_the_head_c
     # A head this near the truth leaves smoothing little to mend, and a step or two to move at
     # switches where it wavers.
     assert accuracy(online) > 0.99 and accuracy(offline) > accuracy(online) - 0.005
+    from nld.data import Dataset
+    from training.evaluate import evaluate
+
+    record = evaluate(model, mine, Dataset(data.x, data.states)).record
+    assert record["labels_from"] == "basin head" and record["n_regimes"] == 2
+    assert len(record["head_chain"]["dwell_steps"]) == 2
+    assert record["offline_accuracy_mean"] == pytest.approx(accuracy(offline))
     mine.set_head_chain(None)
     bare = estimator.from_parts(model, mine, fitted.meta_, fitted.landscape_)
     assert bare.n_regimes_ is None

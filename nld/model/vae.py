@@ -263,9 +263,9 @@ class NLDModel(nn.Module):
     def read(
         self, x: Tensor, h: Tensor | None = None, *, classes: int = 0
     ) -> tuple[Tensor, Tensor | None, Tensor]:
-        """r(c_t) [B, T, d], the basin head's most probable class of each step among its first
-        `classes` [B, T] (the fitted minima, nld.fitted; None when `classes` is 0), and the new
-        GRU state, for raw observations x [B, T, D] continuing GRU state h.
+        """r(c_t) [B, T, d], the basin head's log probabilities of its first `classes` classes
+        [B, T, classes] (the fitted minima, nld.fitted; None when `classes` is 0; float64), and
+        the new GRU state, for raw observations x [B, T, D] continuing GRU state h.
 
         A model without a readout head (imported from the paper's code) gives the position of
         its noise-free posterior path instead, from the start of x only (no continuation).
@@ -279,7 +279,7 @@ class NLDModel(nn.Module):
         ctx, h_last = self.encode(self.standardise(x), h)
         head = None
         if self.basin_head is not None and classes > 0:
-            head = self.basin_head(ctx)[..., :classes].argmax(-1)
+            head = torch.log_softmax(self.basin_head(ctx)[..., :classes].double(), -1)
         return self.readout(ctx), head, h_last
 
     @torch.no_grad()

@@ -66,7 +66,8 @@ class StepResult(BaseModel):
     probabilities: list[float] | None = Field(
         None,
         description="each state's probability given the stream so far, in the order of the "
-        "minima (the state chain's filter); null for a model that labels without one",
+        "minima (the state chain's filter, or the basin head's probabilities); null for a "
+        "model that labels by the basin of its readout position",
         examples=[[0.02, 0.05, 0.93]],
     )
 

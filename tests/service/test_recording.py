@@ -55,3 +55,30 @@ def test_the_client_labels_a_recording(client, stream):
         assert len(out.labels) == len(stream) and out.probabilities is not None
         with pytest.raises(InvalidRequest):
             c.segment([[0.0, 1.0], [1.0, 2.0]])
+
+
+def test_without_a_chain_streams_carry_the_heads_probabilities(tmp_path, models_dir, stream):
+    """A model that labels by its basin head (no state chain kept) streams the head's
+    probabilities, the same as POST /segment online; offline it needs a chain."""
+    import shutil
+
+    from nld import analysis_file, checkpoint
+    from service.main import create_app
+    from tests.service.conftest import make_settings, serving
+
+    shutil.copytree(models_dir / "easy", tmp_path / "easy")
+    model, fitted = checkpoint.load(tmp_path / "easy")
+    fitted.set_chain(None)
+    _, meta = checkpoint.read_config(tmp_path / "easy")
+    checkpoint.save(tmp_path / "easy", model, fitted, meta=meta)
+    (tmp_path / "easy" / analysis_file.FILE).unlink()  # it belonged to the old weights
+    with serving(create_app(make_settings(tmp_path))) as c:
+        assert c.get("/models/easy").json()["labels_from"] == "basin head"
+        whole = c.post("/segment", json={"observations": stream}).json()
+        body = {"observations": stream, "end": True}
+        results = c.post("/segment/stream", json=body).json()["results"]
+        p = np.array(whole["probabilities"])
+        np.testing.assert_allclose(p, [r["probabilities"] for r in results], atol=1e-9)
+        assert whole["labels"] == [r["label"] for r in results] == p.argmax(1).tolist()
+        r = c.post("/segment", json={"observations": stream, "offline": True})
+        assert r.status_code == 422 and "nld fit-chain" in r.text

@@ -38,7 +38,7 @@ def _cmd_segment(a: argparse.Namespace) -> None:
         options = dataclasses.replace(options, columns=model.feature_names_in_)
     recs = as_recordings(a.data, where=a.data, table=options)
     online = a.offline is None
-    labels = model.predict(recs, online=online, method=a.offline or "smooth")
+    found = model.segment(recs, online=online, method=a.offline or "smooth")
 
     def each(values: Any) -> list[np.ndarray]:  # per recording
         return [values] if recs.kind == "one" else list(values)
@@ -48,17 +48,14 @@ def _cmd_segment(a: argparse.Namespace) -> None:
             raise NLDError("--segments writes a table: --out as .csv, .tsv, .parquet or .npz")
         if recs.kind == "list":
             raise NLDError("recordings of different lengths: write --out as .csv, .parquet or .npz")
-        atomic_write(out, lambda f: np.save(f, labels))
+        atomic_write(out, lambda f: np.save(f, found.labels))
     else:
-        try:
-            proba = each(model.predict_proba(recs, online=online))
-        except NLDError:  # a model that labels by position gives no probabilities
-            proba = None
+        labels = each(found.labels)
+        proba = None if found.probabilities is None else each(found.probabilities)
         if a.segments:
-            table = segment_table(recs, each(labels), proba, model.regime_of_state_)
+            table = segment_table(recs, labels, proba, model.regime_of_state_)
         else:
-            latent = each(model.transform(recs))
-            table = step_table(recs, each(labels), latent, proba, model.regime_of_state_)
+            table = step_table(recs, labels, each(found.latent), proba, model.regime_of_state_)
         write_steps(out, table)
     how = "online" if online else f"offline ({a.offline})"
     regimes = "" if model.n_regimes_ is None else f" in {model.n_regimes_} regimes"
