@@ -7,7 +7,10 @@ the state chain's kinetics say which: the implied timescales t_k = -1 / ln |lamb
 transition matrix (k = 2..K, in steps, slowest first) have a gap after the (m - 1)-th when m
 regimes each last much longer than their states switch inside them. The number of regimes is
 the m of the largest gap of at least GAP; without one every state is its own regime. PCCA+
-(deeptime) then assigns each state to a regime.
+(deeptime) then assigns each state to a regime. Only gaps between timescales of at least one
+step count: a chain over observation steps does not resolve faster processes, and a state it
+never dwells in (a minimum the basin head never names, fitted by pseudo-counts alone) adds
+timescales well below a step whose gap to the rest says nothing about the data.
 
 PCCA+ needs a reversible chain, and a chain fitted by Baum-Welch need not be one: both steps
 use its reversible part, the chain whose flux between two states is the mean of the fitted
@@ -23,6 +26,7 @@ import numpy as np
 from nld.data.hmm import stationary_distribution
 
 GAP = 3.0  # a timescale this many times the next one separates slow regimes from fast states
+RESOLVED = 1.0  # steps: the shortest timescale a gap is measured to
 
 
 @dataclass(frozen=True)
@@ -41,9 +45,10 @@ def regimes(transition_matrix: np.ndarray, gap: float = GAP) -> Regimes:
     times = _timescales(trans)
     if k < 3:  # two states are two regimes, or one state one
         return Regimes(k, np.arange(k), times)
-    ratios = times[:-1] / np.maximum(times[1:], 1e-12)  # ratios[j]: t_{j+2} / t_{j+3}
-    best = int(np.argmax(ratios))
-    if ratios[best] < gap:
+    resolved = times[times >= RESOLVED]  # times are sorted, slowest first
+    ratios = resolved[:-1] / resolved[1:]  # ratios[j]: t_{j+2} / t_{j+3}
+    best = int(np.argmax(ratios)) if len(ratios) else 0
+    if not len(ratios) or ratios[best] < gap:
         return Regimes(k, np.arange(k), times)
     m = best + 2  # a gap after the (m - 1)-th timescale: m regimes
     return Regimes(m, np.asarray(pcca(trans, m).assignments, dtype=np.int64), times)

@@ -50,3 +50,19 @@ def test_timescales_are_deeptimes():
 
     p = _pairs(fast=0.2, slow=0.01)
     np.testing.assert_allclose(regimes(p).timescales, MarkovStateModel(p).timescales(), rtol=1e-9)
+
+
+def test_a_state_the_chain_never_dwells_in_makes_no_gap():
+    """Two pairs, and a fifth state left at once for anywhere (a minimum the head never names,
+    fitted by pseudo-counts): its timescales are far below a step, and their gap to the rest
+    is larger than the pairs' own, but not kinetics."""
+    p = np.zeros((5, 5))
+    p[:4, :4] = _pairs(fast=0.05, slow=0.02)
+    p[:4, 4] = 1e-4
+    p[:4, :4] -= np.diag(np.full(4, 1e-4))
+    p[4, :4] = 0.25
+    found = regimes(p)
+    t = found.timescales
+    assert t[-1] < 1.0 and t[-2] / t[-1] > t[0] / t[1] > 3
+    assert found.count == 2
+    assert found.of_state[0] == found.of_state[1] != found.of_state[2] == found.of_state[3]
