@@ -17,7 +17,8 @@ ones. Then, as a user would:
 and scores the labels against the activities (many-to-one, and one-to-one where the states
 number the activities), and the same for their regimes (the `regime` column: the states'
 metastable groups), beside hmmlearn's GaussianHMM (4 states, full covariances, best of 3
-EM starts) on the same files. A row goes to bench/results/motions.jsonl.
+EM starts) on the same files and a classifier trained with the activities on windows of the
+last 10 steps (bench/regimes.py's supervised ceiling). A row goes to bench/results/motions.jsonl.
 """
 
 from __future__ import annotations
@@ -121,6 +122,26 @@ def _head_scores(run: Path, out: Path, truth: np.ndarray) -> dict:
     }
 
 
+def _ceiling(out: Path) -> float:
+    """Accuracy on the test file of a classifier trained with the activities of the training
+    file on windows of its last steps (bench/regimes.py's supervised ceiling)."""
+    import pyarrow.csv as pcsv
+    from regimes import ceiling
+
+    from nld.data import Dataset
+    from nld.data.recordings import as_recordings
+    from nld.data.tables import TableOptions
+
+    opts = TableOptions(columns=CHANNELS, sequence_column="seq")
+    sets = []
+    for f in FILES:
+        x = np.stack(as_recordings(out / f, table=opts).arrays)
+        names = pcsv.read_csv(out / f).to_pydict()["activity"]
+        codes = sorted(set(names))
+        sets.append(Dataset(x, np.array([codes.index(v) for v in names]).reshape(x.shape[:2])))
+    return ceiling(*sets)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True)
@@ -178,6 +199,7 @@ def main() -> None:
             row["n_regimes"] = int(regimes.max()) + 1
 
     row.update(_head_scores(run, a.out, truth))
+    row["supervised"] = round(_ceiling(a.out), 4)
     from hmmlearn.hmm import GaussianHMM
 
     from nld.data.recordings import as_recordings

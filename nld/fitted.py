@@ -1,6 +1,6 @@
 """What the stages after training fit beside the network: the minima the basin head's classes
 stand for, and a hidden Markov chain over them: the state chain (nld.state_chain), or where
-that one does not fit the data, the chain on the basin head's probabilities (nld.head_chain).
+that one does not fit the data, the chain on the basin head's classes (nld.head_chain).
 
 The network (nld.model.NLDModel, a torch module) holds what gradient descent learns; a
 `Fitted` holds what is read off it afterwards, and is saved in the same weights file:

@@ -214,6 +214,9 @@ def separate(
         probs = state_probabilities(chain, data.x)
         centers, spacing = targets(minima, states, _readout_means(model, data, probs), seed)
         record: dict[str, Any] = {"split": states, "minima_before": len(minima)}
+        # How far the state chain agreed with the basin head, before and after the round
+        # (it labels above basin_head.MIN_AGREEMENT).
+        record["agreement_before"] = ((head or {}).get("chain") or {}).get("agreement")
         try:
             _pull_apart(
                 model,
@@ -240,6 +243,7 @@ def separate(
                 chain=fit_head.state_chain,
             )
             record["minima_after"] = refit.classes
+            record["agreement_after"] = (refit.chain or {}).get("agreement")
             if refit.classes <= len(minima):
                 record["why"] = "the landscape has no more minima than before"
         except NonFinite:
@@ -258,7 +262,8 @@ def separate(
 
 
 class Separation(StageRecord):
-    rounds: list[dict[str, Any]]  # per round: split, minima_before/after, kept, why, seconds
+    # per round: split, minima_before/after, agreement_before/after, kept, why, seconds
+    rounds: list[dict[str, Any]]
     seconds: float
 
     def changed(self) -> bool:
