@@ -97,14 +97,16 @@ def _scores(labels: np.ndarray, truth: np.ndarray) -> dict[str, float]:
 
 
 def _head_scores(run: Path, out: Path, truth: np.ndarray) -> dict:
-    """Many-to-one accuracy of what the basin head alone says (online) and of the chain on its
-    classes (nld.head_chain, fitted to the training file; offline), whichever chain the model
-    labels by: how much a state chain of Gaussian emissions gives or takes on these data."""
-    from nld import checkpoint
+    """Many-to-one accuracy of what the basin head alone says (online), of the chain on its
+    classes (nld.head_chain; offline) and of a state chain of Gaussian emissions over the same
+    minima (nld.state_chain; online and offline), each fitted to the training file, whichever
+    chain the model labels by: what a Gaussian chain gives or takes on these data."""
+    from nld import checkpoint, markov
     from nld.data.recordings import as_recordings
     from nld.data.tables import TableOptions
     from nld.head_chain import fit_head_chain
     from nld.inference import read_path
+    from nld.state_chain import fit_state_chain
 
     model, fitted = checkpoint.load(run)
     if fitted.classes < 2:
@@ -115,10 +117,18 @@ def _head_scores(run: Path, out: Path, truth: np.ndarray) -> dict:
     _, said = read_path(model, fitted, test, chain=False)
     assert said_train is not None and said is not None
     chain = fit_head_chain(said_train, fitted.classes)
-    smoothed = chain.smooth(said).argmax(-1).ravel()
+    positions = fitted.minima.double().numpy()
+    gauss = fit_state_chain(model.emissions(positions), train, positions)
+    ll = gauss.loglik(test)
+    labels = {
+        "head_online": said,
+        "head_chain_offline": chain.smooth(said).argmax(-1),
+        "state_chain_online": gauss.labels(test),
+        "state_chain_offline": markov.smooth(gauss.log_init, gauss.log_trans, ll).argmax(-1),
+    }
     return {
-        "head_online_many_to_one": round(_scores(said.ravel(), truth)["many_to_one"], 4),
-        "head_chain_offline_many_to_one": round(_scores(smoothed, truth)["many_to_one"], 4),
+        f"{k}_many_to_one": round(_scores(v.ravel(), truth)["many_to_one"], 4)
+        for k, v in labels.items()
     }
 
 

@@ -42,7 +42,11 @@ from nld.model import NLDModel
 from nld.model.vae import MAX_BASINS
 from nld.state_chain import MAX_STEPS, TooManyDimensions, fit_state_chain
 
-MIN_AGREEMENT = 0.8  # of the state chain's labels with the head's, to label by the chain
+# Of the state chain's labels with the head's, to label by the chain: where states are Gaussian
+# the two agree on 95.8-99.5% of the training steps (the pinned presets; bench/unseen.py cases
+# 3, 5, 6 and 9, before and after each separation round), where they are not on 69-83%
+# (bench/regimes.py, bench/motions.py), where the chain's own labels are up to 7 points worse.
+MIN_AGREEMENT = 0.9
 BATCH = 2048
 LR = 3e-3
 
