@@ -100,20 +100,6 @@ def class_reading(
     return (fitted.head_chain.viterbi(said) if viterbi else log_p.argmax(-1)), log_p
 
 
-def class_probabilities(
-    model: NLDModel,
-    fitted: Fitted,
-    x: np.ndarray | torch.Tensor,
-    *,
-    online: bool = True,
-) -> np.ndarray | None:
-    """p(class | x) [N, T, k] of each class of read_path (the fitted minima), online or given
-    the whole of x (class_reading); None where the model gives none."""
-    head = None if fitted.chain is not None else read_all(model, fitted, x)[1]  # unused then
-    read = class_reading(fitted, x, head, online=online)
-    return None if read is None else np.exp(read[1])
-
-
 def class_source(fitted: Fitted) -> str:
     """Where read_path's classes come from."""
     return LABELS_FROM_CHAIN if fitted.chain is not None else LABELS_FROM_HEAD

@@ -22,11 +22,11 @@ from nld.data import Dataset
 from nld.fitted import Fitted
 from nld.inference import (
     chain_classes,
-    class_probabilities,
+    class_reading,
     find_landscape,
     head_order,
     landscape_labels,
-    read_path,
+    read_all,
 )
 from nld.model import NLDModel
 from nld.regimes import regimes
@@ -106,7 +106,8 @@ def evaluate(
     (default: `data` itself; no labels used)."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    latents, head_classes = read_path(model, fitted, data.x, chain=False)
+    latents, head_log_p = read_all(model, fitted, data.x)  # one pass of the encoder
+    head_classes = None if head_log_p is None else head_log_p.argmax(-1)
     classes = chain_classes(fitted, data.x, head_classes)
     timings["encode_seconds"] = time.perf_counter() - t0
     out: dict[str, Any] = {"n_sequences": data.n_sequences, "length": data.length}
@@ -181,9 +182,9 @@ def evaluate(
             ).accuracy_mean
         if model.cfg.has_energy and head_classes is not None:
             # offline: the chain's smoothed probabilities, from the whole sequence
-            smoothed = class_probabilities(model, fitted, data.x, online=False)
+            smoothed = class_reading(fitted, data.x, head_log_p, online=False)
             if smoothed is not None:
-                offline, _ = landscape_labels(model, fitted, land, latents, smoothed.argmax(-1))
+                offline, _ = landscape_labels(model, fitted, land, latents, smoothed[0])
                 found = match_labels(offline, data.states, n_labels)
                 out.update(
                     offline_accuracy_mean=found.accuracy_mean,
