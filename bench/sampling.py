@@ -2,6 +2,10 @@
 against torchsde.sdeint (Euler, same SDE) and against the floor, a loop that only evaluates
 grad E on the same batch for the same number of steps.
 
+All three do the same work: the prior on its clock (`Prior.kinetics`: friction, mass and
+noise as it generates), with `euler_split(model)` Euler steps of dt / split per row, as
+`simulate_prior` takes them.
+
     python bench/sampling.py [--model models/exp2-underdamped] [--paths 1000] [--steps 500]
 
 Medians of 3 repeats, one thread; also the end-time mean and variance of q from both
@@ -34,16 +38,19 @@ class PriorSDE(torch.nn.Module):
         self.d = model.cfg.latent_dim
         self.s = model.cfg.state_dim
 
+        # the prior as it generates, on its clock (what simulate_prior integrates)
+        self.gamma, self.mass, self.noise = self.prior.kinetics()
+
     def f(self, t, y):
         # The same closed-form gradient as ours, so the difference is the integrator's.
         if self.s == self.d:
-            return -self.prior.energy.force_grad(y) / self.prior.gamma()
+            return -self.prior.energy.force_grad(y) / self.gamma
         q, p = y[:, : self.d], y[:, self.d :]
-        force = -self.prior.energy.force_grad(q) - self.prior.gamma() * p / self.prior.mass()
-        return torch.cat([p / self.prior.mass(), force], dim=-1)
+        force = -self.prior.energy.force_grad(q) - self.gamma * p / self.mass
+        return torch.cat([p / self.mass, force], dim=-1)
 
     def g(self, t, y):
-        g = self.prior.diffusion().expand(self.d)
+        g = self.noise.expand(self.d)
         if self.s > self.d:  # underdamped: noise on the momentum only
             g = torch.cat([torch.zeros(self.d), g])
         return g.expand(y.shape[0], self.s)
@@ -60,7 +67,7 @@ def _median(fn, repeats: int = 3) -> tuple[float, object]:
 
 def main() -> None:
     from nld import checkpoint
-    from nld.simulate import simulate_prior
+    from nld.simulate import euler_split, simulate_prior
 
     p = argparse.ArgumentParser()
     p.add_argument("--model", default=str(ROOT / "models" / "exp2-underdamped"))
@@ -73,6 +80,7 @@ def main() -> None:
     for param in model.parameters():
         param.requires_grad_(False)
     d, s = model.cfg.latent_dim, model.cfg.state_dim
+    split = euler_split(model)  # Euler steps per row, for all three
     start = np.zeros(d)
     for m in json.loads((Path(a.model) / "analysis.json").read_text())["minima"][:1]:
         start = np.asarray(m["position"])
@@ -87,7 +95,7 @@ def main() -> None:
 
     @torch.no_grad()
     def run_torchsde():
-        return torchsde.sdeint(sde, y0, ts, method="euler", dt=a.dt)[-1, :, :d].numpy()
+        return torchsde.sdeint(sde, y0, ts, method="euler", dt=a.dt / split)[-1, :, :d].numpy()
 
     t_torchsde, theirs = _median(run_torchsde)
     energy = model.prior.energy
@@ -96,7 +104,7 @@ def main() -> None:
 
     @torch.no_grad()
     def floor():
-        for _ in range(a.steps):
+        for _ in range(a.steps * split):
             energy.force_grad(q)
 
     t_floor, _ = _median(floor)
@@ -108,6 +116,8 @@ def main() -> None:
         "paths": n,
         "steps": a.steps,
         "dt": a.dt,
+        "clock": model.prior.clock,
+        "euler_steps": a.steps * split,
         "threads": 1,
         "ours_seconds": t_ours,
         "torchsde_seconds": t_torchsde,
