@@ -27,9 +27,11 @@ docs-build: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8001
 
-# The service tests talk to a real Redis on 127.0.0.1:6379 (started here if none answers).
+# The service tests talk to a real Redis on 127.0.0.1:6379 (started here if none answers),
+# and the landscape page's tests to Debian's Chromium (installed here if missing).
 test: lint docs-build
 	bash deploy/ensure-redis.sh
+	bash deploy/ensure-chromium.sh
 	OMP_NUM_THREADS=1 $(BIN)/pytest -n 2 --dist loadfile
 
 # The service with the shipped models (models/) on http://$(HOST):$(PORT); Ctrl-C stops it.

@@ -38,8 +38,6 @@ class Regimes:
 
 def regimes(transition_matrix: np.ndarray, gap: float = GAP) -> Regimes:
     """The regimes of a chain's states from its transition matrix [K, K] (rows sum to 1)."""
-    from deeptime.markov import pcca
-
     trans = reversible_part(np.asarray(transition_matrix, dtype=np.float64))
     k = len(trans)
     times = _timescales(trans)
@@ -51,6 +49,9 @@ def regimes(transition_matrix: np.ndarray, gap: float = GAP) -> Regimes:
     if not len(ratios) or ratios[best] < gap:
         return Regimes(k, np.arange(k), times)
     m = best + 2  # a gap after the (m - 1)-th timescale: m regimes
+    # Imported only here: it takes a second, and a chain without a gap does not need it.
+    from deeptime.markov import pcca
+
     return Regimes(m, np.asarray(pcca(trans, m).assignments, dtype=np.int64), times)
 
 

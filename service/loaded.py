@@ -7,7 +7,7 @@ imports, is loaded by the loader's thread (`service.registry`), not at start-up.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -156,13 +156,17 @@ class LoadedModel:
         return box_grid(self.analysis.index.energy, np.array(lo), np.array(hi), resolution)
 
     def energy_plane(
-        self, resolution: int, margin: float
+        self, resolution: int, margin: float, offset: float = 0.0
     ) -> tuple[Grid, list[float], list[list[float]]]:
         """E on the plane through the minima (their PCA plane beyond three), over their
-        extent widened by `margin` of their spread; and the plane's origin and basis."""
+        extent widened by `margin` of their spread, moved `offset` along its normal (latent
+        dimension 3); and the plane's origin and basis."""
         assert self.analysis is not None and self.analysis.index is not None
         centres = np.stack([m.position for m in self.analysis.minima])
         plane = plane_through(centres)
+        if offset:
+            normal = np.cross(plane.basis[0], plane.basis[1])
+            plane = replace(plane, origin=plane.origin + offset * normal / np.linalg.norm(normal))
         uv = plane.project(centres)
         lo, hi = uv.min(0), uv.max(0)
         pad = (margin * np.maximum(hi - lo, 1e-3).max()) + (0 if len(centres) > 1 else 1.0)

@@ -144,7 +144,7 @@ def load_model(
     if model.cfg.has_energy:
         analysis, source = stored_or_computed(run_dir, model, sha256, settings, status)
     card = run_dir / "MODEL_CARD.md"
-    return LoadedModel(
+    lm = LoadedModel(
         name=run_dir.name,
         sha256=sha256,
         model=model,
@@ -159,3 +159,6 @@ def load_model(
         if analysis is None
         else [*analysis.warnings, *split_warnings(stored_split(meta))],
     )
+    if analysis is not None:  # the landscape's answers, ready before the first request
+        lm.minima_response, lm.transitions_response  # noqa: B018
+    return lm

@@ -29,7 +29,17 @@ from service.metrics import Metrics
 from service.middleware import BodyDeadline, Instrument
 from service.registry import Registry, begin, load_in_background
 from service.reloads import watch_store
-from service.routes import admin, docs, health, landscape, models, recording, sample, segment
+from service.routes import (
+    admin,
+    docs,
+    health,
+    landscape,
+    models,
+    recording,
+    sample,
+    segment,
+    ui,
+)
 from service.sessions import KeyedLocks, MemorySessionStore, SessionStore, StoreUnavailable
 
 log = logging.getLogger("nld.service")
@@ -189,7 +199,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.add_middleware(BodyDeadline, seconds=settings.request_read_timeout_seconds)
     app.add_middleware(Instrument, metrics=app.state.metrics)
-    for r in (health, models, segment, recording, landscape, sample, admin, docs):
+    for r in (health, models, segment, recording, landscape, sample, admin, docs, ui):
         app.include_router(r.router)
+    app.include_router(ui.page)
     docs.mount_assets(app)
+    ui.mount(app)
     return app

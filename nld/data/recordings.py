@@ -11,6 +11,7 @@ of other lengths into pieces (see there). Outputs per step go back in the caller
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +106,31 @@ def read_file(path: Path, table: TableOptions | None = None) -> Recordings:
     return Recordings(
         list(data.x), "batch", states=None if data.states is None else list(data.states)
     )
+
+
+def read_for_model(
+    path: str | os.PathLike[str],
+    obs_dim: int,
+    trained_on: list[str] | None = None,
+    table: TableOptions | None = None,
+    *,
+    where: str | None = None,
+) -> Recordings:
+    """The recordings of a data file for a model of `obs_dim` channels: a table's channels
+    are the columns the model was trained on (`trained_on`, its `meta.data.columns`) unless
+    `table` names others; DataError when their number is not the model's. `where` names the
+    file in messages (default: its path)."""
+    options = table or TableOptions()
+    if options.columns is None and trained_on:
+        options = dataclasses.replace(options, columns=list(trained_on))
+    where = where or str(path)
+    recs = as_recordings(path, where=where, table=options)
+    if recs.dim != obs_dim:
+        names = f" ({', '.join(trained_on)})" if trained_on else ""
+        raise DataError(
+            f"{where}: observations have D = {recs.dim}, the model expects D = {obs_dim}{names}"
+        )
+    return recs
 
 
 def training_set(recs: Recordings, window: int | None) -> Dataset:

@@ -114,6 +114,10 @@ async def energy(body: EnergyRequest, reg: RegistryDep, settings: SettingsDep) -
     if isinstance(g, PlaneGrid):
         if d == 1:
             raise HTTPException(422, "a plane grid needs latent dimension >= 2: use a box")
+        if g.offset and d != 3:
+            raise HTTPException(
+                422, f"a plane's offset needs latent dimension 3, not {d}: leave it at 0"
+            )
         n_axes = 2
     else:
         if len(g.lo) != d or len(g.hi) != d:
@@ -134,7 +138,9 @@ async def energy(body: EnergyRequest, reg: RegistryDep, settings: SettingsDep) -
     origin: list[float] | None = None
     basis: list[list[float]] | None = None
     if isinstance(g, PlaneGrid):
-        grid, origin, basis = await run_in_threadpool(lm.energy_plane, g.resolution, g.margin)
+        grid, origin, basis = await run_in_threadpool(
+            lm.energy_plane, g.resolution, g.margin, g.offset
+        )
     else:
         grid = await run_in_threadpool(lm.energy_box, g.lo, g.hi, g.resolution)
     if not np.isfinite(grid.energy).all():

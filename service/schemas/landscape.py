@@ -174,6 +174,14 @@ class PlaneGrid(Strict):
         description="extent beyond the minima, as a fraction of their spread",
         examples=[0.5],
     )
+    offset: float = Field(
+        0.0,
+        ge=-1e3,
+        le=1e3,
+        description="latent dimension 3: the plane moved this far (latent units) along its "
+        "normal, a slice of the landscape parallel to the plane through the minima",
+        examples=[0.0],
+    )
 
 
 def _grid_kind(value: Any) -> str:

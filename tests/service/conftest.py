@@ -74,3 +74,24 @@ def key_prefix(redis_url):
     if keys:
         r.delete(*keys)
     r.close()
+
+
+def write_csv(path, x, states=None) -> None:
+    header = ["time", *(f"c{i}" for i in range(x.shape[1]))] + ([] if states is None else ["state"])
+    rows = [",".join(header)]
+    for t, row in enumerate(x):
+        rows.append(
+            ",".join([str(t), *map(str, row), *([] if states is None else [str(states[t])])])
+        )
+    path.write_text("\n".join(rows) + "\n")
+
+
+@pytest.fixture(scope="session")
+def ui_models(tmp_path_factory, models_dir, easy_data):
+    """The smoke model with one bundled example: a test sequence with its known states."""
+    root = tmp_path_factory.mktemp("ui-models")
+    shutil.copytree(models_dir / "easy", root / "easy")
+    (root / "easy" / "examples").mkdir()
+    test = easy_data[1]
+    write_csv(root / "easy" / "examples" / "one.csv", test.x[0, :80], test.states[0, :80])
+    return root

@@ -6,8 +6,6 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, overload
 
-from nld.errors import DataError
-
 if TYPE_CHECKING:  # the script loads without torch: see `serve`'s worker processes
     from nld.data import Dataset
     from nld.data.tables import TableOptions
@@ -64,22 +62,10 @@ def run_data(
     columns the model was trained on unless `table` names others, and their number must be the
     model's. `training`: the data it was trained on, cut as training cut it (the stages);
     else the recordings as they are (one, or several of one length), with their states."""
-    import dataclasses
+    from nld.data.recordings import evaluation_set, read_for_model, training_set
 
-    from nld.data.recordings import as_recordings, evaluation_set, training_set
-    from nld.data.tables import TableOptions
-
-    options = table or TableOptions()
     trained_on = (meta.get("data") or {}).get("columns")
-    if options.columns is None and trained_on:
-        options = dataclasses.replace(options, columns=trained_on)
-    recs = as_recordings(path, where=path, table=options)
-    if recs.dim != model.cfg.obs_dim:
-        names = f" ({', '.join(trained_on)})" if trained_on else ""
-        raise DataError(
-            f"{path}: observations have D = {recs.dim}, the model expects "
-            f"D = {model.cfg.obs_dim}{names}"
-        )
+    recs = read_for_model(path, model.cfg.obs_dim, trained_on, table)
     if training:
         return training_set(recs, (meta.get("train") or {}).get("train", {}).get("window"))
     return evaluation_set(recs, path)

@@ -1,0 +1,623 @@
+// The landscape page: a model's card, its energy landscape and states, a stream labelled
+// live through POST /segment/stream, and prior paths. Everything comes from the service's
+// API; Plotly (window.Plotly, served by the service) draws it.
+
+const ROOT = document.getElementById("app-script").dataset.root || "";
+const $ = (id) => document.getElementById(id);
+const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+  "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#ad494a", "#637939", "#8c6d31", "#843c39",
+  "#5254a3"];
+const colour = (k) => COLOURS[k % COLOURS.length];
+const PLOT = { responsive: true, displaylogo: false };
+// The script runs as soon as it arrives (async), so that the API answers while Plotly.js loads;
+// the page's elements wait for the document, drawing for Plotly.js.
+const domReady = new Promise((resolve) => {
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", resolve, { once: true });
+  else resolve();
+});
+const plotlyReady = new Promise((resolve, reject) => {
+  const poll = () => {
+    if (window.Plotly) resolve();
+    else if (document.readyState === "complete") {
+      reject(new Error("Plotly.js did not load from the service (/ui/vendor/plotly.min.js)"));
+    } else setTimeout(poll, 10);
+  };
+  poll();
+});
+const NO_REDRAW = { transition: { duration: 0 }, frame: { duration: 0, redraw: false } };
+
+const state = {
+  key: sessionStorage.getItem("nld-key") || "",
+  model: null, // the chosen model's name
+  minima: null, // GET /landscape/minima
+  transitions: null,
+  plane: null, // {origin, basis} of the energy grid shown
+  stream: null,
+  sample: null,
+};
+
+class ApiError extends Error {
+  constructor(status, detail) {
+    super(detail);
+    this.status = status;
+  }
+}
+
+async function api(path, { method = "GET", json, body, query } = {}) {
+  const headers = {};
+  if (state.key) headers["X-API-Key"] = state.key;
+  if (json !== undefined) {
+    headers["Content-Type"] = "application/json";
+    body = JSON.stringify(json);
+  }
+  const url = new URL(ROOT + path, window.location.origin);
+  for (const [k, v] of Object.entries(query || {})) if (v != null) url.searchParams.set(k, v);
+  const r = await fetch(url, { method, headers, body });
+  const text = await r.text();
+  let out;
+  try {
+    out = JSON.parse(text);
+  } catch {
+    out = { detail: text || r.statusText };
+  }
+  if (!r.ok) {
+    const detail = typeof out.detail === "string" ? out.detail : JSON.stringify(out.detail);
+    throw new ApiError(r.status, detail);
+  }
+  return out;
+}
+
+function message(e) {
+  if (e instanceof ApiError && (e.status === 401 || e.status === 403)) {
+    return `The service refused the API key (HTTP ${e.status}): ${e.message}\n` +
+      "Type the service's key (NLD_API_KEY) in the field above and press \"Use key\".";
+  }
+  if (e instanceof ApiError) return `HTTP ${e.status}: ${e.message}`;
+  return `The service could not be reached: ${e.message}`;
+}
+
+function show(where, e) {
+  const box = $(where);
+  if (e == null) {
+    box.hidden = true;
+    box.textContent = "";
+    return;
+  }
+  box.textContent = message(e);
+  box.hidden = false;
+}
+
+const fmt = (v, digits = 3) => (v == null ? "-" : Number(v).toPrecision(digits));
+
+// Latent points on the plane of the energy grid: plane coordinates (u, v).
+function project(p) {
+  const { origin, basis } = state.plane;
+  return basis.map((b) => b.reduce((s, bi, i) => s + bi * (p[i] - origin[i]), 0));
+}
+
+// ---- models --------------------------------------------------------------------------
+async function loadModels() {
+  let list;
+  try {
+    list = await api("/models");
+  } catch (e) {
+    await domReady;
+    $("status").textContent = "";
+    show("error", e);
+    return;
+  }
+  const wanted = new URLSearchParams(window.location.search).get("model"); // ?model=NAME
+  const names = list.models.map((m) => m.name);
+  const name = names.includes(wanted) ? wanted : (list.default || names[0]);
+  const showing = name ? chooseModel(name) : null; // its answers are asked for at once
+  await domReady;
+  const select = $("model");
+  select.replaceChildren(...list.models.map((m) => new Option(`${m.name} (${m.dynamics}, ${m.n_minima ?? "?"} states)`, m.name)));
+  const loading = Object.keys(list.loading || {});
+  const failed = Object.entries(list.failed || {});
+  $("status").textContent = [
+    loading.length ? `loading: ${loading.join(", ")}` : "",
+    failed.length ? `failed: ${failed.map(([k, v]) => `${k} (${v})`).join("; ")}` : "",
+  ].filter(Boolean).join(" | ");
+  if (!showing) {
+    show("error", new Error("no model is ready yet; reload the page in a moment"));
+    return;
+  }
+  select.value = name;
+  await showing;
+}
+
+async function chooseModel(name) {
+  state.model = name;
+  const answers = Promise.all([
+    api(`/models/${encodeURIComponent(name)}`),
+    api("/landscape/minima", { query: { model: name } }),
+    api("/landscape/transitions", { query: { model: name } }),
+  ]);
+  answers.catch(() => {}); // handled below, once the page can show it
+  await domReady;
+  stopStream();
+  show("error", null);
+  try {
+    const [detail, minima, transitions] = await answers;
+    state.minima = minima;
+    state.transitions = transitions;
+    state.sample = null;
+    drawCard(detail, minima, transitions);
+    const grid = fetchGrid();
+    grid.catch(() => {});
+    await plotlyReady;
+    drawLandscape(await grid);
+    await drawStates();
+    await listExamples();
+    fillStarts();
+  } catch (e) {
+    show("error", e);
+  }
+}
+
+function drawCard(detail, minima, transitions) {
+  const data = (detail.meta || {}).data || {};
+  const facts = [
+    ["dynamics", detail.dynamics],
+    ["latent dimension", detail.latent_dim],
+    ["observed dimension", detail.obs_dim],
+    ["states (minima)", minima.minima.length],
+    ["regimes", minima.minima.every((m) => m.regime == null) ? "-" : new Set(minima.minima.map((m) => m.regime)).size],
+    ["beta", fmt(minima.beta)],
+    ["clock", fmt(transitions.clock)],
+    ["labels from", detail.labels_from ?? "-"],
+    ["training data", data.n_sequences ? `${data.n_sequences} x ${data.length} steps x ${data.dim}` : "-"],
+    ["version", detail.version],
+  ];
+  $("facts").replaceChildren(...facts.flatMap(([k, v]) => {
+    const dt = document.createElement("dt");
+    dt.textContent = k;
+    const dd = document.createElement("dd");
+    dd.textContent = String(v);
+    return [dt, dd];
+  }));
+  const warnings = [...new Set([...(minima.warnings || []), ...(transitions.warnings || [])])];
+  $("warnings").replaceChildren(...warnings.map((w) => {
+    const li = document.createElement("li");
+    li.textContent = w;
+    return li;
+  }));
+  $("card").textContent = detail.card || "(this model has no MODEL_CARD.md)";
+}
+
+// ---- landscape -----------------------------------------------------------------------
+// E on the plane through the minima (the latent plane for d = 2; for d = 3 moved along its
+// normal by the slice control), or along the axis for d = 1.
+function fetchGrid() {
+  const m = state.minima.minima;
+  if (m[0].position.length === 1) {
+    const xs = m.map((p) => p.position[0]);
+    const lo = Math.min(...xs), hi = Math.max(...xs), pad = Math.max(hi - lo, 1) * 0.5;
+    const grid = { kind: "box", lo: [lo - pad], hi: [hi + pad], resolution: 400 };
+    return api("/landscape/energy", { method: "POST", json: { model: state.model, grid } });
+  }
+  const offset = m[0].position.length === 3 ? Number($("slice").value) : 0;
+  const grid = { kind: "plane", resolution: 80, offset };
+  return api("/landscape/energy", { method: "POST", json: { model: state.model, grid } });
+}
+
+function drawLandscape(grid) {
+  const d = state.minima.minima[0].position.length;
+  $("slice-control").hidden = d !== 3;
+  const note = $("landscape-note");
+  if (d === 1) {
+    state.plane = { origin: [0], basis: [[1]] };
+    state.grid = null;
+    drawLine(grid);
+    note.textContent = "E along the latent axis; markers: the minima with their occupancy (d).";
+    return;
+  }
+  state.plane = { origin: grid.origin, basis: grid.basis };
+  state.grid = grid;
+  drawPlane();
+  const offset = Number($("slice").value);
+  note.textContent = (d === 2 ? "E on the latent plane" : `E on the plane through the minima${d === 3 && offset ? `, moved ${offset} along its normal` : ""}`) +
+    "; circles: minima (state, occupancy (d)); crosses: saddles, joined to the minima they connect.";
+}
+
+// The page loads Plotly.js's cartesian bundle; the 3-D surface needs the full one, loaded on
+// the first use, after which every plot is drawn again by it.
+async function fullPlotly() {
+  if (state.fullPlotly) return;
+  await new Promise((resolve, reject) => {
+    const el = document.createElement("script");
+    el.src = `${ROOT}/ui/vendor/plotly.min.js`;
+    el.onload = resolve;
+    el.onerror = () => reject(new Error("the full Plotly.js (/ui/vendor/plotly.min.js) did not load"));
+    document.head.append(el);
+  });
+  state.fullPlotly = true;
+  for (const id of ["occupancy", "dwell", "transitions", "band", "landscape"]) Plotly.purge(id);
+  await drawStates();
+  drawBand();
+}
+
+function occupancyOf(m) {
+  const o = m.occupancy || {};
+  return o.quadrature ?? o.sampling ?? o.zeroth;
+}
+
+function drawLine(grid) {
+  const m = state.minima.minima;
+  const traces = [
+    { x: grid.axes[0], y: grid.energy, mode: "lines", name: "E", line: { color: "#444" } },
+    {
+      x: m.map((p) => p.position[0]), y: m.map((p) => p.energy), mode: "markers+text",
+      text: m.map((p, i) => `${i}: ${fmt(occupancyOf(p), 2)}`), textposition: "top center",
+      marker: { size: 12, color: m.map((_, i) => colour(i)) }, name: "minima",
+    },
+  ];
+  Plotly.react("landscape", traces, { margin: { t: 20 }, xaxis: { title: { text: "z" } }, yaxis: { title: { text: "E" } } }, PLOT);
+}
+
+function landscapeTraces() {
+  const grid = state.grid;
+  const z = grid.axes[1].map((_, j) => grid.axes[0].map((_, i) => grid.energy[i][j]));
+  const m = state.minima.minima;
+  const uv = m.map((p) => project(p.position));
+  const surface = $("surface").checked;
+  const saddles = state.transitions.saddles || [];
+  const suv = saddles.map((s) => project(s.position));
+  const hover = m.map((p, i) => `state ${i}${p.regime != null ? ` (regime ${p.regime})` : ""}<br>E ${fmt(p.energy, 4)}<br>` +
+    `occupancy (d) ${fmt(occupancyOf(p), 3)}`);
+  if (surface) {
+    return [
+      { type: "surface", x: grid.axes[0], y: grid.axes[1], z, colorscale: "Viridis", name: "E", showscale: false,
+        hovertemplate: "u %{x:.2f}<br>v %{y:.2f}<br>E %{z:.3f}<extra></extra>" },
+      { type: "scatter3d", mode: "markers+text", x: uv.map((p) => p[0]), y: uv.map((p) => p[1]),
+        z: m.map((p) => p.energy), text: m.map((_, i) => String(i)), name: "minima",
+        marker: { size: 6, color: m.map((_, i) => colour(i)) }, hovertext: hover, hoverinfo: "text" },
+    ];
+  }
+  const links = { x: [], y: [] };
+  saddles.forEach((s, k) => {
+    for (const end of s.between) {
+      links.x.push(uv[end][0], suv[k][0], null);
+      links.y.push(uv[end][1], suv[k][1], null);
+    }
+  });
+  return [
+    { type: "contour", x: grid.axes[0], y: grid.axes[1], z, colorscale: "Viridis", ncontours: 30,
+      name: "E", colorbar: { title: { text: "E" } },
+      hovertemplate: "u %{x:.2f}<br>v %{y:.2f}<br>E %{z:.3f}<extra></extra>" },
+    { type: "scatter", mode: "lines", x: links.x, y: links.y, name: "saddle links",
+      line: { color: "rgba(255,255,255,0.6)", dash: "dot" }, hoverinfo: "skip" },
+    { type: "scatter", mode: "markers", x: suv.map((p) => p[0]), y: suv.map((p) => p[1]), name: "saddles",
+      marker: { symbol: "x", size: 10, color: "#fff", line: { color: "#000", width: 1 } },
+      hovertext: saddles.map((s) => `saddle ${s.between[0]}-${s.between[1]}<br>E ${fmt(s.energy, 4)}<br>` +
+        `barriers ${fmt(s.barriers[0])}, ${fmt(s.barriers[1])}`), hoverinfo: "text" },
+    { type: "scatter", mode: "markers+text", x: uv.map((p) => p[0]), y: uv.map((p) => p[1]), name: "minima",
+      text: m.map((p, i) => `${i}: ${fmt(occupancyOf(p), 2)}`), textposition: "top center",
+      textfont: { color: "#fff" }, marker: { size: 13, color: m.map((_, i) => colour(i)), line: { color: "#fff", width: 2 } },
+      hovertext: hover, hoverinfo: "text" },
+  ];
+}
+
+// The stream's trail and point and the prior's paths follow the landscape's own traces in its
+// plot, and move by Plotly.animate, which does not redraw the contour.
+function overlayTraces() {
+  const s = state.stream;
+  const tail = s && s.z.length ? s.z.slice(-40).map(project) : [];
+  const now = tail.slice(-1);
+  const out = [
+    { type: "scatter", mode: "lines", x: tail.map((p) => p[0]), y: tail.map((p) => p[1]),
+      line: { color: "#fff", width: 1.5 }, name: "stream trail", hoverinfo: "skip" },
+    { type: "scatter", mode: "markers", x: now.map((p) => p[0]), y: now.map((p) => p[1]), name: "stream now",
+      marker: { size: 14, color: now.length ? colour(s.labels[s.labels.length - 1]) : "#fff", line: { color: "#000", width: 2 } } },
+  ];
+  const p = state.sample;
+  if (p) {
+    p.paths.forEach((path, i) => {
+      const seen = path.slice(0, p.shown + 1).map(project);
+      out.push({ type: "scatter", mode: "lines", x: seen.map((q) => q[0]), y: seen.map((q) => q[1]),
+        line: { color: "rgba(255,80,80,0.8)", width: 1 }, showlegend: i === 0, name: "prior paths", hoverinfo: "skip" });
+    });
+  }
+  return out;
+}
+
+function flatPlane() {
+  return state.grid && state.plane.basis.length === 2 && !$("surface").checked;
+}
+
+function drawPlane() {
+  const layout = {
+    margin: { t: 20, r: 10 }, legend: { orientation: "h" }, uirevision: state.model,
+    xaxis: { title: { text: "u (plane coordinate)" }, scaleanchor: "y" }, yaxis: { title: { text: "v" } },
+    scene: { xaxis: { title: { text: "u" } }, yaxis: { title: { text: "v" } }, zaxis: { title: { text: "E" } } },
+  };
+  const own = landscapeTraces();
+  state.overlayStart = own.length;
+  Plotly.react("landscape", flatPlane() ? [...own, ...overlayTraces()] : own, layout, PLOT);
+}
+
+let moving = false;
+let again = false; // moved while moving: once more after
+function moveOverlay() {
+  if (!flatPlane()) return;
+  if (moving) {
+    again = true;
+    return;
+  }
+  moving = true;
+  requestAnimationFrame(async () => {
+    const el = $("landscape");
+    const traces = overlayTraces();
+    if (el.data && el.data.length === state.overlayStart + traces.length) {
+      const idx = traces.map((_, i) => state.overlayStart + i);
+      await Plotly.animate(el, { data: traces, traces: idx }, NO_REDRAW);
+    } else {
+      drawPlane();
+    }
+    moving = false;
+    if (again) {
+      again = false;
+      moveOverlay();
+    }
+  });
+}
+
+// ---- states --------------------------------------------------------------------------
+async function drawStates() {
+  const m = state.minima.minima;
+  const k = m.length;
+  const names = m.map((_, i) => `state ${i}`);
+  let se = null;
+  try {
+    se = (await api("/landscape/occupancy", { query: { model: state.model, method: "sampling" } })).standard_error;
+  } catch { /* no sampling estimate: bars without error bars */ }
+  const methods = [["sampling", "(a) sampling"], ["zeroth", "(b) zeroth"], ["second", "(c) second"], ["quadrature", "(d) quadrature"]];
+  const occ = methods.filter(([key]) => m.some((p) => p.occupancy[key] != null)).map(([key, label]) => ({
+    type: "bar", name: label, x: names, y: m.map((p) => p.occupancy[key]),
+    error_y: key === "sampling" && se ? { type: "data", array: se, visible: true } : undefined,
+  }));
+  Plotly.react("occupancy", occ, { title: { text: "Occupancy" }, barmode: "group", margin: { t: 40 }, legend: { orientation: "h" } }, PLOT);
+  const t = state.transitions;
+  const dwell = [
+    { type: "bar", name: "simulated prior", x: names, y: t.dwell_times_simulated },
+    { type: "bar", name: "Kramers", x: names, y: t.dwell_times },
+  ];
+  Plotly.react("dwell", dwell, { title: { text: "Dwell times (steps)" }, barmode: "group", margin: { t: 40 },
+    yaxis: { type: "log" }, legend: { orientation: "h" } }, PLOT);
+  const counts = t.transitions_simulated || [];
+  const probs = counts.map((row) => {
+    const n = row.reduce((a, b) => a + b, 0);
+    return row.map((c) => (n ? c / n : 0));
+  });
+  Plotly.react("transitions", [{ type: "heatmap", z: probs, x: names, y: names, colorscale: "Blues", reversescale: true,
+    hovertemplate: "from %{y} to %{x}: %{z:.3f}<extra></extra>" }],
+  { title: { text: "Transitions (simulated, per exit)" }, margin: { t: 40 }, yaxis: { autorange: "reversed" } }, PLOT);
+  if (!k) show("error", new Error("the model has no minima"));
+}
+
+// ---- stream --------------------------------------------------------------------------
+async function listExamples() {
+  const select = $("example");
+  select.replaceChildren(new Option("(choose)", ""));
+  try {
+    const out = await api("/ui/examples", { query: { model: state.model } });
+    for (const name of out.examples) select.add(new Option(name, name));
+    if (!out.examples.length) select.add(new Option("(no bundled examples: upload a CSV)", ""));
+  } catch (e) {
+    show("stream-error", e);
+  }
+}
+
+function newStream(recording) {
+  stopStream();
+  show("stream-error", null);
+  state.stream = {
+    recording, next: 0, seq: 0, labels: [], probabilities: [], z: [], playing: false,
+    session: crypto.getRandomValues(new Uint8Array(12)).reduce((s, b) => s + b.toString(16).padStart(2, "0"), "ui-"),
+  };
+  $("play").disabled = false;
+  $("reset").disabled = false;
+  $("play").textContent = "Play";
+  drawBand();
+  $("stream-status").textContent = `${recording.name}: ${recording.observations.length} steps x ${recording.observations[0].length}` +
+    (recording.recordings > 1 ? ` (the first of ${recording.recordings} recordings)` : "");
+}
+
+async function loadExample(name) {
+  if (!name) return;
+  try {
+    newStream(await api(`/ui/examples/${encodeURIComponent(name)}`, { query: { model: state.model } }));
+  } catch (e) {
+    show("stream-error", e);
+  }
+}
+
+async function loadUpload(file) {
+  if (!file) return;
+  try {
+    const recording = await api("/ui/table", { method: "POST", body: await file.text(), query: { model: state.model, filename: file.name } });
+    newStream(recording);
+  } catch (e) {
+    stopStream();
+    state.stream = null;
+    $("play").disabled = true;
+    show("stream-error", e);
+  }
+}
+
+function stopStream() {
+  if (state.stream) state.stream.playing = false;
+  $("play").textContent = "Play";
+}
+
+async function play() {
+  const s = state.stream;
+  if (!s) return;
+  if (s.playing) {
+    stopStream();
+    return;
+  }
+  if (s.next >= s.recording.observations.length) return;
+  s.playing = true;
+  $("play").textContent = "Pause";
+  const obs = s.recording.observations;
+  while (s.playing && s.next < obs.length && state.stream === s) {
+    const size = Math.max(1, Number($("chunk").value) || 10);
+    const chunk = obs.slice(s.next, s.next + size);
+    const end = s.next + chunk.length >= obs.length;
+    const began = performance.now();
+    let out;
+    try {
+      out = await api("/segment/stream", {
+        method: "POST",
+        json: { model: state.model, session_id: s.session, seq: s.seq, end, observations: chunk },
+      });
+    } catch (e) {
+      show("stream-error", e);
+      stopStream();
+      return;
+    }
+    s.seq += 1;
+    s.next += chunk.length;
+    for (const r of out.results) {
+      s.labels.push(r.label);
+      s.z.push(r.z);
+      if (r.probabilities) s.probabilities.push(r.probabilities);
+    }
+    scheduleBand();
+    moveOverlay();
+    const wait = (chunk.length / Number($("speed").value)) * 1000 - (performance.now() - began);
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+  drawBand();
+  if (s.next >= obs.length) {
+    $("play").textContent = "Done";
+    s.playing = false;
+  }
+}
+
+// The band is redrawn at most four times a second while a stream plays.
+let bandTimer = null;
+function scheduleBand() {
+  bandTimer ??= setTimeout(() => {
+    bandTimer = null;
+    drawBand();
+  }, 250);
+}
+
+function drawBand() {
+  clearTimeout(bandTimer);
+  bandTimer = null;
+  const s = state.stream;
+  const traces = [];
+  if (s && s.labels.length) {
+    const t = s.labels.map((_, i) => i);
+    const k = state.minima.minima.length;
+    traces.push({ type: "heatmap", x: t, y: ["label"], z: [s.labels], zmin: 0, zmax: Math.max(k - 1, 1),
+      colorscale: discreteScale(k), showscale: false, yaxis: "y", hovertemplate: "t %{x}: state %{z}<extra></extra>" });
+    const truth = s.recording.states;
+    if (truth) {
+      traces.push({ type: "heatmap", x: t, y: ["known state"], z: [truth.slice(0, s.labels.length)], showscale: false,
+        colorscale: "Greys", yaxis: "y3", hovertemplate: "t %{x}: known state %{z}<extra></extra>" });
+    }
+    if (s.probabilities.length) {
+      for (let j = 0; j < s.probabilities[0].length; j++) {
+        traces.push({ type: "scatter", mode: "lines", x: t, y: s.probabilities.map((p) => p[j]), yaxis: "y2",
+          name: `p(state ${j})`, line: { color: colour(j), width: 1.5 } });
+      }
+    }
+    $("stream-labels").textContent = s.labels.join(" ");
+    $("stream-status").textContent = `${s.recording.name}: step ${s.labels.length} of ${s.recording.observations.length}, ` +
+      `state ${s.labels[s.labels.length - 1]}`;
+  } else {
+    $("stream-labels").textContent = "";
+  }
+  Plotly.react("band", traces, {
+    margin: { t: 10, l: 90 }, showlegend: true, legend: { orientation: "h" },
+    xaxis: { anchor: "y2", title: { text: "step" }, range: s ? [0, s.recording.observations.length] : undefined },
+    yaxis: { domain: [0.84, 1] }, yaxis3: { domain: [0.68, 0.82] },
+    yaxis2: { domain: [0, 0.6], range: [0, 1], title: { text: "probability" } },
+  }, PLOT);
+}
+
+function discreteScale(k) {
+  const n = Math.max(k, 2);
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    out.push([i / n, colour(i)], [(i + 1) / n, colour(i)]);
+  }
+  return out;
+}
+
+// ---- sampling ------------------------------------------------------------------------
+function fillStarts() {
+  const select = $("start");
+  select.replaceChildren(new Option("the prior's initial distribution", ""));
+  state.minima.minima.forEach((_, i) => select.add(new Option(`minimum ${i}`, String(i))));
+}
+
+async function sample() {
+  show("sample-error", null);
+  const start = $("start").value;
+  const body = {
+    model: state.model, n_paths: Number($("n-paths").value), n_steps: Number($("n-steps").value), seed: 0,
+  };
+  if (start !== "") body.start = state.minima.minima[Number(start)].position;
+  try {
+    const out = await api("/sample", { method: "POST", json: body });
+    state.sample = { paths: out.paths, shown: 0 };
+  } catch (e) {
+    show("sample-error", e);
+    return;
+  }
+  drawPlane();
+  const p = state.sample;
+  const steps = p.paths[0].length - 1;
+  const perFrame = Math.max(1, Math.round(steps / 150));
+  const frame = () => {
+    if (state.sample !== p) return;
+    p.shown = Math.min(steps, p.shown + perFrame);
+    moveOverlay();
+    if (p.shown < steps) requestAnimationFrame(frame);
+  };
+  requestAnimationFrame(frame);
+}
+
+// ---- wiring --------------------------------------------------------------------------
+loadModels();
+await domReady;
+$("key").value = state.key;
+$("key-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  state.key = $("key").value.trim();
+  sessionStorage.setItem("nld-key", state.key);
+  loadModels();
+});
+$("model").addEventListener("change", (ev) => chooseModel(ev.target.value));
+$("surface").addEventListener("change", async () => {
+  try {
+    if ($("surface").checked) await fullPlotly();
+    drawPlane();
+  } catch (e) {
+    show("error", e);
+  }
+});
+$("slice").addEventListener("change", async () => {
+  $("slice-value").textContent = $("slice").value;
+  try {
+    drawLandscape(await fetchGrid());
+  } catch (e) {
+    show("error", e);
+  }
+});
+$("speed").addEventListener("input", () => { $("speed-value").textContent = $("speed").value; });
+$("example").addEventListener("change", (ev) => loadExample(ev.target.value));
+$("upload").addEventListener("change", (ev) => loadUpload(ev.target.files[0]));
+$("play").addEventListener("click", play);
+$("reset").addEventListener("click", () => {
+  if (state.stream) newStream(state.stream.recording);
+  moveOverlay();
+});
+$("sample").addEventListener("click", sample);
+window.nld = state; // for the browser tests and the curious

@@ -1,0 +1,86 @@
+"""The landscape page's server side: the page and its assets, the bundled examples and the
+table upload (the CLI's loader and its errors), and the plane's offset for 3-D models."""
+
+import numpy as np
+import pytest
+
+from service.main import create_app
+from tests.service.conftest import make_settings, serving, write_csv
+
+
+@pytest.fixture(scope="module")
+def ui(ui_models):
+    with serving(create_app(make_settings(ui_models))) as c:
+        yield c
+
+
+def test_the_page_and_its_assets_come_from_the_service(ui):
+    page = ui.get("/ui")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert '/ui/assets/app.js"' in page.text
+    assert '/ui/assets/vendor/plotly-cartesian.min.js"' in page.text
+    assert "http://" not in page.text and "https://" not in page.text  # nothing from outside
+    script = ui.get("/ui/assets/app.js")
+    assert script.status_code == 200 and "/segment/stream" in script.text
+    assert "/ui/vendor/plotly.min.js" in script.text  # the full bundle, for the 3-D surface
+    # Both bundles are the same release of plotly.js.
+    cartesian = ui.get("/ui/assets/vendor/plotly-cartesian.min.js")
+    full = ui.get("/ui/vendor/plotly.min.js")
+    assert cartesian.status_code == full.status_code == 200
+    version = full.text[:200].split("plotly.js v")[1].split()[0]
+    assert f"plotly.js (cartesian - minified) v{version}" in cartesian.text[:200]
+
+
+def test_bundled_examples(ui, easy_data):
+    assert ui.get("/ui/examples").json() == {"model": "easy", "examples": ["one.csv"]}
+    one = ui.get("/ui/examples/one.csv").json()
+    np.testing.assert_allclose(one["observations"], easy_data[1].x[0, :80], rtol=1e-6)
+    assert one["states"] == easy_data[1].states[0, :80].tolist()
+    assert one["columns"] == ["c0", "c1", "c2", "c3"]  # the time column is not a channel
+    for name in ("two.csv", ".hidden.csv"):
+        r = ui.get(f"/ui/examples/{name}")
+        assert r.status_code == 404 and "has no example" in r.json()["detail"]
+    assert ui.get("/ui/examples/..%2Fconfig.json").status_code == 404
+    assert ui.get("/ui/examples?model=nope").status_code == 404
+
+
+def test_an_uploaded_table_is_read_as_the_cli_reads_it(ui, easy_data, tmp_path):
+    write_csv(tmp_path / "mine.csv", easy_data[1].x[1, :50])
+    body = (tmp_path / "mine.csv").read_bytes()
+    got = ui.post("/ui/table?filename=mine.csv", content=body).json()
+    np.testing.assert_allclose(got["observations"], easy_data[1].x[1, :50], rtol=1e-6)
+    assert "states" not in got
+
+    def error(content: bytes, name: str = "bad.csv") -> str:
+        r = ui.post(f"/ui/table?filename={name}", content=content)
+        assert r.status_code == 422, r.text
+        return r.json()["detail"]
+
+    assert "bad.csv: column(s) 'c1' (string) are not numeric" in error(
+        b"c0,c1,c2,c3\n1,a,2,3\n1,b,2,3\n"
+    )
+    assert (
+        error(b"c0,c1\n1,2\n3,4\n") == "bad.csv: observations have D = 2, the model expects D = 4"
+    )
+    assert (
+        error(b"c0,c1,c2,c3\n1,2,3,4\n") == "bad.csv: 1 row(s); a recording needs at least 2 steps"
+    )
+    assert error(b"  \n") == "bad.csv: the file is empty"
+    assert error(b"x", "data.xlsx") == "data.xlsx: upload a .csv or .tsv table"
+    assert "tmp" not in error(b"c0,c1\n1,2\n3,4\n")  # the message names the upload, not a path
+
+
+def test_the_key_guards_the_data_not_the_page(ui_models):
+    with serving(create_app(make_settings(ui_models, api_key="s3cret"))) as c:
+        assert c.get("/ui").status_code == 200
+        assert c.get("/ui/assets/app.js").status_code == 200
+        assert c.get("/ui/examples").status_code == 401
+        assert c.post("/ui/table", content=b"a\n1\n2\n").status_code == 401
+        assert c.get("/ui/examples", headers={"X-API-Key": "s3cret"}).status_code == 200
+
+
+def test_a_plane_offset_needs_latent_dimension_3(ui):
+    r = ui.post("/landscape/energy", json={"grid": {"kind": "plane", "offset": 0.5}})
+    assert r.status_code == 422 and "offset needs latent dimension 3, not 2" in r.json()["detail"]
+    flat = ui.post("/landscape/energy", json={"grid": {"kind": "plane", "resolution": 8}})
+    assert flat.status_code == 200 and len(flat.json()["energy"]) == 8
