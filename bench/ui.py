@@ -2,7 +2,7 @@
 stream view keeps up, what it weighs; and the screenshots the README and docs show.
 
     python bench/ui.py [--models models] [--loads 5] [--steps 1000]
-    python bench/ui.py --screenshots docs/img      # regenerate the screenshots only
+    python bench/ui.py --screenshots docs/figures/ui   # regenerate the screenshots only
 
 `nld serve` with the models directory on a loopback port (its stored analyses), Debian's
 Chromium headless through Playwright (`bash deploy/ensure-chromium.sh`):
@@ -112,7 +112,9 @@ def stream_rate(page, table: bytes, steps: int) -> dict:
     )
     page.wait_for_selector("#play:not([disabled])")
     page.fill("#chunk", "10")
-    page.eval_on_selector("#speed", f"el => {{ el.value = {TOP_SPEED}; }}")
+    page.eval_on_selector(
+        "#speed", f"el => {{ el.value = {TOP_SPEED}; el.dispatchEvent(new Event('input')); }}"
+    )
     t0 = time.perf_counter()
     page.click("#play")
     page.wait_for_function(DONE, timeout=600_000)
@@ -136,7 +138,9 @@ def screenshots(browser, url: str, out: Path) -> None:
     page.wait_for_function(DRAWN, timeout=60_000)
     page.select_option("#example", index=1)
     page.wait_for_selector("#play:not([disabled])")
-    page.eval_on_selector("#speed", f"el => {{ el.value = {TOP_SPEED}; }}")
+    page.eval_on_selector(
+        "#speed", f"el => {{ el.value = {TOP_SPEED}; el.dispatchEvent(new Event('input')); }}"
+    )
     page.click("#play")
     page.wait_for_function(DONE, timeout=120_000)
     page.wait_for_timeout(500)

@@ -10,7 +10,6 @@ All recursions run in log space, batched over sequences.
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import multivariate_normal
 
 from nld import markov
 from nld.data.hmm import HMMSpec
@@ -18,6 +17,8 @@ from nld.data.hmm import HMMSpec
 
 def emission_loglik(spec: HMMSpec, x: np.ndarray) -> np.ndarray:
     """log N(x_t; mu_k, Sigma_k) for every step and state: [N, T, K]."""
+    from scipy.stats import multivariate_normal  # a second to import: only when needed
+
     flat = x.reshape(-1, x.shape[-1]).astype(np.float64)
     out = np.stack(
         [

@@ -25,12 +25,12 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from nld.data.recordings import Recordings, read_for_model
-from nld.data.tables import TABLES, TableOptions
 from nld.errors import DataError
 from service.deps import AUTH, RegistryDep, SettingsDep, resolve_model
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # nld.data imports scipy.stats (a second): read tables only when asked
+    from nld.data.recordings import Recordings
+    from nld.data.tables import TableOptions
     from service.loaded import LoadedModel
 
 ASSETS = "/ui/assets"  # the page's script, style and vendored Plotly.js (service/ui)
@@ -66,6 +66,8 @@ def _recording(recs: Recordings, name: str) -> dict[str, Any]:
 def _read(lm: LoadedModel, path: Path, name: str, options: TableOptions) -> dict[str, Any]:
     """A table for the model, as `nld segment --data` reads it (the model's training columns
     where it has them), or a 422 with the loader's message naming the file `name`."""
+    from nld.data.recordings import read_for_model
+
     trained_on = (lm.meta.get("data") or {}).get("columns")
     try:
         recs = read_for_model(path, lm.model.cfg.obs_dim, trained_on, options, where=name)
@@ -81,6 +83,8 @@ def _examples_dir(settings: Any, name: str) -> Path:
 @router.get("/examples")
 async def examples(reg: RegistryDep, settings: SettingsDep, model: str | None = None) -> dict:
     """The names of the example recordings bundled with a model."""
+    from nld.data.tables import TABLES
+
     lm = resolve_model(reg, model)
     where = _examples_dir(settings, lm.name)
     found = sorted(p.name for p in where.glob("*") if p.suffix in TABLES) if where.is_dir() else []
@@ -99,6 +103,8 @@ async def example(
     path = _examples_dir(settings, lm.name) / example
     if "/" in example or example.startswith(".") or not path.is_file():
         raise HTTPException(404, f"model {lm.name!r} has no example {example!r}")
+    from nld.data.tables import TableOptions
+
     options = TableOptions(sequence_column=None, states_column=_states_column(path))
     return await run_in_threadpool(_read, lm, path, example, options)
 
@@ -128,6 +134,8 @@ async def table(
     body = await request.body()
     if not body.strip():
         raise HTTPException(422, f"{filename}: the file is empty")
+    from nld.data.tables import TableOptions
+
     options = TableOptions(states_column=states_column, time_column=time_column)
 
     def read() -> dict[str, Any]:

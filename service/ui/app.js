@@ -24,7 +24,6 @@ const plotlyReady = new Promise((resolve, reject) => {
   };
   poll();
 });
-const NO_REDRAW = { transition: { duration: 0 }, frame: { duration: 0, redraw: false } };
 
 const state = {
   key: sessionStorage.getItem("nld-key") || "",
@@ -52,7 +51,15 @@ async function api(path, { method = "GET", json, body, query } = {}) {
   }
   const url = new URL(ROOT + path, window.location.origin);
   for (const [k, v] of Object.entries(query || {})) if (v != null) url.searchParams.set(k, v);
-  const r = await fetch(url, { method, headers, body });
+  let r = await fetch(url, { method, headers, body });
+  // A model still loading answers 503 with Retry-After: wait as asked, up to a minute.
+  for (let waited = 0; r.status === 503 && r.headers.has("Retry-After") && waited < 60; ) {
+    const seconds = Math.min(Number(r.headers.get("Retry-After")) || 1, 10);
+    $("status").textContent = "the model is loading...";
+    await new Promise((done) => setTimeout(done, seconds * 1000));
+    waited += seconds;
+    r = await fetch(url, { method, headers, body });
+  }
   const text = await r.text();
   let out;
   try {
@@ -299,8 +306,7 @@ function landscapeTraces() {
   ];
 }
 
-// The stream's trail and point and the prior's paths follow the landscape's own traces in its
-// plot, and move by Plotly.animate, which does not redraw the contour.
+// The stream's trail and point and the prior's paths, drawn over the landscape.
 function overlayTraces() {
   const s = state.stream;
   const tail = s && s.z.length ? s.z.slice(-40).map(project) : [];
@@ -328,39 +334,23 @@ function flatPlane() {
 
 function drawPlane() {
   const layout = {
-    margin: { t: 20, r: 10 }, legend: { orientation: "h" }, uirevision: state.model,
+    margin: { t: 20, r: 10 }, legend: { orientation: "h", y: -0.2 }, uirevision: state.model,
     xaxis: { title: { text: "u (plane coordinate)" }, scaleanchor: "y" }, yaxis: { title: { text: "v" } },
     scene: { xaxis: { title: { text: "u" } }, yaxis: { title: { text: "v" } }, zaxis: { title: { text: "E" } } },
   };
   const own = landscapeTraces();
-  state.overlayStart = own.length;
   Plotly.react("landscape", flatPlane() ? [...own, ...overlayTraces()] : own, layout, PLOT);
 }
 
-let moving = false;
-let again = false; // moved while moving: once more after
+// While a stream plays the landscape is drawn again at most five times a second (a redraw
+// of the contour takes 50-60 ms; Plotly.animate, which would spare it, wipes the contour).
+let overlayTimer = null;
 function moveOverlay() {
-  if (!flatPlane()) return;
-  if (moving) {
-    again = true;
-    return;
-  }
-  moving = true;
-  requestAnimationFrame(async () => {
-    const el = $("landscape");
-    const traces = overlayTraces();
-    if (el.data && el.data.length === state.overlayStart + traces.length) {
-      const idx = traces.map((_, i) => state.overlayStart + i);
-      await Plotly.animate(el, { data: traces, traces: idx }, NO_REDRAW);
-    } else {
-      drawPlane();
-    }
-    moving = false;
-    if (again) {
-      again = false;
-      moveOverlay();
-    }
-  });
+  if (!flatPlane() || overlayTimer) return;
+  overlayTimer = setTimeout(() => {
+    overlayTimer = null;
+    if (flatPlane()) drawPlane();
+  }, 200);
 }
 
 // ---- states --------------------------------------------------------------------------
@@ -462,11 +452,22 @@ async function play() {
   s.playing = true;
   $("play").textContent = "Pause";
   const obs = s.recording.observations;
+  // Steps are due at the chosen speed; a request sends a chunk, or all the steps due when
+  // drawing or the network fell behind, so that the stream keeps its pace.
+  const nominal = () => Math.max(1, Number($("chunk").value) || 10);
+  let due = nominal(); // steps due and not yet sent
+  let last = performance.now();
   while (s.playing && s.next < obs.length && state.stream === s) {
-    const size = Math.max(1, Number($("chunk").value) || 10);
-    const chunk = obs.slice(s.next, s.next + size);
+    const speed = Number($("speed").value);
+    due += ((performance.now() - last) / 1000) * speed;
+    last = performance.now();
+    if (due < nominal() && s.next + due < obs.length) {
+      await new Promise((r) => setTimeout(r, ((nominal() - due) / speed) * 1000));
+      continue;
+    }
+    const chunk = obs.slice(s.next, s.next + Math.min(Math.max(nominal(), Math.floor(due)), 1000));
+    due -= chunk.length;
     const end = s.next + chunk.length >= obs.length;
-    const began = performance.now();
     let out;
     try {
       out = await api("/segment/stream", {
@@ -487,10 +488,9 @@ async function play() {
     }
     scheduleBand();
     moveOverlay();
-    const wait = (chunk.length / Number($("speed").value)) * 1000 - (performance.now() - began);
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }
   drawBand();
+  if (flatPlane()) drawPlane();
   if (s.next >= obs.length) {
     $("play").textContent = "Done";
     s.playing = false;
@@ -571,17 +571,16 @@ async function sample() {
     show("sample-error", e);
     return;
   }
-  drawPlane();
   const p = state.sample;
   const steps = p.paths[0].length - 1;
-  const perFrame = Math.max(1, Math.round(steps / 150));
+  const per = Math.max(1, Math.ceil(steps / 25)); // 25 frames, 8 a second
   const frame = () => {
     if (state.sample !== p) return;
-    p.shown = Math.min(steps, p.shown + perFrame);
-    moveOverlay();
-    if (p.shown < steps) requestAnimationFrame(frame);
+    p.shown = Math.min(steps, p.shown + per);
+    if (flatPlane()) drawPlane();
+    if (p.shown < steps) setTimeout(frame, 125);
   };
-  requestAnimationFrame(frame);
+  frame();
 }
 
 // ---- wiring --------------------------------------------------------------------------

@@ -62,9 +62,9 @@ def redis_url() -> str:
     return url
 
 
-@pytest.fixture
-def key_prefix(redis_url):
-    """Redis keys of one test, deleted after it."""
+@contextmanager
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A prefix for Redis keys, whose keys are deleted at the end."""
     import redis
 
     prefix = f"nldtest:{secrets.token_hex(6)}:"
@@ -74,6 +74,20 @@ def key_prefix(redis_url):
     if keys:
         r.delete(*keys)
     r.close()
+
+
+@pytest.fixture
+def key_prefix(redis_url):
+    """Redis keys of one test, deleted after it."""
+    with redis_prefix(redis_url) as prefix:
+        yield prefix
+
+
+@pytest.fixture(scope="module")
+def key_prefix_module(redis_url):
+    """Redis keys of one test module, deleted after it."""
+    with redis_prefix(redis_url) as prefix:
+        yield prefix
 
 
 def write_csv(path, x, states=None) -> None:

@@ -27,11 +27,17 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def server(ui_models) -> Iterator[str]:
+def server(ui_models, redis_url, key_prefix_module) -> Iterator[str]:
+    """Two workers sharing their stream sessions through Redis, with an API key."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {"NLD_MODELS_DIR": str(ui_models), "NLD_API_KEY": KEY}
-    with running_server(uvicorn_command(port), env, url):
+    env = {
+        "NLD_MODELS_DIR": str(ui_models),
+        "NLD_API_KEY": KEY,
+        "NLD_SESSION_STORE": redis_url,
+        "NLD_SESSION_KEY_PREFIX": key_prefix_module,
+    }
+    with running_server(uvicorn_command(port, "--workers", "2"), env, url):
         yield url
 
 
