@@ -227,6 +227,7 @@ class LoadedModel:
                     hessian_eigenvalues=s.hessian_eigenvalues.tolist(),
                     barriers=s.barrier(a.minima),
                     barrier_top_ratio=top,
+                    path=s.path.tolist(),
                 )
                 for s, top in zip(a.saddles, a.barrier_tops, strict=True)
             ],

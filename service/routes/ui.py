@@ -31,12 +31,14 @@ from service.deps import AUTH, RegistryDep, SettingsDep, resolve_model
 if TYPE_CHECKING:  # nld.data imports scipy.stats (a second): read tables only when asked
     from nld.data.recordings import Recordings
     from nld.data.tables import TableOptions
+    from service.config import Settings
     from service.loaded import LoadedModel
 
 ASSETS = "/ui/assets"  # the page's script, style and vendored Plotly.js (service/ui)
 VENDOR = "/ui/vendor"  # the full plotly.min.js, from the plotly package
 EXAMPLES = "examples"  # a model directory's example recordings
 MAX_EXAMPLES = 32
+SUFFIXES = (".csv", ".tsv")  # the tables the page reads
 
 page = APIRouter(include_in_schema=False)
 router = APIRouter(prefix="/ui", include_in_schema=False, dependencies=AUTH)
@@ -76,18 +78,18 @@ def _read(lm: LoadedModel, path: Path, name: str, options: TableOptions) -> dict
     return _recording(recs, name)
 
 
-def _examples_dir(settings: Any, name: str) -> Path:
-    return Path(settings.models_dir) / name / EXAMPLES
+def _examples_dir(settings: Settings, name: str) -> Path:
+    return settings.models_dir / name / EXAMPLES
 
 
 @router.get("/examples")
 async def examples(reg: RegistryDep, settings: SettingsDep, model: str | None = None) -> dict:
-    """The names of the example recordings bundled with a model."""
-    from nld.data.tables import TABLES
-
+    """The names of the example recordings (CSV or TSV tables) bundled with a model."""
     lm = resolve_model(reg, model)
     where = _examples_dir(settings, lm.name)
-    found = sorted(p.name for p in where.glob("*") if p.suffix in TABLES) if where.is_dir() else []
+    found = (
+        sorted(p.name for p in where.glob("*") if p.suffix in SUFFIXES) if where.is_dir() else []
+    )
     return {"model": lm.name, "examples": found[:MAX_EXAMPLES]}
 
 
@@ -101,7 +103,7 @@ async def example(
     """One bundled example recording (its first sequence), with its known states if any."""
     lm = resolve_model(reg, model)
     path = _examples_dir(settings, lm.name) / example
-    if "/" in example or example.startswith(".") or not path.is_file():
+    if example.startswith(".") or path.suffix not in SUFFIXES or not path.is_file():
         raise HTTPException(404, f"model {lm.name!r} has no example {example!r}")
     from nld.data.tables import TableOptions
 
@@ -129,7 +131,7 @@ async def table(
     `nld segment --data` reads one: its first recording, or a 422 naming what is wrong."""
     lm = resolve_model(reg, model)
     suffix = Path(filename).suffix.lower()
-    if suffix not in (".csv", ".tsv"):
+    if suffix not in SUFFIXES:
         raise HTTPException(422, f"{filename}: upload a .csv or .tsv table")
     body = await request.body()
     if not body.strip():

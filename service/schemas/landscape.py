@@ -106,6 +106,11 @@ class SaddleOut(BaseModel):
         "where the Kramers rate through this saddle holds, larger at a sharp top",
         examples=[1.17],
     )
+    path: list[list[float]] = Field(
+        description="the minimum energy path from the first minimum through the saddle to the "
+        "second (latent units, evenly spaced along its length; the string method)",
+        examples=[[[0.75, -0.12], [0.28, 0.3], [-0.12, 0.74]]],
+    )
 
 
 class TransitionsResponse(BaseModel):

@@ -225,7 +225,7 @@ function drawLandscape(grid) {
   drawPlane();
   const offset = Number($("slice").value);
   note.textContent = (d === 2 ? "E on the latent plane" : `E on the plane through the minima${d === 3 && offset ? `, moved ${offset} along its normal` : ""}`) +
-    "; circles: minima (state, occupancy (d)); crosses: saddles, joined to the minima they connect.";
+    "; circles: minima (state, occupancy (d)); crosses: saddles; dotted: the minimum energy paths through them (projected).";
 }
 
 // The page loads Plotly.js's cartesian bundle; the 3-D surface needs the full one, loaded on
@@ -282,19 +282,21 @@ function landscapeTraces() {
         marker: { size: 6, color: m.map((_, i) => colour(i)) }, hovertext: hover, hoverinfo: "text" },
     ];
   }
-  const links = { x: [], y: [] };
-  saddles.forEach((s, k) => {
-    for (const end of s.between) {
-      links.x.push(uv[end][0], suv[k][0], null);
-      links.y.push(uv[end][1], suv[k][1], null);
+  const paths = { x: [], y: [] }; // the minimum energy paths, each ended by a gap
+  for (const saddle of saddles) {
+    for (const q of saddle.path.map(project)) {
+      paths.x.push(q[0]);
+      paths.y.push(q[1]);
     }
-  });
+    paths.x.push(null);
+    paths.y.push(null);
+  }
   return [
     { type: "contour", x: grid.axes[0], y: grid.axes[1], z, colorscale: "Viridis", ncontours: 30,
       name: "E", colorbar: { title: { text: "E" } },
       hovertemplate: "u %{x:.2f}<br>v %{y:.2f}<br>E %{z:.3f}<extra></extra>" },
-    { type: "scatter", mode: "lines", x: links.x, y: links.y, name: "saddle links",
-      line: { color: "rgba(255,255,255,0.6)", dash: "dot" }, hoverinfo: "skip" },
+    { type: "scatter", mode: "lines", x: paths.x, y: paths.y, name: "minimum energy paths",
+      line: { color: "rgba(255,255,255,0.7)", dash: "dot" }, hoverinfo: "skip" },
     { type: "scatter", mode: "markers", x: suv.map((p) => p[0]), y: suv.map((p) => p[1]), name: "saddles",
       marker: { symbol: "x", size: 10, color: "#fff", line: { color: "#000", width: 1 } },
       hovertext: saddles.map((s) => `saddle ${s.between[0]}-${s.between[1]}<br>E ${fmt(s.energy, 4)}<br>` +

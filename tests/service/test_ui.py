@@ -84,3 +84,23 @@ def test_a_plane_offset_needs_latent_dimension_3(ui):
     assert r.status_code == 422 and "offset needs latent dimension 3, not 2" in r.json()["detail"]
     flat = ui.post("/landscape/energy", json={"grid": {"kind": "plane", "resolution": 8}})
     assert flat.status_code == 200 and len(flat.json()["energy"]) == 8
+
+
+def test_a_slice_of_a_3d_landscape_is_the_plane_moved_along_its_normal():
+    """E(z) = z_3 with minima in the plane z_3 = 0.2: the slice at offset 0.5 is the plane
+    z_3 = 0.2 +- 0.5 (the normal's sign is the plane's), E constant on it."""
+    from types import SimpleNamespace
+
+    from service.loaded import LoadedModel
+
+    minima = [
+        SimpleNamespace(position=np.array(p)) for p in ([0, 0, 0.2], [1, 0, 0.2], [0, 1, 0.2])
+    ]
+    index = SimpleNamespace(energy=lambda z: z[:, 2])
+    lm = SimpleNamespace(analysis=SimpleNamespace(minima=minima, index=index))
+    flat, origin, basis = LoadedModel.energy_plane(lm, 5, 0.5)  # type: ignore[arg-type]
+    np.testing.assert_allclose(flat.energy, 0.2, atol=1e-12)
+    moved, origin2, basis2 = LoadedModel.energy_plane(lm, 5, 0.5, 0.5)  # type: ignore[arg-type]
+    assert basis2 == basis
+    assert abs(moved.energy - 0.2).max() == pytest.approx(0.5) and np.ptp(moved.energy) < 1e-12
+    np.testing.assert_allclose(np.subtract(origin2, origin), [0, 0, moved.energy[0, 0] - 0.2])

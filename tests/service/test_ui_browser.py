@@ -77,6 +77,12 @@ def test_the_page_shows_the_landscape_and_streams_the_api_labels(browser, server
         "document.getElementById('landscape').data.find(t => t.name === 'minima').x.length"
     )
     assert shown == len(minima) == 2
+    saddles = api(page, "/landscape/transitions")["saddles"]
+    path_points = page.evaluate(
+        "document.getElementById('landscape').data"
+        ".find(t => t.name === 'minimum energy paths').x.length"
+    )
+    assert path_points == sum(len(s["path"]) + 1 for s in saddles) > 0  # each ends in a gap
     assert page.text_content("#facts").count("states (minima)2") == 1
 
     # Stream the bundled example, 7 steps a chunk: the labels shown are the API's one pass.
