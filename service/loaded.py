@@ -212,6 +212,16 @@ class LoadedModel:
             standard_error=a.occupancy_error.get(method),
         )
 
+    def _chain_dwell(self) -> list[float | None] | None:
+        """The dwell times of the hidden Markov chain over the minima (the state chain, else
+        the head chain), in the analysis' order of the minima; None without one."""
+        chain = self.fitted.chain or self.fitted.head_chain
+        if chain is None or self.head_order is None:
+            return None
+        dwell = np.empty(len(self.head_order))
+        dwell[self.head_order] = chain.dwell_steps()
+        return finite_or_none(dwell)
+
     @cached_property
     def transitions_response(self) -> TransitionsResponse:
         a = self.analysis
@@ -235,6 +245,7 @@ class LoadedModel:
             rates=[finite_or_none(row) for row in a.rates],
             dwell_times=finite_or_none(a.dwell_steps),
             dwell_times_simulated=finite_or_none(a.dwell_simulated),
+            dwell_times_chain=self._chain_dwell(),
             transitions_simulated=a.transitions_simulated.tolist(),
             warnings=a.warnings,
         )

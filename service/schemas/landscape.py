@@ -138,6 +138,13 @@ class TransitionsResponse(BaseModel):
         "(milestoning between the wells' cores; valid at any barrier height)",
         examples=[[23.5, 17.9, 20.3]],
     )
+    dwell_times_chain: list[float | None] | None = Field(
+        None,
+        description="mean dwell per state, in observation steps, of the model's hidden Markov "
+        "chain over its minima fitted to the training data (the state chain, or the basin "
+        "head's chain); null without one",
+        examples=[[24.6, 20.2, 17.1]],
+    )
     transitions_simulated: list[list[int]] = Field(
         description="exits from state i to state j counted in the same simulation: nonzero "
         "where no saddle joins i and j means the prior passes a third well without settling",

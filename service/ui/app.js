@@ -375,6 +375,7 @@ async function drawStates() {
     { type: "bar", name: "simulated prior", x: names, y: t.dwell_times_simulated },
     { type: "bar", name: "Kramers", x: names, y: t.dwell_times },
   ];
+  if (t.dwell_times_chain) dwell.unshift({ type: "bar", name: "chain (data)", x: names, y: t.dwell_times_chain });
   Plotly.react("dwell", dwell, { title: { text: "Dwell times (steps)" }, barmode: "group", margin: { t: 40 },
     yaxis: { type: "log" }, legend: { orientation: "h" } }, PLOT);
   const counts = t.transitions_simulated || [];

@@ -104,3 +104,18 @@ def test_a_slice_of_a_3d_landscape_is_the_plane_moved_along_its_normal():
     assert basis2 == basis
     assert abs(moved.energy - 0.2).max() == pytest.approx(0.5) and np.ptp(moved.energy) < 1e-12
     np.testing.assert_allclose(np.subtract(origin2, origin), [0, 0, moved.energy[0, 0] - 0.2])
+
+
+def test_the_chains_dwell_times_are_given_per_minimum(ui, ui_models):
+    from nld import checkpoint
+
+    _, fitted = checkpoint.load(ui_models / "easy")
+    chain = fitted.chain or fitted.head_chain
+    got = ui.get("/landscape/transitions").json()["dwell_times_chain"]
+    minima = [m["position"] for m in ui.get("/landscape/minima").json()["minima"]]
+    # each class of the chain stands for the minimum nearest its position
+    nearest = [
+        int(np.argmin(np.linalg.norm(np.array(minima) - p, axis=1)))
+        for p in fitted.minima.double().numpy()
+    ]
+    np.testing.assert_allclose([got[i] for i in nearest], chain.dwell_steps())
