@@ -145,6 +145,10 @@ async def energy(body: EnergyRequest, reg: RegistryDep, settings: SettingsDep) -
         grid = await run_in_threadpool(lm.energy_box, g.lo, g.hi, g.resolution)
     if not np.isfinite(grid.energy).all():
         raise HTTPException(422, "the energy is not finite on this grid: choose a smaller box")
+    basins = None
+    if body.basins:
+        assert lm.analysis is not None and lm.analysis.index is not None
+        basins = await run_in_threadpool(lm.analysis.index.assign, grid.points, exact=False)
     return EnergyResponse(
         model=lm.name,
         version=lm.version,
@@ -152,4 +156,5 @@ async def energy(body: EnergyRequest, reg: RegistryDep, settings: SettingsDep) -
         origin=origin,
         basis=basis,
         energy=grid.energy.tolist(),
+        basins=None if basins is None else basins.tolist(),
     )

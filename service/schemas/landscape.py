@@ -218,6 +218,11 @@ class EnergyRequest(Strict):
         "the minima (`kind` plane)",
         examples=[{"kind": "box", "lo": [-2, -2], "hi": [2, 2], "resolution": 64}],
     )
+    basins: bool = Field(
+        False,
+        description="also give the basin (the state, an index of the minima) of every grid point",
+        examples=[False],
+    )
 
 
 class EnergyResponse(BaseModel):
@@ -242,4 +247,10 @@ class EnergyResponse(BaseModel):
         description="E on the grid (energy units), nested by axis: energy[i][j] at axes[0][i], "
         "axes[1][j]",
         examples=[[[40.1, 37.2, 41.0], [36.5, 35.9, 38.2], [41.3, 36.8, 42.2]]],
+    )
+    basins: list[Any] | None = Field(
+        None,
+        description="with `basins` asked for: the basin of every grid point (the state it "
+        "belongs to), nested as `energy`",
+        examples=[[[0, 0, 1], [0, 0, 1], [2, 2, 1]]],
     )

@@ -206,7 +206,7 @@ function fetchGrid() {
   }
   const offset = m[0].position.length === 3 ? Number($("slice").value) : 0;
   const grid = { kind: "plane", resolution: 80, offset };
-  return api("/landscape/energy", { method: "POST", json: { model: state.model, grid } });
+  return api("/landscape/energy", { method: "POST", json: { model: state.model, grid, basins: true } });
 }
 
 function drawLandscape(grid) {
@@ -225,7 +225,7 @@ function drawLandscape(grid) {
   drawPlane();
   const offset = Number($("slice").value);
   note.textContent = (d === 2 ? "E on the latent plane" : `E on the plane through the minima${d === 3 && offset ? `, moved ${offset} along its normal` : ""}`) +
-    "; circles: minima (state, occupancy (d)); crosses: saddles; dotted: the minimum energy paths through them (projected).";
+    "; circles: minima (state, occupancy (d)); crosses: saddles; dotted: the minimum energy paths through them (projected); hover for E and the basin.";
 }
 
 // The page loads Plotly.js's cartesian bundle; the 3-D surface needs the full one, loaded on
@@ -266,6 +266,7 @@ function drawLine(grid) {
 function landscapeTraces() {
   const grid = state.grid;
   const z = grid.axes[1].map((_, j) => grid.axes[0].map((_, i) => grid.energy[i][j]));
+  const basin = grid.axes[1].map((_, j) => grid.axes[0].map((_, i) => grid.basins[i][j]));
   const m = state.minima.minima;
   const uv = m.map((p) => project(p.position));
   const surface = $("surface").checked;
@@ -293,8 +294,8 @@ function landscapeTraces() {
   }
   return [
     { type: "contour", x: grid.axes[0], y: grid.axes[1], z, colorscale: "Viridis", ncontours: 30,
-      name: "E", colorbar: { title: { text: "E" } },
-      hovertemplate: "u %{x:.2f}<br>v %{y:.2f}<br>E %{z:.3f}<extra></extra>" },
+      name: "E", colorbar: { title: { text: "E" } }, customdata: basin,
+      hovertemplate: "u %{x:.2f}<br>v %{y:.2f}<br>E %{z:.3f}<br>basin of state %{customdata}<extra></extra>" },
     { type: "scatter", mode: "lines", x: paths.x, y: paths.y, name: "minimum energy paths",
       line: { color: "rgba(255,255,255,0.7)", dash: "dot" }, hoverinfo: "skip" },
     { type: "scatter", mode: "markers", x: suv.map((p) => p[0]), y: suv.map((p) => p[1]), name: "saddles",

@@ -119,3 +119,20 @@ def test_the_chains_dwell_times_are_given_per_minimum(ui, ui_models):
         for p in fitted.minima.double().numpy()
     ]
     np.testing.assert_allclose([got[i] for i in nearest], chain.dwell_steps())
+
+
+def test_the_energy_grid_gives_each_points_basin(ui):
+    """Asked for, the basin of every grid point; the grid point nearest each minimum lies in
+    that minimum's basin."""
+    body = {"grid": {"kind": "plane", "resolution": 41}, "basins": True}
+    r = ui.post("/landscape/energy", json=body).json()
+    basins, axes = np.array(r["basins"]), r["axes"]
+    assert basins.shape == np.array(r["energy"]).shape == (41, 41)
+    minima = ui.get("/landscape/minima").json()["minima"]
+    assert set(basins.ravel()) <= set(range(len(minima)))
+    origin, basis = np.array(r["origin"]), np.array(r["basis"])
+    for k, m in enumerate(minima):
+        u, v = basis @ (np.array(m["position"]) - origin)
+        i, j = np.abs(np.array(axes[0]) - u).argmin(), np.abs(np.array(axes[1]) - v).argmin()
+        assert basins[i, j] == k
+    assert ui.post("/landscape/energy", json={"grid": body["grid"]}).json()["basins"] is None

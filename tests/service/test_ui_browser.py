@@ -83,6 +83,10 @@ def test_the_page_shows_the_landscape_and_streams_the_api_labels(browser, server
         ".find(t => t.name === 'minimum energy paths').x.length"
     )
     assert path_points == sum(len(s["path"]) + 1 for s in saddles) > 0  # each ends in a gap
+    basins = page.evaluate(
+        "document.getElementById('landscape').data.find(t => t.type === 'contour').customdata"
+    )
+    assert {b for row in basins for b in row} == {0, 1}  # hover shows each point's basin
     assert page.text_content("#facts").count("states (minima)2") == 1
 
     # Stream the bundled example, 7 steps a chunk: the labels shown are the API's one pass.
