@@ -33,6 +33,7 @@ const state = {
   plane: null, // {origin, basis} of the energy grid shown
   stream: null,
   sample: null,
+  shown: 0, // model choices so far
 };
 
 class ApiError extends Error {
@@ -55,7 +56,7 @@ async function api(path, { method = "GET", json, body, query } = {}) {
   // A model still loading answers 503 with Retry-After: wait as asked, up to a minute.
   for (let waited = 0; r.status === 503 && r.headers.has("Retry-After") && waited < 60; ) {
     const seconds = Math.min(Number(r.headers.get("Retry-After")) || 1, 10);
-    $("status").textContent = "the model is loading...";
+    if ($("status")) $("status").textContent = "the model is loading...";
     await new Promise((done) => setTimeout(done, seconds * 1000));
     waited += seconds;
     r = await fetch(url, { method, headers, body });
@@ -80,7 +81,8 @@ function message(e) {
       "Type the service's key (NLD_API_KEY) in the field above and press \"Use key\".";
   }
   if (e instanceof ApiError) return `HTTP ${e.status}: ${e.message}`;
-  return `The service could not be reached: ${e.message}`;
+  if (e instanceof TypeError) return `The service could not be reached: ${e.message}`; // fetch
+  return e.message;
 }
 
 function show(where, e) {
@@ -136,6 +138,7 @@ async function loadModels() {
 
 async function chooseModel(name) {
   state.model = name;
+  const shown = ++state.shown; // a later choice wins over this one
   const answers = Promise.all([
     api(`/models/${encodeURIComponent(name)}`),
     api("/landscape/minima", { query: { model: name } }),
@@ -144,9 +147,12 @@ async function chooseModel(name) {
   answers.catch(() => {}); // handled below, once the page can show it
   await domReady;
   stopStream();
+  state.stream = null; // a recording of one model is not another's
+  $("play").disabled = $("reset").disabled = true;
   show("error", null);
   try {
     const [detail, minima, transitions] = await answers;
+    if (shown !== state.shown) return;
     state.minima = minima;
     state.transitions = transitions;
     state.sample = null;
@@ -154,7 +160,10 @@ async function chooseModel(name) {
     const grid = fetchGrid();
     grid.catch(() => {});
     await plotlyReady;
-    drawLandscape(await grid);
+    const energy = await grid;
+    if (shown !== state.shown) return;
+    drawLandscape(energy);
+    drawBand();
     await drawStates();
     await listExamples();
     fillStarts();
