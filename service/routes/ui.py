@@ -124,11 +124,13 @@ async def table(
     reg: RegistryDep,
     model: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
     filename: Annotated[str, Query(min_length=1, max_length=256)] = "upload.csv",
-    states_column: Annotated[str | None, Query(max_length=128)] = None,
-    time_column: Annotated[str | None, Query(max_length=128)] = None,
+    sequence_column: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    states_column: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    time_column: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
 ) -> dict:
     """An uploaded CSV or TSV table (the request body) for a model, read as
-    `nld segment --data` reads one: its first recording, or a 422 naming what is wrong."""
+    `nld segment --data` reads one (the same options): its first recording, or a 422 naming
+    what is wrong."""
     lm = resolve_model(reg, model)
     suffix = Path(filename).suffix.lower()
     if suffix not in SUFFIXES:
@@ -138,7 +140,9 @@ async def table(
         raise HTTPException(422, f"{filename}: the file is empty")
     from nld.data.tables import TableOptions
 
-    options = TableOptions(states_column=states_column, time_column=time_column)
+    options = TableOptions(
+        time_column=time_column, sequence_column=sequence_column, states_column=states_column
+    )
 
     def read() -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as tmp:

@@ -439,7 +439,12 @@ async function loadExample(name) {
 async function loadUpload(file) {
   if (!file) return;
   try {
-    const recording = await api("/ui/table", { method: "POST", body: await file.text(), query: { model: state.model, filename: file.name } });
+    const query = {
+      model: state.model, filename: file.name,
+      sequence_column: $("sequence-column").value.trim() || null,
+      states_column: $("states-column").value.trim() || null,
+    };
+    const recording = await api("/ui/table", { method: "POST", body: await file.text(), query });
     newStream(recording);
   } catch (e) {
     stopStream();

@@ -136,3 +136,17 @@ def test_the_energy_grid_gives_each_points_basin(ui):
         i, j = np.abs(np.array(axes[0]) - u).argmin(), np.abs(np.array(axes[1]) - v).argmin()
         assert basins[i, j] == k
     assert ui.post("/landscape/energy", json={"grid": body["grid"]}).json()["basins"] is None
+
+
+def test_an_upload_with_sequences_streams_its_first_recording(ui, easy_data):
+    x, states = easy_data[1].x[:2, :30], easy_data[1].states[:2, :30]
+    rows = ["seq,c0,c1,c2,c3,state"]
+    for n in range(2):
+        rows += [",".join([str(n), *map(str, x[n, t]), str(states[n, t])]) for t in range(30)]
+    body = ("\n".join(rows) + "\n").encode()
+    query = "filename=two.csv&sequence_column=seq&states_column=state"
+    got = ui.post(f"/ui/table?{query}", content=body).json()
+    assert got["recordings"] == 2 and got["states"] == states[0].tolist()
+    np.testing.assert_allclose(got["observations"], x[0], rtol=1e-6)
+    r = ui.post("/ui/table?filename=two.csv&sequence_column=sequence", content=body)
+    assert r.status_code == 422 and "two.csv: no column 'sequence'" in r.json()["detail"]
