@@ -2,12 +2,16 @@
 through encoder, posterior SDE and decoder, backward, optimizer step), on a data file.
 
     python bench/train_step.py --preset exp1-overdamped --data ../shared/benchmarks/exp1-train.npz
-        [--threads 2] [--steps 30] [--set model.substeps=1 --tag NAME]
+        [--threads 2] [--steps 30] [--set model.substeps=1 --tag NAME] [--profile 10]
 
 The model is the preset's at initialisation with a KL weight of 1 (the cost of a step hardly
 changes during training); three warm-up steps are not timed. Prints the median and quartiles
 and appends a row (with the commit) to bench/results/train_step.jsonl. To compare two versions
 of the code, run this file from both checkouts alternately, one at a time.
+
+`--profile N` then runs N more steps under torch's profiler and prints the operators with the
+most CPU time of their own, with their calls per step; the top 15 go to
+bench/results/train_step_profile.jsonl.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from nld.fitting.trainer import initial_model
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "train_step.jsonl"
+PROFILES = ROOT / "bench" / "results" / "train_step_profile.jsonl"
 
 
 def _commit() -> str:
@@ -45,6 +50,7 @@ def main() -> None:
     p.add_argument("--data", default=str(ROOT.parent / "shared/benchmarks/exp1-train.npz"))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--profile", type=int, default=0, metavar="N", help="profile N more steps")
     add_variant_options(p, "model.substeps=1")
     a = p.parse_args()
     overrides, variant = variant_of(a)
@@ -67,6 +73,8 @@ def main() -> None:
         )
         if i >= 3:
             times.append(time.perf_counter() - start)
+    if a.profile:
+        profile(model, opts, x, gen, t, a)
     q1, median, q3 = statistics.quantiles(times, n=4)
     append_row(
         RESULTS,
@@ -82,6 +90,48 @@ def main() -> None:
             "q3_s": q3,
             "iterations_s": median * t.iterations,
         },
+    )
+
+
+def profile(model, opts, x, gen, t, a) -> None:
+    """N steps under torch's profiler: the operators by their own CPU time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(a.profile):
+            rows, steps = window_index(x.shape[0], x.shape[1], t.batch_size, t.window, gen)
+            elbo_step(
+                model,
+                opts,
+                x[rows, steps],
+                gen,
+                kl_weight=1.0,
+                clip=t.grad_clip,
+                prior_steps=t.prior_steps,
+            )
+    events = prof.key_averages()
+    print(events.table(sort_by="self_cpu_time_total", row_limit=15))
+    total = sum(e.self_cpu_time_total for e in events)
+    top = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:15]
+    append_row(
+        PROFILES,
+        {
+            "preset": a.preset,
+            "threads": a.threads,
+            "steps": a.profile,
+            "commit": _commit(),
+            "self_cpu_seconds_per_step": total / 1e6 / a.profile,
+            "top_self_cpu": [
+                {
+                    "op": e.key,
+                    "share": e.self_cpu_time_total / total,
+                    "calls_per_step": e.count / a.profile,
+                    "us_per_call": e.self_cpu_time_total / e.count,
+                }
+                for e in top
+            ],
+        },
+        show=False,
     )
 
 
