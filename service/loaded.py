@@ -218,8 +218,11 @@ class LoadedModel:
         chain = self.fitted.chain or self.fitted.head_chain
         if chain is None or self.head_order is None:
             return None
+        steps = chain.dwell_steps()
+        if len(steps) != len(self.head_order):
+            return None
         dwell = np.empty(len(self.head_order))
-        dwell[self.head_order] = chain.dwell_steps()
+        dwell[self.head_order] = steps
         return finite_or_none(dwell)
 
     @cached_property
