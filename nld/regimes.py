@@ -45,10 +45,9 @@ def regimes(transition_matrix: np.ndarray, gap: float = GAP) -> Regimes:
         return Regimes(k, np.arange(k), times)
     resolved = times[times >= RESOLVED]  # times are sorted, slowest first
     ratios = resolved[:-1] / resolved[1:]  # ratios[j]: t_{j+2} / t_{j+3}
-    best = int(np.argmax(ratios)) if len(ratios) else 0
-    if not len(ratios) or ratios[best] < gap:
+    if not len(ratios) or ratios.max() < gap:
         return Regimes(k, np.arange(k), times)
-    m = best + 2  # a gap after the (m - 1)-th timescale: m regimes
+    m = int(np.argmax(ratios)) + 2  # a gap after the (m - 1)-th timescale: m regimes
     # Imported only here: it takes a second, and a chain without a gap does not need it.
     from deeptime.markov import pcca
 
