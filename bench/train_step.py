@@ -20,6 +20,7 @@ import argparse
 import statistics
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -63,18 +64,23 @@ def main() -> None:
     model = initial_model(cfg, x).train()
     opts = optimizers(model, t)
     gen = torch.Generator().manual_seed(0)
+
+    def batch() -> torch.Tensor:
+        rows, steps = window_index(x.shape[0], x.shape[1], t.batch_size, t.window, gen)
+        return x[rows, steps]
+
+    def step(xb: torch.Tensor) -> None:
+        elbo_step(model, opts, xb, gen, kl_weight=1.0, clip=t.grad_clip, prior_steps=t.prior_steps)
+
     times = []
     for i in range(3 + a.steps):
-        rows, steps = window_index(x.shape[0], x.shape[1], t.batch_size, t.window, gen)
-        batch = x[rows, steps]
+        xb = batch()
         start = time.perf_counter()
-        elbo_step(
-            model, opts, batch, gen, kl_weight=1.0, clip=t.grad_clip, prior_steps=t.prior_steps
-        )
+        step(xb)
         if i >= 3:
             times.append(time.perf_counter() - start)
     if a.profile:
-        profile(model, opts, x, gen, t, a)
+        profile(lambda: step(batch()), a)
     q1, median, q3 = statistics.quantiles(times, n=4)
     append_row(
         RESULTS,
@@ -93,22 +99,14 @@ def main() -> None:
     )
 
 
-def profile(model, opts, x, gen, t, a) -> None:
-    """N steps under torch's profiler: the operators by their own CPU time."""
+def profile(step: Callable[[], None], a: argparse.Namespace) -> None:
+    """`a.profile` calls of `step` under torch's profiler: the operators by their own CPU
+    time."""
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(a.profile):
-            rows, steps = window_index(x.shape[0], x.shape[1], t.batch_size, t.window, gen)
-            elbo_step(
-                model,
-                opts,
-                x[rows, steps],
-                gen,
-                kl_weight=1.0,
-                clip=t.grad_clip,
-                prior_steps=t.prior_steps,
-            )
+            step()
     events = prof.key_averages()
     print(events.table(sort_by="self_cpu_time_total", row_limit=15))
     total = sum(e.self_cpu_time_total for e in events)
