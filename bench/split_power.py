@@ -127,18 +127,23 @@ def ar_split_gains(chain: StateChain, xs: np.ndarray) -> list[float]:
     start = [(np.zeros((d, d)), m, s) for m, s in zip(chain.means, chain.covariances, strict=True)]
     base, states, log_init, log_trans = ar_fit(start, chain.log_init, chain.log_trans, xs)
     price = 0.5 * (d * d + d + d * (d + 1) / 2 + 2 * k + 1) * np.log(n)
+    # The halves as nld.chain_split makes them: offsets b_k and noise S_k play the means and
+    # covariances (each half keeps its state's A_k).
+    fitted = StateChain(
+        chain.positions,
+        np.stack([b for _, b, _ in states]),
+        np.stack([s for _, _, s in states]),
+        log_init,
+        log_trans,
+        -np.inf,
+        0,
+    )
     gains = []
     for j in range(k):
-        a, b, s = states[j]
-        values, vectors = np.linalg.eigh(s)
-        shift = np.sqrt(values[-1]) * vectors[:, -1]
-        halves = [*states[:j], (a, b - shift, s), *states[j + 1 :], (a, b + shift, s)]
-        idx = np.r_[np.arange(k), j]
-        trans = log_trans[np.ix_(idx, idx)].copy()
-        trans[:, [j, k]] -= np.log(2)
-        init = log_init[idx].copy()
-        init[[j, k]] -= np.log(2)
-        split, *_ = ar_fit(halves, init, trans, xs)
+        halves = split_state(fitted, j)
+        coupling = [a for a, _, _ in states] + [states[j][0]]
+        ar_halves = list(zip(coupling, halves.means, halves.covariances, strict=True))
+        split, *_ = ar_fit(ar_halves, halves.log_init, halves.log_trans, xs)
         gains.append(n * (split - base) - price)
     return gains
 
