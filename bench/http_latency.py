@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from record import append_row, free_port
+from record import append_row, free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "http_latency.jsonl"
@@ -99,13 +99,7 @@ def main() -> None:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{url}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
+        wait_ready(url, timeout=300, poll=0.5)
         model = httpx.get(f"{url}/models").json()["models"][0]
         for size in a.sizes:
             t0 = time.perf_counter()

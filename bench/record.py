@@ -52,6 +52,22 @@ def nld_serve(
     )
 
 
+def wait_ready(url: str, timeout: float = 120, poll: float = 0.25) -> None:
+    """Until the service at `url` answers /readyz with 200; SystemExit after `timeout` s."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:  # refused, not ready yet (503), or timed out
+            pass
+        time.sleep(poll)
+    raise SystemExit(f"{url} did not become ready in {timeout:.0f} s")
+
+
 FIXED = ROOT.parent / "shared" / "benchmarks"  # the paper's fixed draws, where a checkout has them
 
 

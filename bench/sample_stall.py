@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import httpx
-from record import append_row, free_port, nld_serve
+from record import append_row, free_port, nld_serve, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "sample_stall.jsonl"
@@ -69,14 +69,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     proc = nld_serve(ROOT / "models", port, env={"NLD_THREADS": "1"}, source=a.source)
     try:
-        with httpx.Client(base_url=url, timeout=5) as c:
-            for _ in range(1200):
-                try:
-                    if c.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
+        wait_ready(url, timeout=120, poll=0.1)
         runs = [_once(url, a.accept) for _ in range(a.repeats)]
     finally:
         proc.terminate()

@@ -26,26 +26,13 @@ import time
 import urllib.request
 from pathlib import Path
 
-from record import ROOT, append_row, free_port, nld_serve
+from record import ROOT, append_row, free_port, nld_serve, wait_ready
 
 RESULTS = ROOT / "bench" / "results" / "ui.jsonl"
 CHROMIUM = os.environ.get("NLD_CHROMIUM", "/usr/bin/chromium")
 TOP_SPEED = 200  # steps per second: the page's speed slider at its top
 DRAWN = "document.getElementById('landscape').data?.some(t => t.name === 'minima')"
 DONE = "document.getElementById('play').textContent === 'Done'"
-
-
-def wait_ready(url: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.25)
-    raise SystemExit(f"{url} did not become ready")
 
 
 def long_table(url: str, model: str, example: str, steps: int) -> bytes:
