@@ -15,6 +15,7 @@ a table the user uploads, read by the same loader as `nld segment --data`, with 
 
 from __future__ import annotations
 
+import csv
 import tempfile
 from importlib.resources import files
 from pathlib import Path
@@ -113,8 +114,8 @@ async def example(
 
 def _states_column(path: Path) -> str | None:
     """`state`, where an example table has that column (its known states)."""
-    with path.open() as f:
-        header = f.readline().strip().split("," if path.suffix == ".csv" else "\t")
+    with path.open(newline="") as f:
+        header = next(csv.reader(f, delimiter="," if path.suffix == ".csv" else "\t"), [])
     return "state" if "state" in header else None
 
 

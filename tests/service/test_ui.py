@@ -1,6 +1,8 @@
 """The landscape page's server side: the page and its assets, the bundled examples and the
 table upload (the CLI's loader and its errors), and the plane's offset for 3-D models."""
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -150,3 +152,16 @@ def test_an_upload_with_sequences_streams_its_first_recording(ui, easy_data):
     np.testing.assert_allclose(got["observations"], x[0], rtol=1e-6)
     r = ui.post("/ui/table?filename=two.csv&sequence_column=sequence", content=body)
     assert r.status_code == 422 and "two.csv: no column 'sequence'" in r.json()["detail"]
+
+
+def test_an_example_with_quoted_names_keeps_its_states(tmp_path, ui_models, easy_data):
+    """A table as `nld data generate --format csv` writes it quotes its column names."""
+    root = tmp_path / "models"
+    shutil.copytree(ui_models / "easy", root / "easy")
+    x, states = easy_data[1].x[2, :20], easy_data[1].states[2, :20]
+    rows = ['"time","c0","c1","c2","c3","state"']
+    rows += [",".join([str(t), *map(str, x[t]), str(states[t])]) for t in range(20)]
+    (root / "easy" / "examples" / "quoted.csv").write_text("\n".join(rows) + "\n")
+    with serving(create_app(make_settings(root))) as c:
+        got = c.get("/ui/examples/quoted.csv").json()
+    assert got["states"] == states.tolist() and len(got["observations"]) == 20
