@@ -22,6 +22,8 @@ Each split that pays is also judged by the two other criteria:
   previous observation (x_t ~ N(A_k x_{t-1} + b_k, S_k), an AR(1) hidden Markov model, fitted
   by EM from the Gaussian chain; BIC on the steps after the first), so that a state's own
   dynamics cannot be mistaken for a second state.
+Beside them, the mean dwell times of the split state and of its two halves in the split chain:
+whether two states persist where one state's sub-states would alternate.
 No training: this measures the tests, not the models.
 """
 
@@ -77,6 +79,12 @@ def kinetically_apart(base: StateChain, split: StateChain, j: int) -> bool:
     before, after = regimes(np.exp(base.log_trans)), regimes(np.exp(split.log_trans))
     more = (after.timescales >= RESOLVED).sum() > (before.timescales >= RESOLVED).sum()
     return bool(more and after.of_state[j] != after.of_state[-1])
+
+
+def dwell(chain: StateChain, j: int) -> float:
+    """Mean dwell time of state j of `chain`, steps."""
+    stay = chain.log_trans[j, j]
+    return float(1 / -np.expm1(stay)) if stay < 0 else np.inf
 
 
 # An AR(1) hidden Markov model: state k emits x_t ~ N(A_k x_{t-1} + b_k, S_k), t >= 1.
@@ -154,11 +162,16 @@ def verdicts(chain: StateChain, x: np.ndarray) -> dict:
     split = split_test(chain, x)
     xs = subsample(x, 0, STEPS)
     base = baum_welch(chain, xs, rounds=10, tol=1e-5)
-    apart = [
-        kinetically_apart(base, baum_welch(split_state(base, j), xs, rounds=10, tol=1e-5), j)
-        for j in range(len(chain.means))
+    halves = [
+        baum_welch(split_state(base, j), xs, rounds=10, tol=1e-5) for j in range(len(chain.means))
     ]
-    return {"split": split, "gains": split.gains, "apart": apart, "ar": ar_split_gains(chain, xs)}
+    return {
+        "split": split,
+        "gains": split.gains,
+        "apart": [kinetically_apart(base, h, j) for j, h in enumerate(halves)],
+        "dwell": [(dwell(base, j), dwell(h, j), dwell(h, -1)) for j, h in enumerate(halves)],
+        "ar": ar_split_gains(chain, xs),
+    }
 
 
 def _says(v: dict) -> tuple[int, int, int]:
@@ -171,13 +184,18 @@ def _says(v: dict) -> tuple[int, int, int]:
     )
 
 
+def _dwells(dwells: list[tuple[float, float, float]]) -> str:
+    return ", ".join(f"{d:.0f} -> {a:.1f} + {b:.1f}" for d, a, b in dwells)
+
+
 def gaussian(cases: list[int]) -> None:
     print(
         "| case | states | D | true chain: best BIC gain | states split (BIC / +kinetic / +AR) "
         "| merged pair | Bhattacharyya | merged: BIC gain | found (BIC / +kinetic / +AR) "
+        "| merged pair's dwell: true; merged -> halves (steps) "
         "| split chain accuracy | online filter limit | s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for case in cases:
         start = time.perf_counter()
         spec, train, test, limits = case_data(case)
@@ -199,6 +217,7 @@ def gaussian(cases: list[int]) -> None:
             f"| {case} | {k} | {dim} | {max(clean['gains']):.0f} | "
             f"{' / '.join(map(str, _says(clean)))} | {x}+{y} | {dist:.2f} | "
             f"{found['gains'][m]:.0f} | {' / '.join('yes' if b else 'no' for b in by)} | "
+            f"{dwell(truth, x):.0f} + {dwell(truth, y):.0f}; {_dwells([found['dwell'][m]])} | "
             f"{accuracy:.1%} | {limits['online_filter_accuracy_mean']:.1%} | "
             f"{time.perf_counter() - start:.0f} |",
             flush=True,
@@ -206,8 +225,11 @@ def gaussian(cases: list[int]) -> None:
 
 
 def non_gaussian() -> None:
-    print("| case | states | D | BIC gains | states split: BIC | + kinetic | + AR | AR gains | s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(
+        "| case | states | D | BIC gains | states split: BIC | + kinetic | + AR | AR gains "
+        "| dwell: state -> halves (steps) | s |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for case, (name, _, _, k) in enumerate(NON_GAUSSIAN):
         start = time.perf_counter()
         train, _ = splits(case)
@@ -217,7 +239,8 @@ def non_gaussian() -> None:
         print(
             f"| {name} | {k} | {train.x.shape[-1]} | {', '.join(f'{g:.0f}' for g in v['gains'])} "
             f"| {bic} of {k} | {kinetic} of {k} | {ar} of {k} "
-            f"| {', '.join(f'{g:.0f}' for g in v['ar'])} | {time.perf_counter() - start:.0f} |",
+            f"| {', '.join(f'{g:.0f}' for g in v['ar'])} | {_dwells(v['dwell'])} "
+            f"| {time.perf_counter() - start:.0f} |",
             flush=True,
         )
 
