@@ -4,6 +4,7 @@ an analysis: see `nld.landscape` and `nld.analysis`."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -18,14 +19,21 @@ from matplotlib.figure import Figure
 from nld.analysis.grid import Grid, Plane
 from nld.analysis.minima import Minimum
 from nld.analysis.transitions import Saddle
-from nld.io import atomic_write, read_jsonl
+from nld.io import read_jsonl, write_bytes
 
 DriftFn = Callable[[np.ndarray], np.ndarray]  # latent points [n, d] -> drift [n, d]
 
 
 def save(fig: Figure, path: str | Path) -> None:
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"))
+    write_bytes(path, png(fig))
+
+
+def png(fig: Figure) -> bytes:
+    """The figure as PNG bytes (and closed)."""
+    out = io.BytesIO()
+    fig.savefig(out, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
+    return out.getvalue()
 
 
 def _levels(e: np.ndarray, n: int = 30) -> np.ndarray:
@@ -89,6 +97,19 @@ def contour(
     ax.set(xlabel="plane axis 1", ylabel="plane axis 2", title=title)
     ax.set_xlim(u[0], u[-1])
     ax.set_ylim(v[0], v[-1])
+    return fig
+
+
+def profile(
+    grid: Grid, minima: Sequence[Minimum], title: str = "E along the latent axis"
+) -> Figure:
+    """Latent dimension 1: E on a line grid, with the minima (o) numbered."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    ax.plot(grid.axes[0], grid.energy, color="0.25")
+    for i, m in enumerate(minima):
+        ax.plot(m.position[0], m.energy, "o", color=f"C{i % 10}", mec="black", ms=9)
+        ax.annotate(str(i), (m.position[0], m.energy), textcoords="offset points", xytext=(6, 6))
+    ax.set(xlabel="z", ylabel="E", title=title)
     return fig
 
 

@@ -7,6 +7,7 @@ imports, is loaded by the loader's thread (`service.registry`), not at start-up.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nld.analysis.grid import Grid, box_grid, plane_grid, plane_through
+from nld.analysis.grid import Grid, Plane, box_grid, plane_grid, plane_through
 from nld.errors import NonFiniteError
 from nld.estimator import NLD, from_parts
 from nld.fitted import Fitted
@@ -37,6 +38,9 @@ DESCRIPTIONS = {
     "second": "(c) Laplace: exp(-beta E(x_i)) det(beta H_i)^(-1/2), normalised",
     "quadrature": "(d) grid quadrature of exp(-beta E) over each basin (latent dim <= 3)",
 }
+
+IMAGE_RESOLUTION, IMAGE_MARGIN = 80, 0.5  # the page's first grid (PlaneGrid's default margin)
+_PYPLOT = threading.Lock()  # matplotlib's pyplot is not thread-safe
 
 
 @dataclass(frozen=True)
@@ -157,10 +161,10 @@ class LoadedModel:
 
     def energy_plane(
         self, resolution: int, margin: float, offset: float = 0.0
-    ) -> tuple[Grid, list[float], list[list[float]]]:
+    ) -> tuple[Grid, Plane]:
         """E on the plane through the minima (their PCA plane beyond three), over their
         extent widened by `margin` of their spread, moved `offset` along its normal (latent
-        dimension 3); and the plane's origin and basis."""
+        dimension 3); and the plane."""
         assert self.analysis is not None and self.analysis.index is not None
         centres = np.stack([m.position for m in self.analysis.minima])
         plane = plane_through(centres)
@@ -171,8 +175,25 @@ class LoadedModel:
         lo, hi = uv.min(0), uv.max(0)
         pad = (margin * np.maximum(hi - lo, 1e-3).max()) + (0 if len(centres) > 1 else 1.0)
         extent = (lo[0] - pad, hi[0] + pad, lo[1] - pad, hi[1] + pad)
-        grid = plane_grid(self.analysis.index.energy, plane, extent, resolution)
-        return grid, plane.origin.tolist(), plane.basis.tolist()
+        return plane_grid(self.analysis.index.energy, plane, extent, resolution), plane
+
+    @cached_property
+    def landscape_png(self) -> bytes:
+        """The landscape as a PNG: E on the plane through the minima (along the axis for
+        latent dimension 1) with the minima, saddles and minimum energy paths; the landscape
+        page shows it while Plotly.js loads. matplotlib is imported on the first call."""
+        from nld import plots
+
+        a = self.analysis
+        assert a is not None
+        with _PYPLOT:
+            if self.model.cfg.latent_dim == 1:
+                xs = [m.position[0] for m in a.minima]
+                pad = max(max(xs) - min(xs), 1.0) * 0.5
+                line = self.energy_box([min(xs) - pad], [max(xs) + pad], 400)
+                return plots.png(plots.profile(line, a.minima))
+            grid, plane = self.energy_plane(IMAGE_RESOLUTION, IMAGE_MARGIN)
+            return plots.png(plots.contour(grid, plane, a.minima, a.saddles))
 
     @cached_property
     def minima_response(self) -> MinimaResponse:

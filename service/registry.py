@@ -151,6 +151,7 @@ async def load_in_background(reg: Registry, settings: Settings, dirs: list[Path]
                 post(install, run_dir.name, f"the service cannot load models: {e}")
             post(finish)
             return
+        loaded = []
         for run_dir in dirs:
 
             def status(s: Loading, name: str = run_dir.name) -> None:
@@ -159,7 +160,14 @@ async def load_in_background(reg: Registry, settings: Settings, dirs: list[Path]
             got = try_load(run_dir, settings, status)
             if not post(install, run_dir.name, got):
                 return  # the service stopped: load nothing more
+            if not isinstance(got, str) and got.analysis is not None:
+                loaded.append(got)
         post(finish)
+        for lm in loaded:  # the landscape page's first picture, drawn before it is asked for
+            try:
+                lm.landscape_png  # noqa: B018
+            except Exception:
+                log.exception("the landscape image of %s failed (it is drawn when asked)", lm.name)
 
     threading.Thread(target=work, name="nld-model-loader", daemon=True).start()
     await done

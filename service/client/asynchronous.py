@@ -135,6 +135,10 @@ class AsyncNLDClient(_Base):
     async def transitions(self, model: str | None = None) -> TransitionsResponse:
         return await self._get(TransitionsResponse, "/landscape/transitions", model=model)
 
+    async def landscape_image(self, model: str | None = None) -> bytes:
+        """The landscape as a PNG (E on the plane through the minima, minima numbered)."""
+        return (await self._call("GET", "/landscape/image", params={"model": model})).content
+
     async def energy_box(
         self,
         lo: Sequence[float],

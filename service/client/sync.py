@@ -132,6 +132,10 @@ class NLDClient(_Base):
     def transitions(self, model: str | None = None) -> TransitionsResponse:
         return self._get(TransitionsResponse, "/landscape/transitions", model=model)
 
+    def landscape_image(self, model: str | None = None) -> bytes:
+        """The landscape as a PNG (E on the plane through the minima, minima numbered)."""
+        return self._call("GET", "/landscape/image", params={"model": model}).content
+
     def energy_box(
         self,
         lo: Sequence[float],

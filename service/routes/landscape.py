@@ -7,7 +7,7 @@ import math
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from service.deps import AUTH, RegistryDep, SettingsDep, resolve_energy_model
@@ -138,9 +138,8 @@ async def energy(body: EnergyRequest, reg: RegistryDep, settings: SettingsDep) -
     origin: list[float] | None = None
     basis: list[list[float]] | None = None
     if isinstance(g, PlaneGrid):
-        grid, origin, basis = await run_in_threadpool(
-            lm.energy_plane, g.resolution, g.margin, g.offset
-        )
+        grid, plane = await run_in_threadpool(lm.energy_plane, g.resolution, g.margin, g.offset)
+        origin, basis = plane.origin.tolist(), plane.basis.tolist()
     else:
         grid = await run_in_threadpool(lm.energy_box, g.lo, g.hi, g.resolution)
     if not np.isfinite(grid.energy).all():
@@ -158,3 +157,18 @@ async def energy(body: EnergyRequest, reg: RegistryDep, settings: SettingsDep) -
         energy=grid.energy.tolist(),
         basins=None if basins is None else basins.tolist(),
     )
+
+
+@router.get(
+    "/image",
+    responses={**ERRORS, 200: {"content": {"image/png": {}}, "description": "a PNG"}},
+    response_class=Response,
+    summary="The landscape as an image",
+    description="A PNG of the learned energy: E on the plane through the minima (along the "
+    "latent axis for latent dimension 1), with the minima numbered as in `/landscape/minima`, "
+    "the saddles (x) and the minimum energy paths (white). Rendered once per model version.",
+)
+async def image(reg: RegistryDep, model: ModelQuery = None) -> Response:
+    lm = resolve_energy_model(reg, model)
+    png = await run_in_threadpool(lambda: lm.landscape_png)
+    return Response(png, media_type="image/png")

@@ -9,21 +9,29 @@ const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b
   "#5254a3"];
 const colour = (k) => COLOURS[k % COLOURS.length];
 const PLOT = { responsive: true, displaylogo: false };
-// The script runs as soon as it arrives (async), so that the API answers while Plotly.js loads;
-// the page's elements wait for the document, drawing for Plotly.js.
+// The script runs as soon as it arrives (async); the page's elements wait for the document.
 const domReady = new Promise((resolve) => {
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", resolve, { once: true });
   else resolve();
 });
-const plotlyReady = new Promise((resolve, reject) => {
-  const poll = () => {
-    if (window.Plotly) resolve();
-    else if (document.readyState === "complete") {
-      reject(new Error("Plotly.js did not load from the service (/ui/vendor/plotly.min.js)"));
-    } else setTimeout(poll, 10);
-  };
-  poll();
-});
+
+function loadScript(src) {
+  return new Promise((resolve, reject) => {
+    const el = document.createElement("script");
+    el.src = src;
+    el.onload = resolve;
+    el.onerror = () => reject(new Error(`Plotly.js did not load from the service (${src})`));
+    document.head.append(el);
+  });
+}
+
+// Plotly.js takes most of a second to load and run, and the page cannot paint
+// while it runs: the service's picture of the landscape (GET /landscape/image) goes on screen
+// first, then Plotly.js runs and draws the interactive plot in its place.
+let runPlotly;
+const plotlyReady = new Promise((resolve) => {
+  runPlotly = resolve;
+}).then(() => loadScript(`${ROOT}/ui/assets/vendor/plotly-cartesian.min.js`));
 
 const state = {
   key: sessionStorage.getItem("nld-key") || "",
@@ -43,7 +51,8 @@ class ApiError extends Error {
   }
 }
 
-async function api(path, { method = "GET", json, body, query } = {}) {
+// An API call: its JSON answer (or, with `blob`, its body); an ApiError for a 4xx or 5xx.
+async function api(path, { method = "GET", json, body, query, blob = false } = {}) {
   const headers = {};
   if (state.key) headers["X-API-Key"] = state.key;
   if (json !== undefined) {
@@ -61,6 +70,7 @@ async function api(path, { method = "GET", json, body, query } = {}) {
     waited += seconds;
     r = await fetch(url, { method, headers, body });
   }
+  if (r.ok && blob) return r.blob();
   const text = await r.text();
   let out;
   try {
@@ -139,6 +149,7 @@ async function loadModels() {
 async function chooseModel(name) {
   state.model = name;
   const shown = ++state.shown; // a later choice wins over this one
+  if (shown === 1) showPicture(name);
   const answers = Promise.all([
     api(`/models/${encodeURIComponent(name)}`),
     api("/landscape/minima", { query: { model: name } }),
@@ -170,6 +181,22 @@ async function chooseModel(name) {
   } catch (e) {
     show("error", e);
   }
+}
+
+// The landscape as the service draws it (a PNG), shown until Plotly.js has run; then Plotly.js
+// is run, whether or not the picture came.
+async function showPicture(name) {
+  try {
+    const img = new Image();
+    img.src = URL.createObjectURL(await api("/landscape/image", { query: { model: name }, blob: true }));
+    img.id = "landscape-image";
+    img.alt = "the energy landscape: E on the plane through the minima, minima numbered, saddles (x)";
+    await img.decode();
+    await domReady;
+    if (!$("landscape").data) $("landscape").replaceChildren(img);
+    await new Promise((painted) => requestAnimationFrame(() => setTimeout(painted)));
+  } catch { /* no picture: Plotly.js draws the landscape a moment later */ }
+  runPlotly();
 }
 
 function drawCard(detail, minima, transitions) {
@@ -219,6 +246,11 @@ function fetchGrid() {
 }
 
 function drawLandscape(grid) {
+  const picture = $("landscape-image");
+  if (picture) { // Plotly.js draws in its place
+    picture.remove();
+    URL.revokeObjectURL(picture.src);
+  }
   const d = state.minima.minima[0].position.length;
   $("slice-control").hidden = d !== 3;
   const note = $("landscape-note");
@@ -241,13 +273,7 @@ function drawLandscape(grid) {
 // the first use, after which every plot is drawn again by it.
 async function fullPlotly() {
   if (state.fullPlotly) return;
-  await new Promise((resolve, reject) => {
-    const el = document.createElement("script");
-    el.src = `${ROOT}/ui/vendor/plotly.min.js`;
-    el.onload = resolve;
-    el.onerror = () => reject(new Error("the full Plotly.js (/ui/vendor/plotly.min.js) did not load"));
-    document.head.append(el);
-  });
+  await loadScript(`${ROOT}/ui/vendor/plotly.min.js`);
   state.fullPlotly = true;
   for (const id of ["occupancy", "dwell", "transitions", "band", "landscape"]) Plotly.purge(id);
   await drawStates();

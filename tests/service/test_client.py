@@ -35,6 +35,7 @@ def test_typed_calls(nld):
     assert len(nld.energy_box([-1, -1], [1, 1], resolution=4).energy) == 4
     assert len(nld.energy_plane(resolution=4).axes) == 2
     assert len(nld.sample(n_paths=2, n_steps=3).paths) == 2
+    assert nld.landscape_image().startswith(b"\x89PNG\r\n")
 
 
 def test_stream_segment_equals_one_pass(nld, stream):
@@ -197,6 +198,7 @@ def test_async_client(client, stream):
         ) as h:
             nld = AsyncNLDClient(client=h, backoff=0)
             assert (await nld.models()).default == "easy"
+            assert (await nld.landscape_image("easy")).startswith(b"\x89PNG\r\n")
             whole = await nld.segment_chunk(stream, end=True)
 
             async def source():

@@ -20,10 +20,10 @@ def test_the_page_and_its_assets_come_from_the_service(ui):
     page = ui.get("/ui")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert '/ui/assets/app.js"' in page.text
-    assert '/ui/assets/vendor/plotly-cartesian.min.js"' in page.text
     assert "http://" not in page.text and "https://" not in page.text  # nothing from outside
     script = ui.get("/ui/assets/app.js")
     assert script.status_code == 200 and "/segment/stream" in script.text
+    assert "/ui/assets/vendor/plotly-cartesian.min.js" in script.text
     assert "/ui/vendor/plotly.min.js" in script.text  # the full bundle, for the 3-D surface
     # Both bundles are the same release of plotly.js.
     cartesian = ui.get("/ui/assets/vendor/plotly-cartesian.min.js")
@@ -31,6 +31,21 @@ def test_the_page_and_its_assets_come_from_the_service(ui):
     assert cartesian.status_code == full.status_code == 200
     version = full.text[:200].split("plotly.js v")[1].split()[0]
     assert f"plotly.js (cartesian - minified) v{version}" in cartesian.text[:200]
+
+
+def test_the_landscape_as_an_image(ui):
+    import io
+
+    from matplotlib import image
+
+    r = ui.get("/landscape/image")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    pixels = image.imread(io.BytesIO(r.content), format="png")
+    assert pixels.shape[0] > 300 and pixels.shape[1] > 300
+    assert len(np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)) > 100  # contours drawn
+    assert ui.get("/landscape/image").content == r.content  # drawn once per model version
+    missing = ui.get("/landscape/image?model=nope")
+    assert missing.status_code == 404 and "nope" in missing.json()["detail"]
 
 
 def test_bundled_examples(ui, easy_data):
@@ -78,6 +93,7 @@ def test_the_key_guards_the_data_not_the_page(ui_models):
         assert c.get("/ui/assets/app.js").status_code == 200
         assert c.get("/ui/examples").status_code == 401
         assert c.post("/ui/table", content=b"a\n1\n2\n").status_code == 401
+        assert c.get("/landscape/image").status_code == 401  # the picture is data too
         assert c.get("/ui/examples", headers={"X-API-Key": "s3cret"}).status_code == 200
 
 
@@ -100,12 +116,12 @@ def test_a_slice_of_a_3d_landscape_is_the_plane_moved_along_its_normal():
     ]
     index = SimpleNamespace(energy=lambda z: z[:, 2])
     lm = SimpleNamespace(analysis=SimpleNamespace(minima=minima, index=index))
-    flat, origin, basis = LoadedModel.energy_plane(lm, 5, 0.5)  # type: ignore[arg-type]
+    flat, plane = LoadedModel.energy_plane(lm, 5, 0.5)  # type: ignore[arg-type]
     np.testing.assert_allclose(flat.energy, 0.2, atol=1e-12)
-    moved, origin2, basis2 = LoadedModel.energy_plane(lm, 5, 0.5, 0.5)  # type: ignore[arg-type]
-    assert basis2 == basis
+    moved, plane2 = LoadedModel.energy_plane(lm, 5, 0.5, 0.5)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(plane2.basis, plane.basis)
     assert abs(moved.energy - 0.2).max() == pytest.approx(0.5) and np.ptp(moved.energy) < 1e-12
-    np.testing.assert_allclose(np.subtract(origin2, origin), [0, 0, moved.energy[0, 0] - 0.2])
+    np.testing.assert_allclose(plane2.origin - plane.origin, [0, 0, moved.energy[0, 0] - 0.2])
 
 
 def test_the_chains_dwell_times_are_given_per_minimum(ui, ui_models):

@@ -41,16 +41,19 @@ def server(ui_models, redis_url, key_prefix_module) -> Iterator[str]:
         yield url
 
 
-def open_page(browser: Browser, url: str, key: str) -> tuple[Page, list[str], list[str]]:
+def open_page(
+    browser: Browser, url: str, key: str, init: str = ""
+) -> tuple[Page, list[str], list[str]]:
     """The page with `key` kept from an earlier visit (the page keeps the key typed in for the
-    browser tab), its console errors and every URL it asked for."""
+    browser tab), and a script `init` run before the page's; its console errors and every URL
+    it asked for."""
     page = browser.new_page()
     errors: list[str] = []
     asked: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("request", lambda r: asked.append(r.url))
-    page.add_init_script(f"sessionStorage.setItem('nld-key', {key!r})")
+    page.add_init_script(f"sessionStorage.setItem('nld-key', {key!r}); {init}")
     page.goto(f"{url}/ui")
     return page, errors, asked
 
@@ -67,11 +70,23 @@ def api(page: Page, path: str, body: dict | None = None) -> dict:
     )
 
 
+# What #landscape held, in order: the service's picture, then Plotly.js's plot.
+SHOWN = """window.__shown = [];
+new MutationObserver(() => {
+    const el = document.getElementById("landscape");
+    const now = el?.querySelector("#landscape-image") ? "picture" : el?.data ? "plot" : null;
+    if (now && window.__shown.at(-1) !== now) window.__shown.push(now);
+}).observe(document, {childList: true, subtree: true});"""
+
+
 def test_the_page_shows_the_landscape_and_streams_the_api_labels(browser, server):
-    page, errors, asked = open_page(browser, server, KEY)
+    page, errors, asked = open_page(browser, server, KEY, SHOWN)
     page.wait_for_function(
         "document.getElementById('landscape').data?.some(t => t.name === 'minima')"
     )
+    # The picture first (Plotly.js runs after it is on screen), then the plot in its place.
+    assert page.evaluate("window.__shown") == ["picture", "plot"]
+    assert page.query_selector("#landscape-image") is None
     minima = api(page, "/landscape/minima")["minima"]
     shown = page.evaluate(
         "document.getElementById('landscape').data.find(t => t.name === 'minima').x.length"
