@@ -61,11 +61,12 @@ def test_report_trains_side_by_side_writes_tables_and_figures(tmp_path, monkeypa
     assert (tmp_path / "rep" / "figures" / "exp1-overdamped" / "landscape.png").exists()
     for seed in (0, 1):
         assert (tmp_path / "rep" / "analyses" / f"exp1-overdamped-s{seed}.json").exists()
-        # Each worker trained its own seed, on its share of the cores.
+        # Each Ray task trained its own seed, on its share of the cores.
         _, meta = report.checkpoint.read_config(tmp_path / "runs" / f"exp1-overdamped-s{seed}")
         assert meta["finished"] and meta["train"]["train"]["seed"] == seed
         assert meta["train"]["train"]["threads"] == max(1, len(os.sched_getaffinity(0)) // 2)
-    # A second report reuses the finished runs and trains only the missing one, in-process.
+    # A second report reuses the finished runs and trains only the missing one, in-process
+    # (where the calls can be counted).
     calls = []
     report.run_report(
         1,
@@ -74,6 +75,7 @@ def test_report_trains_side_by_side_writes_tables_and_figures(tmp_path, monkeypa
         runs=tmp_path / "runs",
         dynamics=("overdamped",),
         train_fn=lambda *a, **k: calls.append(a) or tiny_train(*a, **k),
+        use_ray=False,
     )
     assert [str(c[2]) for c in calls] == [str(tmp_path / "runs" / "exp1-overdamped-s2")]
 

@@ -1,7 +1,7 @@
 """`nld report`: the paper's tables for our models, regenerated from runs anyone can repeat.
 
 For one experiment it trains (or reuses) `seeds` runs of the overdamped and the underdamped
-preset (`workers` side by side, each in its own process), analyses each on the test split,
+preset (as Ray tasks, `workers` side by side: `training.schedule`), analyses each on the test split,
 fits the hmmlearn baseline, computes the Bayes limits with the true parameters, and writes
 DIR/report.md (tables with mean +- sample std over seeds, the paper's numbers beside ours)
 with figures of seed 0 embedded.
@@ -10,12 +10,10 @@ with figures of seed 0 embedded.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +24,11 @@ from nld import checkpoint
 from nld.analysis import matched_l1
 from nld.data import Dataset, generate_splits, load, load_spec, save
 from nld.data.limits import bayes_limits
+from nld.errors import NLDError
 from nld.io import write_bytes, write_json
 from training.baseline import HMM_STARTS, hmm_baseline
 from training.markdown import table_head
+from training.schedule import Job, ray_or_none, run_jobs
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "benchmarks"
@@ -93,9 +93,12 @@ def run_report(
     dynamics: tuple[str, ...] = ("overdamped", "underdamped"),
     train_fn: Callable[..., Any] | None = None,
     workers: int = 1,
+    use_ray: bool | None = None,
+    address: str | None = None,
 ) -> Path:
-    """Train the missing runs (`workers` at a time, each in its own process on an equal share
-    of the cores), analyse every run on the test split and write DIR/report.md."""
+    """Train the missing runs (as Ray tasks, `workers` at a time on an equal share of the
+    cores, where Ray is installed and `use_ray` is not False; on the cluster at `address`
+    when given), analyse every run on the test split and write DIR/report.md."""
     from nld.fitting.restarts import finished, fit
     from training.analyze import analyze_run
     from training.figures import write_figures
@@ -109,7 +112,7 @@ def run_report(
     jobs = [(dyn, s) for dyn in dynamics for s in range(first_seed, first_seed + seeds)]
     run_dirs = {job: runs / f"exp{experiment}-{job[0]}-s{job[1]}" for job in jobs}
     missing = [job for job in jobs if not finished(run_dirs[job])]
-    _train_all(experiment, missing, run_dirs, train_set, train_fn, workers)
+    _train_all(experiment, missing, run_dirs, train_set, train_fn, workers, use_ray, address)
     rows: dict[str, list[dict[str, Any]]] = {}
     bar = tqdm(jobs, desc=f"analyse exp{experiment}", unit="run")
     for dyn, seed in bar:
@@ -171,45 +174,37 @@ def _train_all(
     data: Dataset,
     train_fn: Callable[..., Any],
     workers: int,
+    use_ray: bool | None,
+    address: str | None,
 ) -> None:
-    """Train `jobs` one after another (workers 1: the preset's threads) or `workers` side by
-    side in spawned processes, each with an equal share of the cores: on 2 cores two runs at
-    one thread each finish in about half the time of one after the other at two."""
+    """Train `jobs` as Ray tasks, `workers` at a time on a local Ray (or as a cluster
+    schedules them), each on an equal share of the cores: on 2 cores two runs at one thread
+    each finish in about half the time of one after the other at two. Without Ray, one after
+    another here on the preset's threads. A run that fails ends the report with its error,
+    once the others have finished (and are kept)."""
     if not jobs:
         return
-    bar = tqdm(total=len(jobs), desc=f"train exp{experiment}", unit="run")
-    if workers <= 1:
-        for dyn, seed in jobs:
-            bar.set_postfix_str(f"exp{experiment}-{dyn} seed {seed}")
-            _train_one(train_fn, f"exp{experiment}-{dyn}", seed, run_dirs[dyn, seed], data, None)
-            bar.update()
-        bar.close()
-        return
+    ray = ray_or_none(use_ray, "the runs go one after another in this process")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    threads = max(1, (cores or 1) // workers)
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = {
-            pool.submit(
-                _train_one,
-                train_fn,
-                f"exp{experiment}-{dyn}",
-                seed,
-                run_dirs[dyn, seed],
-                data,
-                threads,
-            ): (dyn, seed)
-            for dyn, seed in jobs
-        }
-        for future in as_completed(futures):
-            dyn, seed = futures[future]
-            if future.exception() is not None:  # a failed run ends the report with its error
-                for f in futures:
-                    f.cancel()  # runs not started yet; those under way finish and are kept
-                future.result()
-            bar.set_postfix_str(f"finished exp{experiment}-{dyn} seed {seed}")
-            bar.update()
+    threads = None if ray is None else max(1, (cores or 1) // workers)
+    tasks = [
+        Job(
+            f"exp{experiment}-{dyn} seed {seed}",
+            _train_one,
+            (train_fn, f"exp{experiment}-{dyn}", seed, run_dirs[dyn, seed], data, threads),
+        )
+        for dyn, seed in jobs
+    ]
+    bar = tqdm(total=len(tasks), desc=f"train exp{experiment}", unit="run")
+    failed = []
+    for done in run_jobs(tasks, ray=ray, address=address, num_cpus=threads or 1):
+        if done.error is not None:
+            failed.append(f"{done.job.key}: {done.error}")
+        bar.set_postfix_str(f"finished {done.job.key}")
+        bar.update()
     bar.close()
+    if failed:
+        raise NLDError("training failed: " + "; ".join(failed))
 
 
 DWELLS = {  # where each run's dwell times are, in the order of its minima

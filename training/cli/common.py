@@ -113,3 +113,29 @@ def table_options(a: argparse.Namespace) -> TableOptions:
 
     columns = None if a.columns is None else [c.strip() for c in a.columns.split(",")]
     return TableOptions(a.time_column, columns, a.sequence_column, a.fill, a.states_column)
+
+
+def add_ray_options(p: argparse.ArgumentParser) -> None:
+    """Where training runs go: Ray (where installed, or asked for) or this process."""
+    g = p.add_argument_group("scheduling (Ray: pip install 'nld[cluster]')")
+    ray = g.add_mutually_exclusive_group()
+    ray.add_argument(
+        "--ray", action="store_true", default=None, help="run through Ray (an error without it)"
+    )
+    ray.add_argument(
+        "--no-ray", dest="ray", action="store_false", help="run one after another in this process"
+    )
+    g.add_argument(
+        "--ray-address",
+        help="a running Ray cluster (HOST:PORT, as `ray start --head` prints it); default: a "
+        "Ray started here on this machine's cores",
+    )
+
+
+def ray_choice(a: argparse.Namespace) -> bool | None:
+    """Whether to run through Ray (None: where it is installed); --ray-address means yes."""
+    from nld.errors import NLDError
+
+    if a.ray_address and a.ray is False:
+        raise NLDError("--ray-address runs through Ray: leave out --no-ray")
+    return True if a.ray_address else a.ray

@@ -6,39 +6,38 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from nld.errors import NLDError
-from training.cli.common import add_table_options, load_run, positive, stage_parser, table_options
+from training.cli.common import (
+    add_ray_options,
+    add_table_options,
+    load_run,
+    positive,
+    ray_choice,
+    stage_parser,
+    table_options,
+)
 
 
 def _cmd_train(a: argparse.Namespace) -> None:
-    from nld import analysis_file, checkpoint
-    from nld.data.recordings import as_recordings, label_warning, training_set
-    from nld.estimator import analysed
     from nld.fitting.config import load_config, with_overrides
-    from nld.fitting.restarts import fit
+    from training.run import train_run
 
     overrides = _overrides(a.set, ("model", "train", "stages"))
     for option, key in (("seed", "train.seed"), ("iterations", "train.iterations")):
         if getattr(a, option) is not None:
             overrides[key] = getattr(a, option)
     cfg = with_overrides(load_config(a.preset, a.config), overrides)  # validated
-    recs = as_recordings(a.data, where=a.data, table=table_options(a))
-    data = training_set(recs, cfg.train.window)
-    warning = label_warning(recs)
-    if warning:
-        print(f"nld: warning: {warning}", file=sys.stderr)
-    model, fitted = fit(cfg, data, a.out, resume=a.resume, progress_bar=not a.quiet)
-    meta = checkpoint.read_config(a.out)[1]
-    if recs.columns:  # the channels' names, which data to label later must have
-        meta["data"]["columns"] = recs.columns
-        checkpoint.save(a.out, model, fitted, meta=meta)
-    # The landscape around the training data, stored for nld.load, nld segment and the service.
-    landscape = analysed(model, data.x, cfg.train.seed)
-    if landscape is not None:
-        digest = checkpoint.weights_sha256(a.out)
-        analysis_file.save(Path(a.out) / analysis_file.FILE, landscape, digest)
+    trained = train_run(
+        cfg,
+        a.data,
+        a.out,
+        table=table_options(a),
+        resume=a.resume,
+        progress=not a.quiet,
+        warn=lambda message: print(f"nld: warning: {message}", file=sys.stderr),
+    )
+    model, fitted, meta, data = trained.model, trained.fitted, trained.meta, trained.data
     print(f"wrote {a.out}")
     kept = meta.get("restarts")
     if kept:
@@ -67,6 +66,27 @@ def _cmd_train(a: argparse.Namespace) -> None:
                     print(f"  {line}")
         head = meta.get("basin_head")
         print(f"  labels: {class_source(fitted) if head and head['classes'] else 'readout basins'}")
+
+
+def _cmd_sweep(a: argparse.Namespace) -> None:
+    from training.sweep import run_sweep
+    from training.sweep_spec import read_sweep
+
+    use_ray = ray_choice(a)
+    sweep = read_sweep(a.sweep)
+    rows = run_sweep(
+        sweep,
+        use_ray=use_ray,
+        address=a.ray_address,
+        command="nld " + " ".join(getattr(a, "argv", [])),
+        progress=not a.quiet,
+    )
+    print(f"wrote {sweep.out / 'sweep.md'} and {sweep.out / 'sweep.csv'}")
+    for row in rows:
+        if row["status"] == "failed":
+            print(f"  {row['run']} failed: {row['error']}", file=sys.stderr)
+    if any(row["status"] == "failed" for row in rows):
+        raise NLDError(f"{sum(r['status'] == 'failed' for r in rows)} of {len(rows)} runs failed")
 
 
 def _print_chain(fit: dict) -> None:
@@ -197,6 +217,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(fn=_cmd_train)
+
+    sw = sub.add_parser(
+        "sweep",
+        help="many training runs from a sweep file (presets, seeds, settings, data), through "
+        "Ray where it is installed; finished runs are reused",
+    )
+    sw.add_argument("sweep", help="the sweep file (TOML; see the guide Many runs)")
+    add_ray_options(sw)
+    sw.add_argument("--quiet", action="store_true", help="no progress bar")
+    sw.set_defaults(fn=_cmd_sweep)
 
     stage_parser(
         sub,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from training.cli.common import positive
+from training.cli.common import add_ray_options, positive, ray_choice
 
 
 def _cmd_import_dynvae(a: argparse.Namespace) -> None:
@@ -48,6 +48,8 @@ def _cmd_report(a: argparse.Namespace) -> None:
         first_seed=a.first_seed,
         dynamics=tuple(a.dynamics),
         workers=a.workers,
+        use_ray=ray_choice(a),
+        address=a.ray_address,
     )
     print(f"wrote {path}")
 
@@ -74,8 +76,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--workers",
         type=positive,
         default=2,
-        help="training runs side by side, each in its own process on an equal share of the "
-        "cores (default 2; 1 trains one run at a time)",
+        help="training runs side by side, Ray tasks on an equal share of the cores (default "
+        "2; 1 trains one run at a time)",
     )
+    add_ray_options(rp)
     rp.add_argument("--out", required=True, help="directory for report.md and its figures")
     rp.set_defaults(fn=_cmd_report)

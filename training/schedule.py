@@ -1,0 +1,99 @@
+"""Where many training runs go: Ray tasks, on a Ray started here or on a running cluster, or,
+without Ray, one after another in this process. `nld sweep` and `nld report` hand their runs
+to `run_jobs`; a job that fails comes back with its error, and the others go on."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from nld.errors import NLDError
+
+INSTALL = "pip install 'nld[cluster]'"
+
+
+@dataclass(frozen=True)
+class Job:
+    key: str
+    fn: Callable[..., Any]  # module level: Ray's workers import it by name
+    args: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Done:
+    job: Job
+    result: Any = None
+    error: str | None = None  # why it failed: its exception, or its worker's death
+
+
+def ray_or_none(wanted: bool | None, why: str = "") -> Any:
+    """The `ray` module when it is `wanted` (None: when it is installed); None to run here,
+    with a note on stderr when Ray was not `wanted` explicitly and is missing."""
+    if wanted is False:
+        return None
+    try:
+        import ray
+    except ImportError:
+        if wanted:
+            raise NLDError(f"Ray is not installed: {INSTALL}, or leave out --ray") from None
+        print(f"nld: Ray is not installed ({INSTALL}): {why}", file=sys.stderr)
+        return None
+    return ray
+
+
+def run_jobs(
+    jobs: list[Job],
+    *,
+    ray: Any = None,
+    address: str | None = None,
+    num_cpus: float = 1,
+    num_gpus: float = 0,
+) -> Iterator[Done]:
+    """Each job's outcome as it ends: through `ray` (each task asking for `num_cpus` and
+    `num_gpus`, not retried) when given, else one after another here."""
+    if ray is None:
+        for job in jobs:
+            try:
+                yield Done(job, job.fn(*job.args))
+            except KeyboardInterrupt:
+                raise
+            except Exception as e:
+                yield Done(job, error=f"{type(e).__name__}: {e}")
+        return
+    started_here = not ray.is_initialized()
+    if started_here:
+        try:
+            ray.init(
+                address=address,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level="WARNING",
+            )
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            where = f"the Ray cluster at {address}" if address else "a local Ray"
+            raise NLDError(f"cannot start or reach {where}: {e}") from None
+    pending: dict[Any, Job] = {}
+    tasks: dict[Callable[..., Any], Any] = {}
+    try:
+        for job in jobs:
+            if job.fn not in tasks:
+                options = {"num_cpus": num_cpus, "num_gpus": num_gpus, "max_retries": 0}
+                tasks[job.fn] = ray.remote(**options)(job.fn)
+            pending[tasks[job.fn].remote(*job.args)] = job
+        while pending:
+            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            job = pending.pop(ref)
+            try:
+                yield Done(job, ray.get(ref))
+            except ray.exceptions.RayTaskError as e:  # the job raised: its own error
+                cause = e.cause if isinstance(e.cause, BaseException) else e
+                yield Done(job, error=f"{type(cause).__name__}: {cause}")
+            except ray.exceptions.RayError as e:  # its worker died, or its node
+                yield Done(job, error=f"{type(e).__name__}: {str(e).splitlines()[0]}")
+    finally:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        if started_here:
+            ray.shutdown()
