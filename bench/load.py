@@ -2,11 +2,14 @@
 streams (asyncio + httpx), every label checked against an in-process one pass.
 
     python bench/load.py [--sessions 100] [--events 1000] [--chunk 10] [--workers 2]
+    python bench/load.py --replicas 2 --workers 1   # two services, chunks sent alternately
 
 Each session streams `events` observations of a sequence drawn from the model's own data
 spec (exp2 for the shipped model) in chunks of `chunk`, numbered by `seq`, one after another;
-sessions run concurrently. Counts errors, lost, duplicated or reordered events and labels
-that differ from the reference; p50/p99 per request. A row goes to bench/results/load.jsonl.
+sessions run concurrently. With `--replicas N`, N `nld serve` processes on N ports share the
+Redis, and each session sends its chunks to them in turn, as a round-robin balancer would.
+Counts errors, lost, duplicated or reordered events and labels that differ from the
+reference; p50/p99 per request. A row goes to bench/results/load.jsonl.
 Needs a Redis at --redis (default the machine's 127.0.0.1:6379).
 """
 
@@ -35,7 +38,7 @@ RESULTS = ROOT / "bench" / "results" / "load.jsonl"
 
 
 async def _session(
-    client: httpx.AsyncClient, x: np.ndarray, chunk: int, latencies: list[float]
+    clients: list[httpx.AsyncClient], x: np.ndarray, chunk: int, latencies: list[float]
 ) -> tuple[list[tuple[int, int]], int]:
     """(t, label) of every event answered, and the number of failed requests."""
     got: list[tuple[int, int]] = []
@@ -49,7 +52,7 @@ async def _session(
         if sid:
             body["session_id"] = sid
         t0 = time.perf_counter()
-        r = await client.post("/segment/stream", json=body)
+        r = await clients[seq % len(clients)].post("/segment/stream", json=body)
         latencies.append(time.perf_counter() - t0)
         if r.status_code != 200:
             errors += 1
@@ -61,13 +64,17 @@ async def _session(
 
 
 async def _drive(
-    url: str, data: np.ndarray, chunk: int
+    urls: list[str], data: np.ndarray, chunk: int
 ) -> tuple[list[list[tuple[int, int]]], int, list[float]]:
     n = len(data)
     limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
     latencies: list[float] = []
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
-        out = await asyncio.gather(*(_session(client, x, chunk, latencies) for x in data))
+    clients = [httpx.AsyncClient(base_url=u, limits=limits, timeout=120) for u in urls]
+    try:
+        out = await asyncio.gather(*(_session(clients, x, chunk, latencies) for x in data))
+    finally:
+        for c in clients:
+            await c.aclose()
     return [g for g, _ in out], sum(e for _, e in out), latencies
 
 
@@ -78,7 +85,8 @@ def main() -> None:
     p.add_argument("--sessions", type=int, default=100)
     p.add_argument("--events", type=int, default=1000)
     p.add_argument("--chunk", type=int, default=10)
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", type=int, default=2, help="worker processes per service")
+    p.add_argument("--replicas", type=int, default=1, help="services sharing the Redis")
     p.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     a = p.parse_args()
     torch.set_num_threads(1)
@@ -89,7 +97,6 @@ def main() -> None:
     lm = load_model(model_dir, Settings(models_dir=model_dir.parent))
     reference = [lm.label_chunk(x, None).labels.tolist() for x in data]
 
-    port = free_port()
     prefix = f"nldload:{secrets.token_hex(4)}:"
     env = {
         **os.environ,
@@ -98,29 +105,36 @@ def main() -> None:
         "NLD_SESSION_KEY_PREFIX": prefix,
         "NLD_THREADS": "1",
     }
-    command = ["serve", "--port", str(port), "--workers", str(a.workers)]
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("nld")), *command], env=env)
-    url = f"http://127.0.0.1:{port}"
+    ports = [free_port() for _ in range(a.replicas)]
+    nld = str(Path(sys.executable).with_name("nld"))
+    procs = [
+        subprocess.Popen([nld, "serve", "--port", str(port), "--workers", str(a.workers)], env=env)
+        for port in ports
+    ]
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
     try:
-        ready: set[int] = set()  # every worker, not just the first, has loaded the model
-        for _ in range(1200):
-            try:
-                r = httpx.get(f"{url}/readyz")
-                if r.status_code == 200:
-                    ready.add(r.json()["pid"])
-            except httpx.TransportError:
-                pass
-            if len(ready) == a.workers:
-                break
-            time.sleep(0.25)
-        version = httpx.get(f"{url}/models/{model_dir.name}").json()["version"]
-        assert version == lm.version, "the server loaded other weights than the reference"
+        for url in urls:
+            ready: set[int] = set()  # every worker, not just the first, has loaded the model
+            for _ in range(1200):
+                try:
+                    r = httpx.get(f"{url}/readyz")
+                    if r.status_code == 200:
+                        ready.add(r.json()["pid"])
+                except httpx.TransportError:
+                    pass
+                if len(ready) == a.workers:
+                    break
+                time.sleep(0.25)
+            version = httpx.get(f"{url}/models/{model_dir.name}").json()["version"]
+            assert version == lm.version, "the server loaded other weights than the reference"
         t0 = time.perf_counter()
-        got, errors, lat = asyncio.run(_drive(url, data.astype(np.float64), a.chunk))
+        got, errors, lat = asyncio.run(_drive(urls, data.astype(np.float64), a.chunk))
         wall = time.perf_counter() - t0
     finally:
-        proc.terminate()
-        proc.wait(timeout=60)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=60)
 
     lost = reordered = wrong = 0
     for g, ref in zip(got, reference, strict=True):
@@ -132,6 +146,7 @@ def main() -> None:
     row = {
         "model": model_dir.name,
         "workers": a.workers,
+        "replicas": a.replicas,
         "store": "redis",
         "sessions": a.sessions,
         "events_per_session": a.events,

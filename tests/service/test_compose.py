@@ -1,6 +1,7 @@
 """docker-compose.yml: it parses as we mean it, and the api command it runs works here
 (docker does not run on these machines) with two workers against the local Redis,
-through a killed worker and a SIGTERM."""
+through a killed worker and a SIGTERM. Its replicas, run here as processes, are in
+test_replicas.py."""
 
 import contextlib
 import os
@@ -32,9 +33,19 @@ def _seconds(text: str) -> float:
 
 def test_compose_file(compose):
     services = compose["services"]
-    assert set(services) == {"api", "redis", "prometheus"}
-    api, redis = services["api"], services["redis"]
+    assert set(services) == {"api", "lb", "redis", "prometheus"}
+    api, redis, lb = services["api"], services["redis"], services["lb"]
     assert api["depends_on"]["redis"]["condition"] == "service_healthy"
+    # Replicas behind the balancer, which alone publishes the port.
+    assert api["deploy"]["replicas"] >= 2 and "ports" not in api and "container_name" not in api
+    assert lb["image"].startswith("nginx:") and lb["ports"] == ["127.0.0.1:8000:8000"]
+    assert lb["depends_on"]["api"]["condition"] == "service_healthy"
+    assert "/readyz" in " ".join(lb["healthcheck"]["test"])
+    (conf,) = lb["volumes"]
+    assert conf == "./deploy/nginx.conf:/etc/nginx/nginx.conf:ro"
+    nginx = (ROOT / "deploy" / "nginx.conf").read_text()
+    assert "server api:8000 resolve;" in nginx and "listen 8000;" in nginx
+    assert "resolver 127.0.0.11" in nginx  # docker's DNS: replicas are looked up again
     assert services["prometheus"]["depends_on"]["api"]["condition"] == "service_healthy"
     assert "/readyz" in " ".join(api["healthcheck"]["test"])
     assert redis["healthcheck"]["test"][-2:] == ["redis-cli", "ping"]
@@ -50,7 +61,8 @@ def test_compose_file(compose):
     # Prometheus sends the API key (when there is one) as a bearer token from a compose config.
     prometheus = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
     (job,) = prometheus["scrape_configs"]
-    assert job["static_configs"][0]["targets"] == ["api:8000"]
+    (every_replica,) = job["dns_sd_configs"]
+    assert every_replica == {"names": ["api"], "type": "A", "port": 8000}
     key_file = job["authorization"]["credentials_file"]
     assert job["authorization"]["type"] == "Bearer"
     (mounted,) = services["prometheus"]["configs"]
