@@ -87,6 +87,9 @@ class NLD:
         state is touched: two fits with the same seed and threads give the same model).
     threads: torch threads while fitting (None: the preset's, which the results it quotes
         were measured with).
+    device: where the training loop runs: "auto" (a GPU when torch sees one), "cpu" (the
+        default), "cuda", "cuda:N" or "mps"; the stages after it and the analysis run on the
+        CPU, and the fitted model is on the CPU.
     progress: show a progress bar while fitting.
     run_dir: keep the training run here (checkpoints as it trains, metrics.jsonl, and at the
         end what `save` writes); by default it goes to a temporary directory, removed after
@@ -102,6 +105,7 @@ class NLD:
         config: str | os.PathLike[str] | None = None,
         seed: int | None = None,
         threads: int | None = None,
+        device: str | None = None,
         progress: bool = True,
         run_dir: str | os.PathLike[str] | None = None,
         settings: Mapping[str, Any] | None = None,
@@ -113,6 +117,7 @@ class NLD:
             "config": config,
             "seed": seed,
             "threads": threads,
+            "device": device,
             "progress": progress,
             "run_dir": run_dir,
             "settings": settings,
@@ -121,7 +126,11 @@ class NLD:
         self.progress = progress
         self.run_dir = None if run_dir is None else Path(run_dir)
         changes = {**dict(settings or {}), **{_section(k): v for k, v in overrides.items()}}
-        for key, value in (("train.seed", seed), ("train.threads", threads)):
+        for key, value in (
+            ("train.seed", seed),
+            ("train.threads", threads),
+            ("train.device", device),
+        ):
             if value is not None:
                 changes[key] = value
         self.config = with_overrides(

@@ -24,6 +24,7 @@ from nld import checkpoint
 from nld.analysis import matched_l1
 from nld.data import Dataset, generate_splits, load, load_spec, save
 from nld.data.limits import bayes_limits
+from nld.device import resolve_device
 from nld.errors import NLDError
 from nld.io import write_bytes, write_json
 from training.baseline import HMM_STARTS, hmm_baseline
@@ -95,10 +96,12 @@ def run_report(
     workers: int = 1,
     use_ray: bool | None = None,
     address: str | None = None,
+    device: str | None = None,
 ) -> Path:
     """Train the missing runs (as Ray tasks, `workers` at a time on an equal share of the
     cores, where Ray is installed and `use_ray` is not False; on the cluster at `address`
-    when given), analyse every run on the test split and write DIR/report.md."""
+    when given; the training loops on `device`), analyse every run on the test split and
+    write DIR/report.md."""
     from nld.fitting.restarts import finished, fit
     from training.analyze import analyze_run
     from training.figures import write_figures
@@ -112,7 +115,9 @@ def run_report(
     jobs = [(dyn, s) for dyn in dynamics for s in range(first_seed, first_seed + seeds)]
     run_dirs = {job: runs / f"exp{experiment}-{job[0]}-s{job[1]}" for job in jobs}
     missing = [job for job in jobs if not finished(run_dirs[job])]
-    _train_all(experiment, missing, run_dirs, train_set, train_fn, workers, use_ray, address)
+    _train_all(
+        experiment, missing, run_dirs, train_set, train_fn, workers, use_ray, address, device
+    )
     rows: dict[str, list[dict[str, Any]]] = {}
     bar = tqdm(jobs, desc=f"analyse exp{experiment}", unit="run")
     for dyn, seed in bar:
@@ -155,14 +160,17 @@ def _train_one(
     run_dir: Path,
     data: Dataset,
     threads: int | None,
+    device: str | None = None,
 ) -> None:
-    """One training run (module level, so that a worker process can be handed it)."""
+    """One training run (module level, so that a Ray worker can be handed it)."""
     from nld.fitting.config import load_config, with_overrides
     from nld.fitting.restarts import resumable
 
     overrides: dict[str, Any] = {"train.seed": seed}
     if threads is not None:  # else the preset's
         overrides["train.threads"] = threads
+    if device is not None:  # else the preset's (the CPU)
+        overrides["train.device"] = device
     cfg = with_overrides(load_config(preset), overrides)
     train_fn(cfg, data, run_dir, resume=resumable(run_dir), progress_bar=False)
 
@@ -176,6 +184,7 @@ def _train_all(
     workers: int,
     use_ray: bool | None,
     address: str | None,
+    device: str | None,
 ) -> None:
     """Train `jobs` as Ray tasks, `workers` at a time on a local Ray (or as a cluster
     schedules them), each on an equal share of the cores: on 2 cores two runs at one thread
@@ -187,17 +196,23 @@ def _train_all(
     ray = ray_or_none(use_ray, "the runs go one after another in this process")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     threads = None if ray is None else max(1, (cores or 1) // workers)
+    # A training loop on a GPU asks Ray for its share of one (Ray hides the GPUs from a task
+    # that asks for none); `auto` only where this machine (or the cluster) has one.
+    on_gpu = ray is not None and device not in (None, "cpu", "mps")
+    if on_gpu and address is None:
+        on_gpu = resolve_device(device).type == "cuda"
+    gpus = 1 / workers if on_gpu else 0.0
     tasks = [
         Job(
             f"exp{experiment}-{dyn} seed {seed}",
             _train_one,
-            (train_fn, f"exp{experiment}-{dyn}", seed, run_dirs[dyn, seed], data, threads),
+            (train_fn, f"exp{experiment}-{dyn}", seed, run_dirs[dyn, seed], data, threads, device),
         )
         for dyn, seed in jobs
     ]
     bar = tqdm(total=len(tasks), desc=f"train exp{experiment}", unit="run")
     failed = []
-    for done in run_jobs(tasks, ray=ray, address=address, num_cpus=threads or 1):
+    for done in run_jobs(tasks, ray=ray, address=address, num_cpus=threads or 1, num_gpus=gpus):
         if done.error is not None:
             failed.append(f"{done.job.key}: {done.error}")
         bar.set_postfix_str(f"finished {done.job.key}")

@@ -67,6 +67,12 @@ class TrainSettings(BaseModel):
         "KL weight any candidate ended with (nld.fitting.restarts)",
     )
     threads: int = Field(2, gt=0, description="torch threads (set explicitly: cores are shared)")
+    device: str = Field(
+        "cpu",
+        pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
+        description="where the training loop runs: auto (a GPU when torch sees one), cpu, "
+        "cuda, cuda:N or mps; the stages after it and the analysis run on the CPU",
+    )
 
 
 class TrainConfig(BaseModel):

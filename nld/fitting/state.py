@@ -56,7 +56,7 @@ def save_state(
     gen: torch.Generator,
     progress: Progress,
 ) -> None:
-    tensors = {f"model.{k}": v.detach().clone() for k, v in model.state_dict().items()}
+    tensors = {f"model.{k}": v.detach().cpu().clone() for k, v in model.state_dict().items()}
     for k, v in fitted.to_tensors(model.cfg).items():  # the basin table as model.*, as it was
         tensors[k if k.startswith(CHAIN_PREFIXES) else f"model.{k}"] = v
     groups = {}
@@ -65,7 +65,7 @@ def save_state(
         groups[name] = opt_state["param_groups"]
         for idx, st in opt_state["state"].items():
             for key, val in st.items():
-                tensors[f"opt.{name}.{idx}.{key}"] = torch.as_tensor(val).clone()
+                tensors[f"opt.{name}.{idx}.{key}"] = torch.as_tensor(val).cpu().clone()
     tensors["rng"] = gen.get_state().clone()
     meta = {"progress": json.dumps(asdict(progress)), "param_groups": json.dumps(groups)}
     write_bytes(run_dir / FILE, st_save(tensors, metadata=meta))

@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from nld import checkpoint
 from nld.data import Dataset
+from nld.device import resolve_device
 from nld.errors import NLDError
 from nld.fitted import Fitted
 from nld.fitting import pipeline
@@ -63,7 +64,7 @@ def _kl_weight(t: TrainSettings, it: int) -> float:
 
 def _batch(x: Tensor, size: int, window: int | None, gen: torch.Generator) -> Tensor:
     rows, steps = window_index(x.shape[0], x.shape[1], size, window, gen)
-    return x[rows, steps]
+    return x[rows.to(x.device), steps.to(x.device)]
 
 
 def initial_model(cfg: TrainConfig, x: Tensor) -> NLDModel:
@@ -91,12 +92,15 @@ def train(
     stages = pipeline.STAGES if stages is None else stages
     out = Path(out)
     t = cfg.train
+    device = resolve_device(t.device)
     torch.set_num_threads(t.threads)
     torch.manual_seed(t.seed)
-    x = torch.from_numpy(data.x)
-    model = initial_model(cfg, x)
+    x = torch.from_numpy(data.x).to(device)
+    model = initial_model(cfg, x).to(device)
     fitted = Fitted.none(model.cfg)
     opts = optimizers(model, t)
+    # The random numbers are drawn on the CPU and moved: the same on every device, and a run's
+    # generator state resumes anywhere.
     gen = torch.Generator().manual_seed(t.seed)
     prog = Progress()
     if resume:
@@ -200,6 +204,8 @@ def train(
         bar.close()
         raise
     bar.close()
+    # The stages and the analysis run on the CPU.
+    _to_cpu(model, opts)
     # `finished` only once nothing is left to do: a run stopped during the rescue check or a
     # stage resumes into them instead of being taken for done.
     rescuing = t.rescue_kl is not None and t.kl_final != t.rescue_kl
@@ -227,6 +233,16 @@ def train(
     if run_stages(ctx, stages, save=save) or todo:
         save(final=True)
     return model, fitted
+
+
+def _to_cpu(model: NLDModel, opts: dict[str, torch.optim.Optimizer]) -> None:
+    """Move the model and its optimizers' state (Adam's moments) to the CPU."""
+    model.cpu()
+    for opt in opts.values():
+        for st in opt.state.values():
+            for key, value in st.items():
+                if isinstance(value, Tensor):
+                    st[key] = value.cpu()
 
 
 def _truncate_metrics(path: Path, iteration: int) -> None:

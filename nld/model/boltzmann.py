@@ -36,13 +36,16 @@ def boltzmann_nll(energy: MLPEnergy | ResidualEnergy, beta: Tensor, q: Tensor) -
     if d not in GRID:
         raise ValueError(f"the Boltzmann likelihood needs latent dimension <= 3, not {d}")
     pts = q.detach().reshape(-1, d)
-    edges = torch.quantile(pts, torch.tensor([TAIL, 1 - TAIL], dtype=pts.dtype), dim=0)
+    edges = torch.quantile(
+        pts, torch.tensor([TAIL, 1 - TAIL], dtype=pts.dtype, device=pts.device), dim=0
+    )
     pad = MARGIN * (edges[1] - edges[0]).clamp(min=1e-3)
     lo, hi = edges[0] - pad, edges[1] + pad
     pts = pts[((pts >= lo) & (pts <= hi)).all(-1)]
     n = GRID[d]
     axes = [
-        torch.linspace(float(a), float(b), n, dtype=q.dtype) for a, b in zip(lo, hi, strict=True)
+        torch.linspace(float(a), float(b), n, dtype=q.dtype, device=q.device)
+        for a, b in zip(lo, hi, strict=True)
     ]
     grid = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, d)
     cell = torch.prod((hi - lo) / (n - 1))

@@ -20,6 +20,7 @@ class Decoder(nn.Module):
     D r rather than D^2 (at D = 100 a full factor took 4 s per training step, one thread)."""
 
     fixed_std: Tensor
+    tril: Tensor  # the full factor's entries below the diagonal [2, D (D - 1) / 2]
 
     def __init__(self, cfg: ModelConfig, in_dim: int | None = None) -> None:
         """A decoder of the latent position, or of any `in_dim`-vector (the predictive head)."""
@@ -40,7 +41,8 @@ class Decoder(nn.Module):
                 self.rank = cfg.decoder_rank
                 n_factor = dim * self.rank
             else:
-                self.tril = torch.tril_indices(dim, dim, offset=-1)
+                # a buffer, so that it moves with the model (not saved: it follows from dim)
+                self.register_buffer("tril", torch.tril_indices(dim, dim, offset=-1), False)
                 n_factor = self.tril.shape[1]
             self.chol = mlp([d, cfg.decoder_hidden, dim + n_factor])
             last = self.chol[-1]
@@ -57,7 +59,9 @@ class Decoder(nn.Module):
         dim = self.mean(q).shape[-1]
         batch = q.shape[:-1]
         if self.noise == "fixed":
-            return (self.fixed_std**2 * torch.eye(dim, dtype=q.dtype)).expand(*batch, dim, dim)
+            return (self.fixed_std**2 * torch.eye(dim, dtype=q.dtype, device=q.device)).expand(
+                *batch, dim, dim
+            )
         if self.noise == "learned":
             return torch.diag_embed(torch.exp(2 * self.log_std)).expand(*batch, dim, dim)
         raw = self.chol(q)

@@ -201,7 +201,10 @@ class NLDModel(nn.Module):
         s, d, n = self.cfg.state_dim, self.cfg.latent_dim, self.cfg.substeps
 
         def normal(*shape: int) -> Tensor:
-            return torch.randn(*shape, generator=generator, dtype=x.dtype, device=x.device)
+            # on the generator's device (the CPU in training), then to the data's
+            on = x.device if generator is None else generator.device
+            noise = torch.randn(*shape, generator=generator, dtype=x.dtype, device=on)
+            return noise.to(x.device)
 
         y, kl0 = self.initial(ctx[:, 0], normal(b, s) if sample else None)
         path, kl = [y], x.new_zeros(b)

@@ -20,14 +20,20 @@ from training.cli.common import (
 
 
 def _cmd_train(a: argparse.Namespace) -> None:
+    from nld.device import resolve_device
     from nld.fitting.config import load_config, with_overrides
     from training.run import train_run
 
     overrides = _overrides(a.set, ("model", "train", "stages"))
-    for option, key in (("seed", "train.seed"), ("iterations", "train.iterations")):
+    for option, key in (
+        ("seed", "train.seed"),
+        ("iterations", "train.iterations"),
+        ("device", "train.device"),
+    ):
         if getattr(a, option) is not None:
             overrides[key] = getattr(a, option)
     cfg = with_overrides(load_config(a.preset, a.config), overrides)  # validated
+    resolve_device(cfg.train.device)  # one that torch cannot see: an error before reading data
     trained = train_run(
         cfg,
         a.data,
@@ -206,6 +212,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", required=True, help="run directory for the checkpoint")
     t.add_argument("--seed", type=int)
     t.add_argument("--iterations", type=int, help="override the preset's iteration count")
+    t.add_argument(
+        "--device",
+        help="where the training loop runs: auto (a GPU when torch sees one), cpu (the "
+        "default), cuda, cuda:N or mps; the stages and the analysis run on the CPU",
+    )
     t.add_argument(
         "--set",
         action="append",

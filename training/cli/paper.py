@@ -50,6 +50,7 @@ def _cmd_report(a: argparse.Namespace) -> None:
         workers=a.workers,
         use_ray=ray_choice(a),
         address=a.ray_address,
+        device=a.device,
     )
     print(f"wrote {path}")
 
@@ -80,5 +81,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "2; 1 trains one run at a time)",
     )
     add_ray_options(rp)
+    rp.add_argument(
+        "--device", help="where the training loops run: auto, cpu (the default), cuda, cuda:N, mps"
+    )
     rp.add_argument("--out", required=True, help="directory for report.md and its figures")
     rp.set_defaults(fn=_cmd_report)
