@@ -70,7 +70,15 @@ def test_a_sweep_file_lists_its_runs(tmp_path, easy_data):
         ('out = "o"\n[base]\ndata = "train.npz"\n"train.lr" = -1\n', "run 1"),
         ('out = "o"\n[base]\ndata = "train.npz"\n[grid]\nseed = []\n', "grid.seed lists no"),
         ('out = "o"\n[base]\ndata = "train.npz"\n[[runs]]\n[[runs]]\n', "listed twice"),
-        ('out = "o"\nworkers = 3\n', "workers: Extra inputs are not permitted"),
+        ('out = "o"\nworkers = 3\n', "workers: no such setting"),
+        (
+            'out = "o"\n[resources]\nnum_cpu = 3\n',
+            r"num_cpu: no such setting \(did you mean num_cpus",
+        ),
+        (
+            'out = "o"\n[base]\ndata = "train.npz"\n"train.iteratons" = 3\n',
+            "did you mean iterations",
+        ),
         ("out = [", "not TOML"),
     ],
 )
@@ -83,21 +91,57 @@ def test_a_failing_run_is_reported_and_the_others_are_kept(tmp_path, easy_data):
     path = write_sweep(
         tmp_path,
         easy_data,
-        'out = "out"\ntest = "test.npz"\n' + TINY + "[grid]\nseed = [0, 1]\n"
-        '[[runs]]\ndata = "broken.npz"\n',
+        'out = "out"\ntest = "test.npz"\n' + TINY + "[grid]\nseed = [0, 1, 2]\n",
     )
-    (tmp_path / "broken.npz").write_bytes(b"not an npz file")
+    blocked = read_sweep(path).runs[2].run_dir  # a file where its directory would go
+    blocked.parent.mkdir(parents=True)
+    blocked.write_text("in the way")
     rows = run_sweep(read_sweep(path), use_ray=False, progress=False)
     assert [r["status"] for r in rows] == ["trained", "trained", "failed"]
-    assert "broken.npz" in rows[2]["error"]
+    assert str(blocked) in rows[2]["error"]
     assert all(0 <= r["accuracy_mean"] <= 1 and r["n_minima"] >= 1 for r in rows[:2])
     table = (tmp_path / "out" / "sweep.md").read_text()
     assert "3 runs, 2 trained, 0 reused, 1 failed; scored on test.npz" in table
     assert (tmp_path / "out" / "sweep.csv").read_text().count("\n") == 4
-    # Again: the finished runs are reused as they were; the broken one fails again.
+    # Again: the finished runs are reused as they were; the blocked one fails again.
     again = run_sweep(read_sweep(path), use_ray=False, progress=False)
     assert [r["status"] for r in again] == ["reused", "reused", "failed"]
     assert [r["accuracy_mean"] for r in again[:2]] == [r["accuracy_mean"] for r in rows[:2]]
+
+
+def test_what_would_fail_every_run_is_found_before_any_trains(tmp_path, easy_data, monkeypatch):
+    import numpy as np
+    import torch
+
+    from nld.errors import NLDError
+
+    base = 'out = "out"\n' + TINY
+    path = write_sweep(tmp_path, easy_data, 'test = "three.npz"\n' + base)
+    np.savez(tmp_path / "three.npz", x=easy_data[1].x[..., :3])
+    with pytest.raises(NLDError, match=r"test three.npz has 3 channels, the data 4"):
+        run_sweep(read_sweep(path), use_ray=False, progress=False)
+    path.write_text(base + '"train.device" = "cuda"\n')
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(NLDError, match=r"run smoke-s0-.*: device 'cuda'.*sees no CUDA GPU"):
+        run_sweep(read_sweep(path), use_ray=False, progress=False)
+    rows = ["c0,c1,c2,c3", *(",".join(map(str, v)) for v in easy_data[0].x[0, :50])]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    path.write_text(base.replace("train.npz", "train.csv") + '[table]\nstates_column = "state"\n')
+    with pytest.raises(NLDError, match=r"train\.csv: .*state"):
+        run_sweep(read_sweep(path), use_ray=False, progress=False)
+    assert not (tmp_path / "out").exists()  # nothing trained
+
+
+def test_ray_is_asked_only_for_what_it_can_give():
+    from nld.errors import NLDError
+    from training.schedule import _fits, _reachable
+
+    _fits({"CPU": 2.0}, 1, 0)
+    with pytest.raises(NLDError, match=r"asks Ray for 1 GPU.*has 0 in all"):
+        _fits({"CPU": 2.0}, 1, 1)
+    with pytest.raises(NLDError, match=r"cannot reach the Ray cluster at 127.0.0.1:"):
+        _reachable(f"127.0.0.1:{free_port()}")  # nothing listens there
+    _reachable("auto")  # left to Ray
 
 
 def test_the_command_line_says_what_failed(tmp_path, easy_data, capsys):

@@ -4,6 +4,7 @@ to `run_jobs`; a job that fails comes back with its error, and the others go on.
 
 from __future__ import annotations
 
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -64,6 +65,8 @@ def run_jobs(
         return
     started_here = not ray.is_initialized()
     if started_here:
+        if address:
+            _reachable(address)  # ray.init would wait on a wrong address for many minutes
         try:
             ray.init(
                 address=address,
@@ -74,6 +77,12 @@ def run_jobs(
         except (ConnectionError, RuntimeError, ValueError) as e:
             where = f"the Ray cluster at {address}" if address else "a local Ray"
             raise NLDError(f"cannot start or reach {where}: {e}") from None
+    try:
+        _fits(ray.cluster_resources(), num_cpus, num_gpus)  # else Ray waits for them forever
+    except NLDError:
+        if started_here:
+            ray.shutdown()
+        raise
     pending: dict[Any, Job] = {}
     tasks: dict[Callable[..., Any], Any] = {}
     try:
@@ -97,3 +106,25 @@ def run_jobs(
             ray.cancel(ref, force=True)
         if started_here:
             ray.shutdown()
+
+
+def _reachable(address: str, timeout: float = 5.0) -> None:
+    """NLDError unless something listens at a HOST:PORT address (a ray:// client address or
+    `auto` is left to Ray)."""
+    host, sep, port = address.rpartition(":")
+    if address.startswith("ray://") or not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise NLDError(f"cannot reach the Ray cluster at {address}: {e}") from None
+
+
+def _fits(total: dict[str, float], num_cpus: float, num_gpus: float) -> None:
+    """NLDError if the whole cluster could never give a task what it asks for."""
+    for name, wanted in (("CPU", num_cpus), ("GPU", num_gpus)):
+        if wanted > total.get(name, 0):
+            raise NLDError(
+                f"each run asks Ray for {wanted:g} {name}(s), and the Ray cluster has "
+                f"{total.get(name, 0):g} in all: ask for less (a sweep's [resources])"
+            )

@@ -23,6 +23,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from nld.errors import NLDError
 from nld.io import write_bytes, write_json
 from training.markdown import table_head
 from training.schedule import Job, ray_or_none, run_jobs
@@ -113,6 +114,7 @@ def run_sweep(
 ) -> list[dict[str, Any]]:
     """Every run of `sweep`, through Ray unless `use_ray` is False (None: when Ray is
     installed); writes OUT/sweep.csv and OUT/sweep.md and returns the rows."""
+    check(sweep, here=address is None)
     ray = ray_or_none(use_ray, "the runs go one after another in this process")
     cpus = sweep.resources.num_cpus
     threads = None if ray is None else max(1, math.floor(cpus))  # here: each run's own
@@ -135,16 +137,46 @@ def run_sweep(
     return ordered
 
 
+def check(sweep: Sweep, *, here: bool) -> None:
+    """What would make every run fail, found before any trains: a data or test file that its
+    table options cannot read, test recordings with other channels than the data, and (`here`:
+    the runs go to this machine) a device torch cannot see. NLDError naming it."""
+    from nld.data.recordings import as_recordings
+    from nld.data.tables import TableOptions
+    from nld.device import resolve_device
+
+    options = TableOptions(**sweep.table.model_dump())
+    channels = {}
+    for path in dict.fromkeys(
+        [*(r.data for r in sweep.runs), *([sweep.test] if sweep.test else [])]
+    ):
+        channels[path] = as_recordings(path, where=str(path), table=options).dim
+    if sweep.test is not None:
+        other = {d for p, d in channels.items() if p != sweep.test and d != channels[sweep.test]}
+        if other:
+            raise NLDError(
+                f"{sweep.path}: test {sweep.test.name} has {channels[sweep.test]} channels, the "
+                f"data {', '.join(map(str, sorted(other)))}"
+            )
+    if here:
+        for run in sweep.runs:
+            try:
+                resolve_device(run.config.train.device)
+            except NLDError as e:
+                raise NLDError(f"{sweep.path}: run {run.name}: {e}") from None
+
+
 def _failed(run: Run, error: str) -> dict[str, Any]:
     return {**_describe(run), "status": "failed", "error": error}
 
 
 def _cell(value: Any) -> str:
+    """A Markdown table cell (an error message on one line, its bars escaped)."""
     if value is None:
         return ""
     if isinstance(value, float):
         return f"{value:.4g}"
-    return str(value)
+    return " ".join(str(value).split()).replace("|", "\\|")
 
 
 def _varying(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -21,8 +21,9 @@ seed = 7
 num_cpus = 1
 num_gpus = 0
 
-[table]                        # how tables are read (as nld train's table options)
-time_column = "t"
+[table]                        # how tables (data and test) are read: nld train's options
+sequence_column = "sequence"   # as `nld data generate --format csv` writes them
+states_column = "state"
 ```
 
 A run's directory is named by its preset (or config), seed and a digest of everything that
@@ -42,7 +43,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nld.errors import ConfigError
-from nld.fitting.config import TrainConfig, load_config, with_overrides
+from nld.fitting.config import TrainConfig, load_config, problems, with_overrides
 
 RUN_KEYS = ("preset", "config", "data", "seed")  # beside SECTION.KEY settings
 SECTIONS = ("model", "train", "stages")
@@ -108,11 +109,9 @@ def read_sweep(path: str | Path) -> Sweep:
     try:
         spec = SweepFile.model_validate(doc)
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
-        raise ConfigError(f"{p}: {where}: {first['msg']}") from None
+        raise ConfigError(f"{p}: {problems(e, SweepFile)}") from None
     root = p.resolve().parent
-    combos = [dict(zip(spec.grid, values, strict=True)) for values in _product(spec.grid)]
+    combos = [dict(zip(spec.grid, values, strict=True)) for values in _product(spec.grid, p)]
     listed = (combos if spec.grid else []) + spec.runs or [{}]  # [{}]: the base alone
     digests: dict[Path, str] = {}
     runs = []
@@ -128,10 +127,10 @@ def read_sweep(path: str | Path) -> Sweep:
     return Sweep(p, root / spec.out, test, runs, spec.resources, spec.table)
 
 
-def _product(grid: dict[str, list[Any]]) -> list[tuple[Any, ...]]:
+def _product(grid: dict[str, list[Any]], path: Path) -> list[tuple[Any, ...]]:
     for key, values in grid.items():
         if not values:
-            raise ConfigError(f"grid.{key} lists no values")
+            raise ConfigError(f"{path}: grid.{key} lists no values")
     return list(itertools.product(*grid.values()))
 
 

@@ -14,6 +14,7 @@ load: `LEGACY` says where each of their keys went.
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -127,7 +128,7 @@ class TrainConfig(BaseModel):
                     self.stages.get(stage.name, {})
                 ).model_dump()
             except ValidationError as e:
-                raise ValueError(f"[stages.{stage.name}] {problems(e)}") from None
+                raise ValueError(f"[stages.{stage.name}] {problems(e, stage.Settings)}") from None
         self.stages = checked
         return self
 
@@ -141,7 +142,7 @@ class TrainConfig(BaseModel):
         try:
             return ModelConfig.model_validate({**self.model, "obs_dim": obs_dim})
         except ValidationError as e:
-            raise ConfigError(f"config {self.name}: [model] {problems(e)}") from None
+            raise ConfigError(f"config {self.name}: [model] {problems(e, ModelConfig)}") from None
 
 
 # Keys of [train] in configs from before [stages]: (stage, key) where they live now.
@@ -156,8 +157,9 @@ LEGACY = {
 }
 
 
-def problems(e: ValidationError) -> str:
-    """A validation error in one line: each invalid setting, what is wrong, what was given."""
+def problems(e: ValidationError, schema: type[BaseModel] | None = None) -> str:
+    """A validation error in one line: each invalid setting, what is wrong, what was given;
+    for a setting `schema` does not have, the nearest one it has."""
 
     def one(err: Any) -> str:
         where = ".".join(str(p) for p in err["loc"])
@@ -165,9 +167,21 @@ def problems(e: ValidationError) -> str:
             return err["msg"].removeprefix("Value error, ")
         if err["type"] == "missing":
             return f"{where}: {err['msg']}"
+        if err["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(str(err["loc"][-1]), _names(schema, err["loc"]), 1)
+            return f"{where}: no such setting" + (f" (did you mean {close[0]}?)" if close else "")
         return f"{where}: {err['msg']} (got {err.get('input')!r})"
 
     return "; ".join(one(err) for err in e.errors())
+
+
+def _names(schema: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
+    """The settings of the table at loc[:-1] of `schema` (none where it is not a schema)."""
+    for part in loc[:-1]:
+        field = None if schema is None else schema.model_fields.get(str(part))
+        kind = None if field is None else field.annotation
+        schema = kind if isinstance(kind, type) and issubclass(kind, BaseModel) else None
+    return [] if schema is None else list(schema.model_fields)
 
 
 def presets() -> list[str]:
@@ -197,7 +211,7 @@ def load_config(preset: str | None = None, path: str | Path | None = None) -> Tr
     try:
         cfg = TrainConfig.model_validate(doc)
     except ValidationError as e:
-        raise ConfigError(f"{where}: {problems(e)}") from None
+        raise ConfigError(f"{where}: {problems(e, TrainConfig)}") from None
     cfg.model_config_for(1)  # validate the [model] table now, not after loading data
     return cfg
 
@@ -224,6 +238,6 @@ def with_overrides(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
     try:
         out = TrainConfig.model_validate(doc)
     except ValidationError as e:
-        raise ConfigError(f"override: {problems(e)}") from None
+        raise ConfigError(f"override: {problems(e, TrainConfig)}") from None
     out.model_config_for(1)
     return out

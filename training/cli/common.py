@@ -117,7 +117,12 @@ def table_options(a: argparse.Namespace) -> TableOptions:
 
 def add_ray_options(p: argparse.ArgumentParser) -> None:
     """Where training runs go: Ray (where installed, or asked for) or this process."""
-    g = p.add_argument_group("scheduling (Ray: pip install 'nld[cluster]')")
+    g = p.add_argument_group(
+        "scheduling",
+        "Where the training runs go: Ray tasks where Ray is installed (pip install "
+        "'nld[cluster]'), on a Ray started here unless --ray-address names a cluster; else one "
+        "after another in this process.",
+    )
     ray = g.add_mutually_exclusive_group()
     ray.add_argument(
         "--ray", action="store_true", default=None, help="run through Ray (an error without it)"

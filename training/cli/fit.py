@@ -210,7 +210,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     add_table_options(t)
     t.add_argument("--out", required=True, help="run directory for the checkpoint")
-    t.add_argument("--seed", type=int)
+    t.add_argument("--seed", type=int, help="the seed of the weights, batches and stages")
     t.add_argument("--iterations", type=int, help="override the preset's iteration count")
     t.add_argument(
         "--device",
