@@ -85,12 +85,22 @@ def run_jobs(
         raise
     pending: dict[Any, Job] = {}
     tasks: dict[Callable[..., Any], Any] = {}
+    stored: dict[int, Any] = {}  # an argument that several jobs share goes to Ray's store once
+
+    def once(arg: Any) -> Any:
+        shared = sum(any(a is arg for a in j.args) for j in jobs) > 1
+        if not shared or isinstance(arg, str | int | float | bool | type(None)):
+            return arg
+        if id(arg) not in stored:
+            stored[id(arg)] = ray.put(arg)
+        return stored[id(arg)]
+
     try:
         for job in jobs:
             if job.fn not in tasks:
                 options = {"num_cpus": num_cpus, "num_gpus": num_gpus, "max_retries": 0}
                 tasks[job.fn] = ray.remote(**options)(job.fn)
-            pending[tasks[job.fn].remote(*job.args)] = job
+            pending[tasks[job.fn].remote(*map(once, job.args))] = job
         while pending:
             (ref,), _ = ray.wait(list(pending), num_returns=1)
             job = pending.pop(ref)
