@@ -22,7 +22,7 @@ from safetensors.torch import save as st_save
 
 from nld.errors import CheckpointError
 from nld.fitted import Fitted
-from nld.io import write_bytes, write_json
+from nld.io import file_sha256, write_bytes, write_json
 from nld.model import ModelConfig, NLDModel
 
 FORMAT = "nld-checkpoint"
@@ -70,14 +70,10 @@ def read_config(run_dir: str | os.PathLike[str]) -> tuple[ModelConfig, dict[str,
 def weights_sha256(run_dir: str | os.PathLike[str]) -> str:
     """The SHA-256 of a checkpoint's weights file (hex): what a stored analysis belongs to,
     and (its first 16 digits) the model's version in the service."""
-    h = hashlib.sha256()
     try:
-        with (Path(run_dir) / WEIGHTS).open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
+        return file_sha256(Path(run_dir) / WEIGHTS)
     except OSError as e:
         raise CheckpointError(f"{Path(run_dir) / WEIGHTS}: cannot be read ({e})") from None
-    return h.hexdigest()
 
 
 def read_tensors(path: Path, data: bytes | None = None) -> dict[str, torch.Tensor]:

@@ -3,6 +3,7 @@ reading the JSON-lines logs that training and the benchmarks append to."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -34,6 +35,15 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The SHA-256 of a file's bytes (hex), read a megabyte at a time."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

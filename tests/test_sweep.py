@@ -79,7 +79,7 @@ def test_a_sweep_file_lists_its_runs(tmp_path, easy_data):
             'out = "o"\n[base]\ndata = "train.npz"\n"train.iteratons" = 3\n',
             "did you mean iterations",
         ),
-        ("out = [", "not TOML"),
+        ("out = [", "not valid TOML"),
     ],
 )
 def test_a_bad_sweep_file_is_named_with_its_problem(tmp_path, easy_data, body, message):

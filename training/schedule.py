@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -86,10 +87,10 @@ def run_jobs(
     pending: dict[Any, Job] = {}
     tasks: dict[Callable[..., Any], Any] = {}
     stored: dict[int, Any] = {}  # an argument that several jobs share goes to Ray's store once
+    uses = Counter(id(a) for job in jobs for a in job.args)
 
     def once(arg: Any) -> Any:
-        shared = sum(any(a is arg for a in j.args) for j in jobs) > 1
-        if not shared or isinstance(arg, str | int | float | bool | type(None)):
+        if uses[id(arg)] < 2 or isinstance(arg, str | int | float | bool | type(None)):
             return arg
         if id(arg) not in stored:
             stored[id(arg)] = ray.put(arg)

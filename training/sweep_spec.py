@@ -35,15 +35,15 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from nld.errors import ConfigError
-from nld.fitting.config import TrainConfig, load_config, problems, with_overrides
+from nld.fitting.config import TrainConfig, load_config, read_toml, with_overrides
+from nld.io import file_sha256
 
 RUN_KEYS = ("preset", "config", "data", "seed")  # beside SECTION.KEY settings
 SECTIONS = ("model", "train", "stages")
@@ -102,14 +102,7 @@ def read_sweep(path: str | Path) -> Sweep:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: no such sweep file")
-    try:
-        doc = tomllib.loads(p.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{p}: not TOML: {e}") from None
-    try:
-        spec = SweepFile.model_validate(doc)
-    except ValidationError as e:
-        raise ConfigError(f"{p}: {problems(e, SweepFile)}") from None
+    spec = read_toml(p.read_text(), str(p), SweepFile)
     root = p.resolve().parent
     combos = [dict(zip(spec.grid, values, strict=True)) for values in _product(spec.grid, p)]
     listed = (combos if spec.grid else []) + spec.runs or [{}]  # [{}]: the base alone
@@ -145,14 +138,6 @@ def _file(root: Path, name: str, where: str) -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _run(
     given: dict[str, Any], root: Path, spec: SweepFile, digests: dict[Path, str], where: str
 ) -> Run:
@@ -174,7 +159,7 @@ def _run(
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}") from None
     if data not in digests:
-        digests[data] = _sha256(data)
+        digests[data] = file_sha256(data)
     identity = {
         "config": cfg.model_dump(exclude={"train": {"threads"}}),
         "data": digests[data],

@@ -18,7 +18,7 @@ import difflib
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -145,6 +145,8 @@ class TrainConfig(BaseModel):
             raise ConfigError(f"config {self.name}: [model] {problems(e, ModelConfig)}") from None
 
 
+Schema = TypeVar("Schema", bound=BaseModel)
+
 # Keys of [train] in configs from before [stages]: (stage, key) where they live now.
 LEGACY = {
     "calibrate_iterations": ("calibrate", "iterations"),
@@ -204,16 +206,22 @@ def load_config(preset: str | None = None, path: str | Path | None = None) -> Tr
             raise ConfigError(f"no preset {name!r}; available: {', '.join(presets())}")
         text = resources.files("nld.fitting").joinpath(f"presets/{name}.toml").read_text()
         where = f"preset {name}"
+    cfg = read_toml(text, where, TrainConfig)
+    cfg.model_config_for(1)  # validate the [model] table now, not after loading data
+    return cfg
+
+
+def read_toml(text: str, where: str, schema: type[Schema]) -> Schema:
+    """`text`, a TOML document, as `schema` validates it; ConfigError naming `where` and each
+    problem in one line."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{where}: not valid TOML ({e})") from None
     try:
-        cfg = TrainConfig.model_validate(doc)
+        return schema.model_validate(doc)
     except ValidationError as e:
-        raise ConfigError(f"{where}: {problems(e, TrainConfig)}") from None
-    cfg.model_config_for(1)  # validate the [model] table now, not after loading data
-    return cfg
+        raise ConfigError(f"{where}: {problems(e, schema)}") from None
 
 
 def with_overrides(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
