@@ -48,3 +48,10 @@ def resolve_device(name: str | None) -> torch.device:
             raise NLDError(f"device {name!r}: Apple's MPS is not available on this machine")
         return device
     raise NLDError(f"unknown device {name!r}: use {CHOICES}")
+
+
+def device_of(module: torch.nn.Module) -> torch.device:
+    """Where a module's parameters are (the CPU for one without any): the device that
+    inference, prior sampling and the service compute a model on."""
+    param = next(module.parameters(), None)
+    return torch.device("cpu") if param is None else param.device

@@ -42,6 +42,7 @@ from nld.data.recordings import (
     training_set,
 )
 from nld.data.tables import TableOptions
+from nld.device import resolve_device
 from nld.errors import CheckpointError, ConfigError, DataError, NLDError
 from nld.fitted import Fitted
 from nld.fitting.config import (
@@ -87,9 +88,9 @@ class NLD:
         state is touched: two fits with the same seed and threads give the same model).
     threads: torch threads while fitting (None: the preset's, which the results it quotes
         were measured with).
-    device: where the training loop runs: "auto" (a GPU when torch sees one), "cpu" (the
-        default), "cuda", "cuda:N" or "mps"; the stages after it and the analysis run on the
-        CPU, and the fitted model is on the CPU.
+    device: where the training loop runs and the fitted model computes (predict, transform,
+        score): "auto" (a GPU when torch sees one), "cpu" (the default), "cuda", "cuda:N" or
+        "mps"; the stages after the loop and the landscape analysis run on the CPU.
     progress: show a progress bar while fitting.
     run_dir: keep the training run here (checkpoints as it trains, metrics.jsonl, and at the
         end what `save` writes); by default it goes to a temporary directory, removed after
@@ -181,6 +182,7 @@ class NLD:
             if recs.columns:
                 meta["data"]["columns"] = recs.columns
             self._set_fitted(model, fitted, meta, analysed(model, data.x, self.seed))
+        model.to(resolve_device(self.config.train.device))
         if self.run_dir is not None:
             self.save(self.run_dir)  # with its analysis, and the columns it was trained on
         return self
@@ -364,10 +366,13 @@ class NLD:
         return recs.restore([fn(a[None])[0] for a in recs.arrays])
 
 
-def load(path: str | os.PathLike[str]) -> NLD:
+def load(path: str | os.PathLike[str], *, device: str | None = None) -> NLD:
     """A fitted `NLD` from a run directory (`NLD.save`, `nld train`, `nld import-dynvae`).
-    Its stored analysis is used when it belongs to these weights; else it is computed."""
+    Its stored analysis is used when it belongs to these weights; else it is computed. The
+    model computes on `device` (auto, cpu (None), cuda, cuda:N or mps); its landscape
+    analysis is on the CPU."""
     d = Path(path)
+    on = resolve_device(device)  # one torch cannot use: an error before any reading
     with _own_rng():  # a new model's initial weights are drawn before the stored ones load
         model, fitted, sha = checkpoint.load_with_sha256(d)
         _, meta = checkpoint.read_config(d)
@@ -380,7 +385,7 @@ def load(path: str | os.PathLike[str]) -> NLD:
                 landscape = None
             if landscape is None:
                 landscape = analyze(model, None)
-    return from_parts(model, fitted, meta, landscape)
+    return from_parts(model.to(on), fitted, meta, landscape)
 
 
 def analysed(model: NLDModel, x: np.ndarray, seed: int = 0) -> Analysis | None:

@@ -10,6 +10,7 @@ import torch
 
 from nld import markov
 from nld.analysis import Minimum, assign_basins, find_minima, model_energy
+from nld.device import device_of
 from nld.fitted import Fitted
 from nld.model import NLDModel
 
@@ -21,9 +22,11 @@ HEAD_TOLERANCE = 0.05  # of the minima's spacing: a fitted minimum this close is
 
 @torch.no_grad()
 def readout_path(model: NLDModel, x: np.ndarray | torch.Tensor, batch: int = 256) -> torch.Tensor:
-    """The lag-free readout r(c_t) for every step: [N, T, d], causal in x."""
+    """The lag-free readout r(c_t) for every step: [N, T, d] on the CPU, causal in x; computed
+    on the model's device."""
     xt = torch.as_tensor(x, dtype=torch.float32)
-    return torch.cat([model.read(part)[0] for part in xt.split(batch)])
+    on = device_of(model)
+    return torch.cat([model.read(part.to(on))[0].cpu() for part in xt.split(batch)])
 
 
 @torch.no_grad()
@@ -32,13 +35,14 @@ def read_all(
 ) -> tuple[torch.Tensor, np.ndarray | None]:
     """In one pass of the encoder: the readout r(c_t) [N, T, d] of every step, and the basin
     head's log p(class | c_t) [N, T, k] of the fitted minima (None without a fitted head),
-    causal in x."""
+    causal in x; computed on the model's device, returned on the CPU."""
     xt = torch.as_tensor(x, dtype=torch.float32)
-    parts = [model.read(part, classes=fitted.classes)[:2] for part in xt.split(batch)]
-    positions = torch.cat([r for r, _ in parts])
+    on = device_of(model)
+    parts = [model.read(part.to(on), classes=fitted.classes)[:2] for part in xt.split(batch)]
+    positions = torch.cat([r.cpu() for r, _ in parts])
     if any(h is None for _, h in parts):
         return positions, None
-    return positions, torch.cat([h for _, h in parts if h is not None]).numpy()
+    return positions, torch.cat([h.cpu() for _, h in parts if h is not None]).numpy()
 
 
 def read_path(

@@ -183,7 +183,7 @@ def analyze(
     prior = model.prior
     beta = float(prior.beta().detach())
     d = model.cfg.latent_dim
-    clocked_gamma, clocked_mass, _ = (v.detach().double().numpy() for v in prior.kinetics())
+    clocked_gamma, clocked_mass, _ = (v.detach().cpu().double().numpy() for v in prior.kinetics())
     gamma = np.broadcast_to(clocked_gamma, (d,)).copy()
     mass = (
         np.broadcast_to(clocked_mass, (d,)).copy() if model.cfg.dynamics == "underdamped" else None

@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     analysis_chains: int = Field(256, gt=0, description="MALA chains of the occupancy (a)")
     analysis_steps: int = Field(4_000, gt=0, description="MALA steps of the occupancy (a)")
     threads: int = Field(2, gt=0, description="torch threads of the process")
+    device: str = Field(
+        "cpu",
+        pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
+        description="where the models compute labels, energies along streams and prior paths: "
+        "cpu, auto (a GPU when torch sees one), cuda, cuda:N or mps; the landscape analysis "
+        "and energy grids stay on the CPU in float64",
+    )
     request_read_timeout_seconds: float = Field(
         10.0,
         gt=0,

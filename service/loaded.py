@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from nld.analysis.grid import Grid, Plane, box_grid, plane_grid, plane_through
+from nld.device import device_of
 from nld.errors import NonFiniteError
 from nld.estimator import NLD, from_parts
 from nld.fitted import Fitted
@@ -99,8 +100,9 @@ class LoadedModel:
         energy_fn = self.model.prior.energy
         assert energy_fn is not None
         batched = x.ndim == 3
-        xt = torch.from_numpy(x)
-        h0 = None if h is None else torch.from_numpy(h)
+        on = device_of(self.model)
+        xt = torch.from_numpy(x).to(on)
+        h0 = None if h is None else torch.from_numpy(h).to(on)
         chain, new_belief, log_p = self.fitted.chain, None, None
         # The chain (whose states are the head's minima: checkpoint.load) labels by itself:
         # the head's classes are not needed then.
@@ -112,7 +114,7 @@ class LoadedModel:
             log_p, _ = chain.filter(xs, prev)
             new_belief = log_p[:, -1] if batched else log_p[0, -1]
         elif head_log_p is not None:
-            log_p = head_log_p.numpy()
+            log_p = head_log_p.cpu().numpy()
         classes = None if log_p is None else log_p.argmax(-1)
         proba = None
         if log_p is not None and self.head_order is not None:  # as the analysis' minima
@@ -128,7 +130,7 @@ class LoadedModel:
                 "the model produced non-finite values for these observations "
                 "(are they on the scale of its training data?)"
             )
-        z = r.numpy().astype(np.float64)
+        z = r.cpu().numpy().astype(np.float64)
         index = a.index
         labels, _ = basin_labels(
             self.head_order,
@@ -136,7 +138,8 @@ class LoadedModel:
             z,
             lambda p: index.assign(p, exact=False),
         )
-        return Chunk(labels, z, e.numpy().astype(np.float64), h_new.numpy(), new_belief, proba)
+        energies = e.cpu().numpy().astype(np.float64)
+        return Chunk(labels, z, energies, h_new.cpu().numpy(), new_belief, proba)
 
     # -- a whole recording ----------------------------------------------------------------
     @cached_property
@@ -308,5 +311,5 @@ class LoadedModel:
         of the training data (no observation noise)."""
         m = self.model
         with torch.inference_mode():
-            mean = m.decoder.mean(torch.from_numpy(positions).float())
-            return (mean * m.x_std + m.x_mean).double().numpy()
+            mean = m.decoder.mean(torch.from_numpy(positions).float().to(device_of(m)))
+            return (mean * m.x_std + m.x_mean).cpu().double().numpy()

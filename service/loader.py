@@ -23,6 +23,7 @@ import torch
 
 from nld import analysis_file, checkpoint
 from nld.chain_split import split_warnings, stored_split
+from nld.device import resolve_device
 from nld.errors import CheckpointError
 from nld.inference import head_order
 from nld.landscape import Analysis, analyze
@@ -34,8 +35,10 @@ from service.registry import Loading
 log = logging.getLogger("nld.service")
 
 
-def configure(settings: Settings) -> None:
+def configure(settings: Settings) -> torch.device:
+    """Set torch's threads; the device models compute on (NLDError if torch cannot use it)."""
     torch.set_num_threads(settings.threads)
+    return resolve_device(settings.device)
 
 
 def cache_dir(settings: Settings) -> Path:
@@ -143,6 +146,7 @@ def load_model(
     analysis, source = None, "none"  # an NSDE baseline has no energy
     if model.cfg.has_energy:
         analysis, source = stored_or_computed(run_dir, model, sha256, settings, status)
+    model.to(resolve_device(settings.device))  # analysed on the CPU, computes there
     card = run_dir / "MODEL_CARD.md"
     lm = LoadedModel(
         name=run_dir.name,

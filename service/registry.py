@@ -141,10 +141,18 @@ async def load_in_background(reg: Registry, settings: Settings, dirs: list[Path]
         return not done.done()
 
     def work() -> None:
+        from nld.errors import NLDError
+
         try:
             from service.loader import configure
 
             configure(settings)
+        except NLDError as e:  # a device torch cannot use: every model fails, and says why
+            log.error("cannot load models: %s", e)
+            for run_dir in dirs:
+                post(install, run_dir.name, f"the service cannot load models: {e}")
+            post(finish)
+            return
         except Exception as e:  # torch missing or broken: every model fails, and says why
             log.exception("cannot load models")
             for run_dir in dirs:

@@ -13,13 +13,15 @@ EnergyFn = Callable[[Tensor], Tensor]
 
 
 def model_energy(model: torch.nn.Module) -> EnergyFn:
-    """A float64, frozen copy of a model's energy E(q)."""
+    """A float64, frozen copy of a model's energy E(q), on the CPU wherever the model is: the
+    landscape analysis (minima, saddles, basins, quadrature, MALA) works in float64 on small
+    batches, where an accelerator gains nothing (and Apple's MPS has no float64)."""
     energy = getattr(getattr(model, "prior", None), "energy", None)
     if energy is None:
         raise ValueError(
             "this model has no energy (an NSDE baseline): landscape analysis needs NLD"
         )
-    frozen = copy.deepcopy(energy).double().eval()
+    frozen = copy.deepcopy(energy).to("cpu", torch.float64).eval()
     for p in frozen.parameters():
         p.requires_grad_(False)
     return frozen

@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from nld import checkpoint
 from nld.data import Dataset
+from nld.device import device_of
 from nld.errors import NLDError
 from nld.fitted import Fitted
 from nld.fitting import pipeline
@@ -202,11 +203,12 @@ def objective_per_step(
     model.eval()
     n = max(1, min(data.n_sequences, SCORE_STEPS // data.length))
     x = torch.from_numpy(data.x[:n])
+    on = device_of(model)
     total = 0.0
     for rep in range(SCORE_REPEATS):
         gen = torch.Generator().manual_seed(seed + rep)
         for part in x.split(256):
-            terms, _ = model.elbo_terms(part, generator=gen)
+            terms, _ = model.elbo_terms(part.to(on), generator=gen)
             kl = terms["kl0"] + terms["kl_path"]
             total += float((terms["loglik"] - kl_weight * kl).sum())
     return total / (SCORE_REPEATS * n * data.length)

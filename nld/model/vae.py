@@ -282,18 +282,22 @@ class NLDModel(nn.Module):
         ctx, h_last = self.encode(self.standardise(x), h)
         head = None
         if self.basin_head is not None and classes > 0:
-            head = torch.log_softmax(self.basin_head(ctx)[..., :classes].double(), -1)
+            logits = self.basin_head(ctx)[..., :classes]
+            if logits.device.type == "mps":  # which has no float64
+                logits = logits.cpu()
+            head = torch.log_softmax(logits.double(), -1)
         return self.readout(ctx), head, h_last
 
     @torch.no_grad()
     def emissions(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The decoder's Gaussian at each position [K, d], in raw observation space: means
         [K, D] and covariances [K, D, D] (float64), the state chain's starting emissions."""
-        q = torch.as_tensor(positions, dtype=torch.float32)
-        std = self.x_std.double()
-        means = self.decoder.mean(q).double() * std + self.x_mean.double()
-        covs = self.decoder.covariance(q).double() * std[:, None] * std[None, :]
-        return means.numpy(), covs.numpy()
+        q = torch.as_tensor(positions, dtype=torch.float32).to(self.x_std.device)
+        mean, cov, std = (
+            v.cpu().double() for v in (self.decoder.mean(q), self.decoder.covariance(q), self.x_std)
+        )
+        means = mean * std + self.x_mean.cpu().double()
+        return means.numpy(), (cov * std[:, None] * std[None, :]).numpy()
 
     def set_clock(self, clock: float) -> None:
         """Set the prior's clock (`ModelConfig.clock`): in the config the checkpoint stores and

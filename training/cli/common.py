@@ -15,7 +15,12 @@ if TYPE_CHECKING:  # the script loads without torch: see `serve`'s worker proces
 
 @overload
 def load_run(
-    run_dir: str, data_path: str, table: TableOptions | None = None, *, training: bool = False
+    run_dir: str,
+    data_path: str,
+    table: TableOptions | None = None,
+    *,
+    training: bool = False,
+    device: str | None = None,
 ) -> tuple[NLDModel, Fitted, Dataset]: ...
 
 
@@ -26,6 +31,7 @@ def load_run(
     table: TableOptions | None = None,
     *,
     training: bool = False,
+    device: str | None = None,
 ) -> tuple[NLDModel, Fitted, Dataset | None]: ...
 
 
@@ -35,15 +41,19 @@ def load_run(
     table: TableOptions | None = None,
     *,
     training: bool = False,
+    device: str | None = None,
 ) -> tuple[NLDModel, Fitted, Dataset | None]:
-    """The checkpoint (network and what was fitted beside it), and the data set (None
-    without a path) as `run_data` reads it."""
+    """The checkpoint (network and what was fitted beside it), the network on `device` (None:
+    the CPU), and the data set (None without a path) as `run_data` reads it."""
     import torch
 
     from nld import checkpoint
+    from nld.device import resolve_device
 
+    on = resolve_device(device)  # one that torch cannot use: an error before any reading
     torch.set_num_threads(min(2, torch.get_num_threads()))  # at most 2; OMP_NUM_THREADS holds
     model, fitted = checkpoint.load(run_dir)
+    model.to(on)
     if data_path is None:
         return model, fitted, None
     meta = checkpoint.read_config(run_dir)[1]
@@ -144,3 +154,13 @@ def ray_choice(a: argparse.Namespace) -> bool | None:
     if a.ray_address and a.ray is False:
         raise NLDError("--ray-address runs through Ray: leave out --no-ray")
     return True if a.ray_address else a.ray
+
+
+def add_device_option(p: argparse.ArgumentParser) -> None:
+    """--device for the commands that compute with a trained model."""
+    p.add_argument(
+        "--device",
+        help="where the model encodes the data and samples its prior: auto (a GPU when torch "
+        "sees one), cpu (the default), cuda, cuda:N or mps; the landscape analysis runs on "
+        "the CPU in float64",
+    )

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from nld.errors import NLDError
-from training.cli.common import add_table_options, load_run, table_options
+from training.cli.common import add_device_option, add_table_options, load_run, table_options
 
 
 def _cmd_segment(a: argparse.Namespace) -> None:
@@ -32,7 +32,7 @@ def _cmd_segment(a: argparse.Namespace) -> None:
     checkpoint.read_config(a.run_dir)  # a missing or broken run is named before any work
     if not (Path(a.run_dir) / analysis_file.FILE).is_file():
         print("analysing the model's landscape (none stored beside it) ...", file=sys.stderr)
-    model = nld.load(a.run_dir)
+    model = nld.load(a.run_dir, device=a.device)
     options = table_options(a)
     if options.columns is None:  # a table's channels: those the model was trained on
         options = dataclasses.replace(options, columns=model.feature_names_in_)
@@ -73,7 +73,7 @@ def _cmd_evaluate(a: argparse.Namespace) -> None:
     from training.evaluate import evaluate
 
     table = table_options(a)
-    model, fitted, data = load_run(a.run_dir, a.data, table)
+    model, fitted, data = load_run(a.run_dir, a.data, table, device=a.device)
     spec = load_spec(a.spec) if a.spec else None
     truth = None if spec is None else spec.stationary()
     fit_data = None
@@ -100,7 +100,7 @@ def _cmd_analyze(a: argparse.Namespace) -> None:
     from nld.io import write_json
     from training.analyze import analyze_run
 
-    model, fitted, data = load_run(a.run_dir, a.data, table_options(a))
+    model, fitted, data = load_run(a.run_dir, a.data, table_options(a), device=a.device)
     spec = load_spec(a.spec) if a.spec else None
     found = analyze_run(model, fitted, data, spec=spec, seed=a.seed)
     res, analysis = found.record, found.analysis
@@ -182,6 +182,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "probability) instead of one per step",
     )
     add_table_options(s)
+    add_device_option(s)
     s.set_defaults(fn=_cmd_segment)
 
     e = sub.add_parser("evaluate", help="accuracy, minima and occupancies on a data set")
@@ -197,6 +198,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "its states are never used)",
     )
     add_table_options(e)
+    add_device_option(e)
     e.set_defaults(fn=_cmd_evaluate)
 
     an = sub.add_parser(
@@ -211,6 +213,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     an.add_argument("--out", required=True, help="analysis.json")
     an.add_argument("--card", help="also write a Markdown model card here")
     add_table_options(an)
+    add_device_option(an)
     an.set_defaults(fn=_cmd_analyze)
 
     pl = sub.add_parser("plot", help="figures of the landscape, drift, segmentation, training")
