@@ -9,8 +9,10 @@ online accuracy of both on the test split, with the Bayes filter's limit. A row 
 to bench/results/train_speed.jsonl: wall seconds, the ratio to hmmlearn's fit in the same
 invocation, peak memory (the process's maximum resident set), minima found and accuracies.
 
-`--data DIR` takes the splits from DIR/EXP/{train,test}.npz, drawing them with
-`nld data generate` where missing (default: runs/bench/data).
+`--set SECTION.KEY=VALUE` passes a setting to `nld train` (e.g. `train.holdout=0.1`: early
+stopping); the row records it, the iterations the loop ran and the occupancy errors (b)-(d).
+`--data DIR` takes the splits from DIR/EXP/{train,test}.npz, drawing them with `nld data
+generate` where missing (default: runs/bench/data).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -75,7 +78,16 @@ def main() -> None:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--data", type=Path, default=ROOT / "runs" / "bench" / "data")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="a setting of the preset, as `nld train --set` (repeatable)",
+    )
+    p.add_argument("--keep", type=Path, help="keep the runs here (DIR/EXP-PRESET-SEED)")
     a = p.parse_args()
+    settings = [v for kv in a.set for v in ("--set", kv)]
     for experiment in a.experiments:
         train, test = splits(a.data, experiment)
         hmm_seconds, hmm_mb, out = timed(
@@ -94,8 +106,14 @@ def main() -> None:
         for seed in a.seeds:
             with tempfile.TemporaryDirectory() as tmp:
                 run = Path(tmp) / "run"
+                if a.keep is not None:
+                    run = a.keep / f"{experiment}-{a.preset}-{seed}"
+                    shutil.rmtree(run, ignore_errors=True)
                 argv = ["train", "--preset", a.preset, "--data", str(train), "--out", str(run)]
-                seconds, mb, _ = timed([*NLD, *argv, "--seed", str(seed), "--quiet"], a.threads)
+                seconds, mb, _ = timed(
+                    [*NLD, *argv, *settings, "--seed", str(seed), "--quiet"], a.threads
+                )
+                meta = json.loads((run / "config.json").read_text())["meta"]
                 evaluate = [*NLD, "evaluate", str(run), "--data", str(test), "--spec", experiment]
                 res = json.loads(timed(evaluate, a.threads)[2])
             append_row(
@@ -103,13 +121,20 @@ def main() -> None:
                 {
                     **base,
                     "preset": a.preset,
+                    "settings": a.set,
                     "seed": seed,
+                    "iterations": meta["iteration"],
+                    "early_stop": meta.get("early_stop"),
                     "seconds": seconds,
                     "ratio_to_hmmlearn": seconds / hmm_seconds,
                     "peak_mb": mb,
                     "n_minima": res.get("n_minima"),
                     "accuracy": res.get("accuracy_mean"),
                     "offline_accuracy": res.get("offline_accuracy_mean"),
+                    **{
+                        f"occupancy_{k}_l1": res.get(f"occupancy_{k}_l1")
+                        for k in ("zeroth", "second", "quadrature")
+                    },
                     "bayes_limit_online": res.get("bayes_limit_online"),
                 },
             )

@@ -198,7 +198,7 @@ def test_a_device_setting_torch_cannot_use_is_refused(monkeypatch, tmp_path):
     from service.loader import configure
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(NLDError, match="device 'cuda:1'.*sees no CUDA GPU"):
+    with pytest.raises(NLDError, match=r"device 'cuda:1'.*sees no CUDA GPU"):
         configure(Settings(models_dir=tmp_path, device="cuda:1"))
     with pytest.raises(ValueError, match="device"):
         Settings(models_dir=tmp_path, device="gpu")

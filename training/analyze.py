@@ -120,6 +120,17 @@ def _joined(record: dict[str, Any], keys: tuple[str, ...], spec: str) -> dict[st
     return {k: ", ".join(format(v, spec) for v in record[k]) for k in keys}
 
 
+def _stopped(meta: dict[str, Any]) -> str:
+    """Where the loop stopped early, for the card ("" if it ran every iteration)."""
+    stop = meta.get("early_stop") or {}
+    if stop.get("stopped_at") is None:
+        return ""
+    return (
+        f" (stopped early: the held-out ELBO's last gain was at iteration {stop['best_at']}; "
+        "`nld.fitting.early_stop`)"
+    )
+
+
 def model_card(name: str, res: dict[str, Any], command: str, meta: dict[str, Any]) -> str:
     """A model card in Markdown from `analyze_run`'s output, the checkpoint's training record
     and the command that measured it."""
@@ -133,7 +144,8 @@ def model_card(name: str, res: dict[str, Any], command: str, meta: dict[str, Any
         "landscape run that many times faster than in training: `nld.fitting.clock`).",
         "",
         f"Trained with the preset `{meta.get('preset', '?')}` (seed {train.get('seed', '?')}, "
-        f"{meta.get('iteration', '?')} iterations, {meta.get('train_seconds', '?')} s on "
+        f"{meta.get('iteration', '?')} iterations{_stopped(meta)}, "
+        f"{meta.get('train_seconds', '?')} s on "
         f"{train.get('threads', '?')} thread(s), {meta.get('rollbacks', '?')} rollbacks) on "
         f"{data.get('n_sequences', '?')} sequences of {data.get('length', '?')} x "
         f"{data.get('dim', '?')}.",

@@ -54,6 +54,24 @@ class TrainSettings(BaseModel):
     prior_steps: int = Field(
         4, ge=1, description="optimizer steps on the prior's drift per iteration (free posterior)"
     )
+    holdout: float = Field(
+        0.0,
+        ge=0,
+        lt=0.5,
+        description="share of the training sequences the loop does not train on; it stops when "
+        "their ELBO has stopped improving (nld.fitting.early_stop; 0: no early stop, all "
+        "iterations run)",
+    )
+    patience: int = Field(
+        300, gt=0, description="with a holdout: iterations without a gain of min_gain to stop"
+    )
+    min_gain: float = Field(
+        0.003,
+        ge=0,
+        description="held-out ELBO gain that counts as improving, in nats per observed value "
+        "(per step and channel)",
+    )
+    holdout_every: int = Field(50, gt=0, description="iterations between two held-out ELBOs")
     grad_clip: float = Field(10.0, gt=0)
     checkpoint_every: int = Field(200, gt=0)
     log_every: int = Field(10, gt=0)

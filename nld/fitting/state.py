@@ -18,6 +18,7 @@ from safetensors.torch import save as st_save
 from nld.checkpoint import fitted_from, read_tensors
 from nld.errors import CheckpointError
 from nld.fitted import CHAIN_PREFIXES, Fitted
+from nld.fitting.early_stop import Stopping
 from nld.fitting.step import Optimizers
 from nld.io import write_bytes
 from nld.model import NLDModel
@@ -34,6 +35,7 @@ class Progress:
     seconds: float = 0.0
     # The records of the stages done (nld.fitting.pipeline), by their key in `meta`.
     records: dict[str, Any] = field(default_factory=dict)
+    stopping: Stopping = field(default_factory=Stopping)  # the held-out ELBO (early_stop)
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Progress:
@@ -45,7 +47,8 @@ class Progress:
             if doc.get(key) is not None:
                 records[key] = doc[key]
             doc.pop(key, None)
-        return cls(**doc, records=records)
+        stopping = Stopping(**(doc.pop("stopping", None) or {}))
+        return cls(**doc, records=records, stopping=stopping)
 
 
 def save_state(

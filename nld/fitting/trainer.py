@@ -23,6 +23,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from nld.errors import NLDError
 from nld.fitted import Fitted
 from nld.fitting import pipeline
 from nld.fitting.config import TrainConfig, TrainSettings
+from nld.fitting.early_stop import held_out_elbo, holdout_rows
 from nld.fitting.pipeline import Context, Stage, pending, run_stages
 from nld.fitting.rescue import single_well
 from nld.fitting.state import FILE as STATE_FILE
@@ -96,7 +98,10 @@ def train(
     torch.set_num_threads(t.threads)
     torch.manual_seed(t.seed)
     x = torch.from_numpy(data.x).to(device)
-    model = initial_model(cfg, x).to(device)
+    model = initial_model(cfg, x).to(device)  # standardised by every sequence
+    rows, held = holdout_rows(len(x), t.holdout, t.seed)
+    gain = t.min_gain * data.dim  # per step, as the held-out ELBO is
+    x, x_held = (x, None) if len(held) == 0 else (x[rows.to(device)], x[held.to(device)])
     fitted = Fitted.none(model.cfg)
     opts = optimizers(model, t)
     # The random numbers are drawn on the CPU and moved: the same on every device, and a run's
@@ -107,6 +112,7 @@ def train(
         if not (out / STATE_FILE).is_file():
             raise NLDError(f"{out}: nothing to resume ({STATE_FILE} not found)")
         prog = load_state(out, model, fitted, opts, gen)
+        prog.stopping.resume(t.kl_final)
         _truncate_metrics(out / METRICS, prog.iteration)
     elif (out / STATE_FILE).exists() or (out / checkpoint.CONFIG).exists():
         raise NLDError(f"{out} already holds a run: pass --resume to continue it, or another --out")
@@ -143,6 +149,7 @@ def train(
                 "finished": final,
                 "train_seconds": round(prog.seconds, 2),
                 "rollbacks": prog.rollbacks,
+                "early_stop": asdict(prog.stopping) if x_held is not None else None,
                 **{key: prog.records.get(key) for key in pipeline.record_keys()},
                 "data": {"n_sequences": data.n_sequences, "length": data.length, "dim": data.dim},
             },
@@ -160,7 +167,7 @@ def train(
     model.train()
     try:
         with (out / METRICS).open("a") as log:
-            while prog.iteration < t.iterations:
+            while prog.iteration < t.iterations and prog.stopping.stopped_at is None:
                 lr = _lr(t, prog.iteration) * prog.lr_scale
                 set_lr(opts, lr)
                 kl_w = _kl_weight(t, prog.iteration)
@@ -177,7 +184,30 @@ def train(
                 prog.seconds = time.perf_counter() - start
                 if prog.iteration % 50 == 0:
                     good = snapshot()
-                if prog.iteration % t.log_every == 0 or prog.iteration == t.iterations:
+                held_elbo = None
+                if (
+                    x_held is not None
+                    and prog.iteration >= t.kl_warmup
+                    and prog.iteration % t.holdout_every == 0
+                ):
+                    held_elbo = held_out_elbo(model, x_held, t.kl_final, t.seed)
+                    if prog.stopping.update(
+                        prog.iteration, held_elbo, t.kl_final, t.patience, gain
+                    ):
+                        stop = prog.stopping
+                        assert stop.best is not None
+                        tqdm.write(
+                            f"stopped at iteration {prog.iteration}: the held-out ELBO "
+                            f"({held_elbo:.3f} per step) has not gained {gain:.3g} over its "
+                            f"best ({stop.best:.3f}, iteration {stop.best_at}) in {t.patience} "
+                            "iterations",
+                            file=sys.stderr,
+                        )
+                if (
+                    prog.iteration % t.log_every == 0
+                    or prog.iteration == t.iterations
+                    or held_elbo is not None
+                ):
                     row = {
                         "iteration": prog.iteration,
                         "seconds": round(prog.seconds, 3),
@@ -189,6 +219,8 @@ def train(
                     }
                     if model.cfg.has_energy:
                         row["beta"] = float(model.prior.beta().detach())
+                    if held_elbo is not None:
+                        row["holdout_elbo"] = held_elbo
                     log.write(json.dumps(row) + "\n")
                     log.flush()
                     bar.set_postfix(
