@@ -37,8 +37,10 @@ def held_out_elbo(model: NLDModel, x: Tensor, kl_weight: float, seed: int) -> fl
     was_training = model.training
     model.eval()
     part = x[: max(1, HOLDOUT_STEPS // x.shape[1])]
-    terms, _ = model.elbo_terms(part, generator=torch.Generator().manual_seed(seed))
-    model.train(was_training)
+    try:
+        terms, _ = model.elbo_terms(part, generator=torch.Generator().manual_seed(seed))
+    finally:
+        model.train(was_training)
     kl = terms["kl0"] + terms["kl_path"]
     return float((terms["loglik"] - kl_weight * kl).sum()) / (part.shape[0] * part.shape[1])
 
