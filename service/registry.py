@@ -147,14 +147,12 @@ async def load_in_background(reg: Registry, settings: Settings, dirs: list[Path]
             from service.loader import configure
 
             configure(settings)
-        except NLDError as e:  # a device torch cannot use: every model fails, and says why
-            log.error("cannot load models: %s", e)
-            for run_dir in dirs:
-                post(install, run_dir.name, f"the service cannot load models: {e}")
-            post(finish)
-            return
-        except Exception as e:  # torch missing or broken: every model fails, and says why
-            log.exception("cannot load models")
+        except Exception as e:  # a device torch cannot use, torch missing or broken: every
+            # model fails, and says why (a traceback in the log for what nld did not foresee)
+            if isinstance(e, NLDError):
+                log.error("cannot load models: %s", e)
+            else:
+                log.exception("cannot load models")
             for run_dir in dirs:
                 post(install, run_dir.name, f"the service cannot load models: {e}")
             post(finish)
