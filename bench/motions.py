@@ -31,6 +31,7 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from record import append_row
@@ -132,11 +133,10 @@ def _head_scores(run: Path, out: Path, truth: np.ndarray) -> dict:
     }
 
 
-def _ceiling(out: Path) -> float:
-    """Accuracy on the test file of a classifier trained with the activities of the training
-    file on windows of its last steps (bench/regimes.py's supervised ceiling)."""
+def datasets(out: Path) -> tuple[Any, Any]:
+    """The training and test tables written to `out`, as nld Datasets with the activities as
+    their states."""
     import pyarrow.csv as pcsv
-    from regimes import ceiling
 
     from nld.data import Dataset
     from nld.data.recordings import as_recordings
@@ -149,7 +149,15 @@ def _ceiling(out: Path) -> float:
         names = pcsv.read_csv(out / f).to_pydict()["activity"]
         codes = sorted(set(names))
         sets.append(Dataset(x, np.array([codes.index(v) for v in names]).reshape(x.shape[:2])))
-    return ceiling(*sets)
+    return sets[0], sets[1]
+
+
+def _ceiling(out: Path) -> float:
+    """Accuracy on the test file of a classifier trained with the activities of the training
+    file on windows of its last steps (bench/regimes.py's supervised ceiling)."""
+    from regimes import ceiling
+
+    return ceiling(*datasets(out))
 
 
 def main() -> None:

@@ -102,27 +102,6 @@ def _ar_loglik(states: list[ARState], xs: np.ndarray) -> np.ndarray:
     return np.stack(out, -1).reshape(*cur.shape[:2], len(states))
 
 
-def regressors(xs: np.ndarray, dynamics: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """The steps after the first [M, D] and what each state regresses them on [M, D + 1]:
-    the previous observation and 1 (or, without `dynamics`, 1 alone: a Gaussian emission)."""
-    d = xs.shape[-1]
-    cur = xs[:, 1:].reshape(-1, d)
-    ones = np.ones((len(cur), 1))
-    return cur, np.hstack([xs[:, :-1].reshape(-1, d), ones]) if dynamics else ones
-
-
-def emission(cur: np.ndarray, z: np.ndarray, w: np.ndarray, add: np.ndarray) -> ARState:
-    """The state's (A, b, S) by least squares of `cur` on `z` with step weights w (A = 0 where
-    z is the constant alone)."""
-    d = cur.shape[1]
-    coef = np.linalg.solve(
-        (z * w[:, None]).T @ z + 1e-8 * np.eye(z.shape[1]), (z * w[:, None]).T @ cur
-    )
-    res = cur - z @ coef
-    a = coef[:d].T if z.shape[1] > 1 else np.zeros((d, d))
-    return a, coef[-1], (res * w[:, None]).T @ res / w.sum() + add
-
-
 def ar_fit(
     states: list[ARState],
     log_init: np.ndarray,
@@ -130,12 +109,13 @@ def ar_fit(
     xs: np.ndarray,
     *,
     rounds: int = 16,
-    dynamics: bool = True,
 ) -> tuple[float, list[ARState], np.ndarray, np.ndarray]:
-    """EM of an AR(1) HMM on xs [N, T, D] (without `dynamics`, A stays 0: Gaussian emissions),
-    at most `rounds` rounds, until a round gains less than 1e-5 nats per step: the
-    log-likelihood per step of the steps after the first, and the parameters."""
-    cur, z = regressors(xs, dynamics)
+    """EM of an AR(1) HMM on xs [N, T, D] (state k: x_t ~ N(A_k x_{t-1} + b_k, S_k)), at most
+    `rounds` rounds, until a round gains less than 1e-5 nats per step: the log-likelihood per
+    step of the steps after the first, and the parameters."""
+    d = xs.shape[-1]
+    cur = xs[:, 1:].reshape(-1, d)
+    z = np.hstack([xs[:, :-1].reshape(-1, d), np.ones((len(cur), 1))])  # x_{t-1} and 1
     add, last = ridge(xs), -np.inf
     for _ in range(rounds):
         e = markov.expectations(log_init, log_trans, _ar_loglik(states, xs))
@@ -144,7 +124,13 @@ def ar_fit(
             break
         last = score
         log_init, log_trans = markov.maximise(e)
-        states = [emission(cur, z, w, add) for w in e.posterior.reshape(-1, len(states)).T]
+        states = []
+        for w in e.posterior.reshape(-1, len(log_init)).T:  # weighted least squares
+            coef = np.linalg.solve(
+                (z * w[:, None]).T @ z + 1e-8 * np.eye(d + 1), (z * w[:, None]).T @ cur
+            )
+            res = cur - z @ coef
+            states.append((coef[:d].T, coef[-1], (res * w[:, None]).T @ res / w.sum() + add))
     return score, states, log_init, log_trans
 
 

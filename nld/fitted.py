@@ -1,6 +1,7 @@
 """What the stages after training fit beside the network: the minima the basin head's classes
-stand for, and a hidden Markov chain over them: the state chain (nld.state_chain), or where
-that one does not fit the data, the chain on the basin head's classes (nld.head_chain).
+stand for, and a hidden Markov chain over them: the state chain (nld.state_chain, of Gaussian
+or AR(1) emissions), or where neither fits the data, the chain on the basin head's classes
+(nld.head_chain).
 
 The network (nld.model.NLDModel, a torch module) holds what gradient descent learns; a
 `Fitted` holds what is read off it afterwards, and is saved in the same weights file:
@@ -8,6 +9,7 @@ The network (nld.model.NLDModel, a torch module) holds what gradient descent lea
     basin_minima  [MAX_BASINS, d]   the first basin_count rows: the minima, in class order
     basin_count   []                how many (0: the basin head is not fitted)
     chain.*                         the state chain, whose states are those minima
+                                    (chain.dynamics and chain.marginals: AR(1) emissions)
     head_chain.*                    the basin head's chain, over the same minima
 
 A model without a basin head stores neither basin tensor. The prior's clock is not here: it

@@ -50,7 +50,9 @@ class Chunk:
     positions: np.ndarray  # [..., T, d]
     energies: np.ndarray  # [..., T]
     h: np.ndarray  # float32, the GRU state after the chunk
-    belief: np.ndarray | None  # [..., K] the state chain's log marginal after it
+    # [..., K (+ D)] what the state chain's filter carries: its log marginal after the chunk
+    # (and, for a dynamic chain, the last observation)
+    belief: np.ndarray | None
     proba: np.ndarray | None = None  # [..., T, K] each minimum's probability (chain or head)
 
 
@@ -91,10 +93,10 @@ class LoadedModel:
         self, x: np.ndarray, h: np.ndarray | None, belief: np.ndarray | None = None
     ) -> Chunk:
         """Label observations x [T, D] (one stream) or [B, T, D] (B streams stepped together,
-        h [1, B, H], belief [B, K]) that continue the streams whose GRU state is h and whose
-        state chain's log marginal is `belief` (None at the start of a stream): the chain's
-        or the basin head's class, or the basin of the readout position (looked up without
-        gradient flow), and the model's own float32 energy there."""
+        h [1, B, H], belief [B, ...]) that continue the streams whose GRU state is h and whose
+        state chain's filter carries `belief` (StateChain.filter; None at the start of a
+        stream): the chain's or the basin head's class, or the basin of the readout position
+        (looked up without gradient flow), and the model's own float32 energy there."""
         a = self.analysis
         assert a is not None and a.index is not None
         energy_fn = self.model.prior.energy
@@ -110,9 +112,9 @@ class LoadedModel:
         r, head_log_p, h_new = self.model.read(xt if batched else xt[None], h0, classes=head)
         if chain is not None:
             xs = x if batched else x[None]
-            prev = None if belief is None else np.asarray(belief).reshape(len(xs), -1)
-            log_p, _ = chain.filter(xs, prev)
-            new_belief = log_p[:, -1] if batched else log_p[0, -1]
+            carried = None if belief is None else np.asarray(belief).reshape(len(xs), -1)
+            log_p, _, carried = chain.filter(xs, carried)
+            new_belief = carried if batched else carried[0]
         elif head_log_p is not None:
             log_p = head_log_p.cpu().numpy()
         classes = None if log_p is None else log_p.argmax(-1)

@@ -61,7 +61,8 @@ class SessionState:
     t: int = 0  # time index of the next observation
     seq: int = -1  # number of the last chunk applied
     h: np.ndarray | None = None  # float32 GRU hidden state after the last observation
-    belief: np.ndarray | None = None  # float64 log p(state | stream so far), models with a chain
+    # float64: what the state chain's filter carries (StateChain.filter), models with a chain
+    belief: np.ndarray | None = None
     digest: str | None = None  # of the last chunk's observations
     response: bytes | None = None  # JSON of the last answer
     closed: bool = False  # the stream has ended: only a retry of its last chunk is answered

@@ -196,9 +196,14 @@ def model_card(name: str, res: dict[str, Any], command: str, meta: dict[str, Any
             lines.append(f"True mean dwell times of the matched states: {truth} steps.")
     if "chain" in res:
         chain_dwell = ", ".join(f"{v:.1f}" for v in res["chain"]["dwell_steps"])
+        emissions = (
+            "AR(1) emissions started from the basin head's classes"
+            if res["chain"].get("emissions") == "AR(1)"
+            else "decoder emissions"
+        )
         lines += [
             "",
-            f"The hidden Markov chain over these minima (`nld.state_chain`: decoder emissions "
+            f"The hidden Markov chain over these minima (`nld.state_chain`: {emissions}, "
             f"refined by Baum-Welch, no labels; fitted to {res['chain']['fitted_to']}): dwell "
             f"times {chain_dwell} steps"
             + (

@@ -17,7 +17,10 @@ that later searches can tell which class is which minimum (`nld.inference.head_o
 With `state_chain` ([stages.basin-head]) the stage ends by fitting the hidden Markov chain
 over the same minima (`fit_chain`, nld.state_chain), whose causal filter then gives the
 labels: it weighs every observation with the emissions it learned, where the head sees only
-what the context passed on (docs/concepts/model.md#the-state-chain).
+what the context passed on (docs/concepts/model.md#the-state-chain). Where that chain, of
+Gaussian emissions, disagrees with the head, the dynamic chain (AR(1) emissions) labels if its
+labels keep clearly more of the slow dynamics than the head's (`try_dynamic`); otherwise the
+head labels.
 """
 
 from __future__ import annotations
@@ -35,18 +38,34 @@ from tqdm import tqdm
 from nld.chain_split import split_test
 from nld.data import Dataset
 from nld.fitted import Fitted
+from nld.fitting.early_stop import holdout_rows
 from nld.fitting.record import StageRecord, values
 from nld.head_chain import fit_head_chain
 from nld.inference import find_landscape, readout_path, segment
 from nld.model import NLDModel
 from nld.model.vae import MAX_BASINS
-from nld.state_chain import MAX_STEPS, TooManyDimensions, fit_state_chain
+from nld.state_chain import (
+    MAX_STEPS,
+    TooManyDimensions,
+    baum_welch,
+    fit_dynamic_chain,
+    fit_state_chain,
+)
+from nld.vamp import slow_score
 
 # Of the state chain's labels with the head's, to label by the chain: where states are Gaussian
 # the two agree on 95.8-99.5% of the training steps (the pinned presets; bench/unseen.py cases
 # 3, 5, 6 and 9, before and after each separation round), where they are not on 69-83%
 # (bench/regimes.py, bench/motions.py), where the chain's own labels are up to 7 points worse.
 MIN_AGREEMENT = 0.9
+HELD_OUT = 0.2  # of the training sequences, to choose between the dynamic chain and the head
+# How much more of the slow dynamics (nld.vamp.slow_score) the dynamic chain's labels must keep
+# than the head's to label. Measured on held-out training sequences (bench/dynamic_chain.py):
+# 54% more on regimes that differ by their dynamics alone (ar1), where its labels are right on
+# .964 of the test steps and the head's on .659; where the head's are right (.998, .994, .898:
+# arcs of a curved ring, speakers, smartwatch activities) 0%, 18% less and 59% less.
+SLOW_MARGIN = 0.1
+DYNAMIC_ROUNDS = 200  # Baum-Welch rounds of the dynamic chain, at most, each time it is fitted
 BATCH = 2048
 LR = 3e-3
 
@@ -84,6 +103,22 @@ def chain_lines(fit: dict[str, Any] | None) -> list[str]:
             f"state chain: dwell times {values(fit['dwell_steps'], '.1f')} steps; its labels "
             f"agree with the basin head's on {fit['agreement']:.1%} of the training steps: {kept}"
         )
+    dynamic = fit.get("dynamic")
+    if dynamic and "why" in dynamic:
+        lines.append(f"dynamic chain: not fitted ({dynamic['why']})")
+    elif dynamic:
+        score = dynamic["heldout_slow_score"]
+        kept = (
+            f"kept, labels are its filter's; dwell times {values(dynamic['dwell_steps'], '.1f')} "
+            "steps"
+            if dynamic["kept"]
+            else "not kept"
+        )
+        lines.append(
+            f"dynamic chain (AR(1) emissions): its labels of held-out sequences keep slow "
+            f"dynamics scoring {score['dynamic chain']:.1f} against the basin head's "
+            f"{score['basin head']:.1f} (nld.vamp): {kept}"
+        )
     if "head_chain" in fit:
         dwell = values(fit["head_chain"]["dwell_steps"], ".1f")
         lines.append(f"head chain (offline labels): dwell times {dwell} steps")
@@ -103,20 +138,23 @@ def fit_chain(
     (nld.state_chain) and keep it in `fitted` as the label source if its causal labels agree
     with the head's `classes` (of x) on at least MIN_AGREEMENT of the steps. A chain of
     Gaussian emissions can only tell states apart by what single observations show; where
-    states differ by their dynamics alone (a regime-switching process with one marginal) it
-    could settle on other clusters, and then the head stays the label source, and the chain on
-    the head's classes (nld.head_chain) gives the offline labels and the kinetics."""
+    states differ by their dynamics (a regime-switching process with one marginal, a periodic
+    motion) it settles on other clusters. Then the dynamic chain, started from the head's
+    classes, is tried (`try_dynamic`); where it is not kept either, the head stays the label
+    source, and the chain on the head's classes (nld.head_chain) gives the offline labels and
+    the kinetics."""
     start = time.perf_counter()
     fitted.set_chain(None)
     fitted.set_head_chain(None)
     out: dict[str, Any]
+    xs = x.numpy()
+    positions = fitted.minima.double().numpy()
     try:
-        positions = fitted.minima.double().numpy()
-        chain = fit_state_chain(model.emissions(positions), x.numpy(), positions, seed=seed)
+        chain = fit_state_chain(model.emissions(positions), xs, positions, seed=seed)
     except TooManyDimensions as e:
         out = {"kept": False, "why": str(e)}
     else:
-        agreement = float((chain.labels(x.numpy()) == classes).mean())
+        agreement = float((chain.labels(xs) == classes).mean())
         kept = agreement >= MIN_AGREEMENT
         fitted.set_chain(chain if kept else None)
         out = {
@@ -127,12 +165,49 @@ def fit_chain(
             "dwell_steps": chain.dwell_steps().tolist(),
         }
         if kept:  # do the data hold a state the landscape merged into one of its wells?
-            out["split"] = split_test(chain, x.numpy(), seed=seed).summary()
-    if not out["kept"]:
+            out["split"] = split_test(chain, xs, seed=seed).summary()
+        else:
+            out["dynamic"] = try_dynamic(fitted, xs, classes, seed)
+    if fitted.chain is None:
         fitted.set_head_chain(fit_head_chain(classes, fitted.classes))
         assert fitted.head_chain is not None
         out["head_chain"] = fitted.head_chain.summary()
     return out | {"seconds": time.perf_counter() - start}
+
+
+def try_dynamic(fitted: Fitted, xs: np.ndarray, classes: np.ndarray, seed: int) -> dict[str, Any]:
+    """Fit the dynamic chain (AR(1) emissions, nld.state_chain) over the head's minima from
+    the head's `classes` of xs [N, T, D], and keep it in `fitted` as the label source where its
+    labels keep more of the slow dynamics than the head's: fitted to a part of the sequences,
+    its causal labels of the rest (HELD_OUT of them) must score SLOW_MARGIN more than the
+    head's classes of the same steps by nld.vamp.slow_score (the regimes a user means are the
+    slow processes). A kept chain is then refined on all the sequences. Returns the record."""
+    start = time.perf_counter()
+    positions = fitted.minima.double().numpy()
+    xs = np.asarray(xs, dtype=np.float64)
+    fit_rows, cut = (rows.numpy() for rows in holdout_rows(len(xs), HELD_OUT, seed))
+    if not len(cut):
+        return {"kept": False, "why": "one training sequence: nothing to hold out"}
+    dynamic = fit_dynamic_chain(
+        xs[fit_rows], classes[fit_rows], positions, rounds=DYNAMIC_ROUNDS, seed=seed
+    )
+    said = dynamic.labels(xs[cut])
+    scores = {
+        "basin head": slow_score(classes[cut], len(positions)),
+        "dynamic chain": slow_score(said, len(positions)),
+    }
+    kept = scores["dynamic chain"] >= (1 + SLOW_MARGIN) * scores["basin head"]
+    if kept:
+        dynamic = baum_welch(dynamic, xs, rounds=DYNAMIC_ROUNDS, tol=1e-5)
+        fitted.set_chain(dynamic)
+    return {
+        "kept": kept,
+        "heldout_slow_score": scores,
+        "heldout_agreement": float((said == classes[cut]).mean()),
+        "rounds": dynamic.rounds,
+        "dwell_steps": dynamic.dwell_steps().tolist(),
+        "seconds": time.perf_counter() - start,
+    }
 
 
 class Settings(BaseModel):
@@ -147,7 +222,8 @@ class Settings(BaseModel):
         True,
         description="also fit the hidden Markov chain over the minima (nld.state_chain) and "
         "label by its causal filter, unless its labels agree with the basin head's on less "
-        "than MIN_AGREEMENT of the training steps; then fit the chain on the head's classes "
+        "than MIN_AGREEMENT of the training steps; then try the dynamic chain (AR(1) "
+        "emissions), and where it does not label either, fit the chain on the head's classes "
         "(nld.head_chain) for offline labels",
     )
 

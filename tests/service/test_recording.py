@@ -82,3 +82,43 @@ def test_without_a_chain_streams_carry_the_heads_probabilities(tmp_path, models_
         assert whole["labels"] == [r["label"] for r in results] == p.argmax(1).tolist()
         r = c.post("/segment", json={"observations": stream, "offline": True})
         assert r.status_code == 422 and "nld fit-chain" in r.text
+
+
+def test_a_dynamic_chain_streams_in_chunks_as_in_one_pass(tmp_path, models_dir, easy_data, stream):
+    """A model labelling by a dynamic chain (AR(1) emissions, nld.state_chain): the session
+    carries the last observation with the chain's belief, so a stream cut into chunks gets
+    the probabilities of one pass, and offline labels come from the same chain."""
+    import shutil
+
+    from nld import analysis_file, checkpoint
+    from nld.inference import read_path
+    from nld.state_chain import fit_dynamic_chain
+    from service.main import create_app
+    from tests.service.conftest import make_settings, serving
+
+    shutil.copytree(models_dir / "easy", tmp_path / "easy")
+    model, fitted = checkpoint.load(tmp_path / "easy")
+    train = easy_data[0].x
+    _, classes = read_path(model, fitted, train, chain=False)
+    assert classes is not None
+    fitted.set_chain(fit_dynamic_chain(train, classes, fitted.minima.double().numpy()))
+    _, meta = checkpoint.read_config(tmp_path / "easy")
+    checkpoint.save(tmp_path / "easy", model, fitted, meta=meta)
+    (tmp_path / "easy" / analysis_file.FILE).unlink(missing_ok=True)  # the old chain's
+    with serving(create_app(make_settings(tmp_path))) as c:
+        assert c.get("/models/easy").json()["labels_from"] == "state chain"
+        whole = np.array(c.post("/segment", json={"observations": stream}).json()["probabilities"])
+        sid, got = None, []
+        for seq, (a, b) in enumerate([(0, 7), (7, 8), (8, 33), (33, len(stream))]):
+            body = {"observations": stream[a:b], "seq": seq, "end": b == len(stream)}
+            body |= {"session_id": sid} if sid else {}
+            r = c.post("/segment/stream", json=body).json()
+            sid = r["session_id"]
+            got += [res["probabilities"] for res in r["results"]]
+        np.testing.assert_allclose(got, whole, atol=1e-9)
+        reloaded = checkpoint.load(tmp_path / "easy")[1].chain
+        assert reloaded is not None and reloaded.dynamic
+        log_p, _, _ = reloaded.filter(np.asarray(stream)[None])
+        np.testing.assert_allclose(whole, np.exp(log_p[0]), atol=1e-9)
+        off = c.post("/segment", json={"observations": stream, "offline": True})
+        assert off.status_code == 200 and len(off.json()["labels"]) == len(stream)
