@@ -250,16 +250,7 @@ def fit_state_chain(
         raise TooManyDimensions(f"{x.shape[-1]} observed dimensions > {MAX_DIM}")
     xs = subsample(x, seed)
     means, covs = emissions
-    k = len(means)
-    chain = StateChain(
-        np.asarray(positions),
-        means,
-        covs + ridge(xs),
-        np.full(k, -np.log(k)),
-        markov.sticky(k, dwell),
-        -np.inf,
-        0,
-    )
+    chain = _start(positions, dwell, means, covs + ridge(xs))
     return baum_welch(chain, xs, rounds=rounds, tol=tol)
 
 
@@ -286,10 +277,25 @@ def fit_dynamic_chain(
     said = np.eye(k)[np.asarray(classes)[rows]] + 1e-6  # a class never said: all steps
     means, covs, dynamics, marginals = _emissions(xs, said, None, ridge(xs))
     assert dynamics is not None and marginals is not None
-    chain = StateChain(
+    chain = _start(positions, dwell, means, covs, dynamics, marginals)
+    return baum_welch(chain, xs, rounds=rounds, tol=tol)
+
+
+def _start(
+    positions: np.ndarray,
+    dwell: float,
+    means: np.ndarray,
+    covariances: np.ndarray,
+    dynamics: np.ndarray | None = None,
+    marginals: np.ndarray | None = None,
+) -> StateChain:
+    """A chain before Baum-Welch: these emissions, every state as likely at the start, and
+    sticky transitions (`dwell` steps)."""
+    k = len(means)
+    return StateChain(
         np.asarray(positions),
         means,
-        covs,
+        covariances,
         np.full(k, -np.log(k)),
         markov.sticky(k, dwell),
         -np.inf,
@@ -297,7 +303,6 @@ def fit_dynamic_chain(
         dynamics,
         marginals,
     )
-    return baum_welch(chain, xs, rounds=rounds, tol=tol)
 
 
 def subsample(x: np.ndarray, seed: int, max_steps: int = MAX_STEPS) -> np.ndarray:

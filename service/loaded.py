@@ -112,8 +112,7 @@ class LoadedModel:
         r, head_log_p, h_new = self.model.read(xt if batched else xt[None], h0, classes=head)
         if chain is not None:
             xs = x if batched else x[None]
-            carried = None if belief is None else np.asarray(belief).reshape(len(xs), -1)
-            log_p, _, carried = chain.filter(xs, carried)
+            log_p, _, carried = chain.filter(xs, belief)
             new_belief = carried if batched else carried[0]
         elif head_log_p is not None:
             log_p = head_log_p.cpu().numpy()
