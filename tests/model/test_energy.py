@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 
@@ -14,6 +16,24 @@ def test_closed_form_gradient_equals_autograd(activation, hidden):
     torch.testing.assert_close(value, e(q))
     torch.testing.assert_close(grad, auto)
     torch.testing.assert_close(e.force_grad(q.detach()), auto)
+
+
+def test_simulation_gradient_holds_in_float32_far_from_the_data():
+    # Pre-activations beyond +-200, where float32's sigmoid is exactly 0 or 1: force_grad's
+    # softplus (a - log sigmoid(a)) stays finite and agrees with autograd in float64.
+    torch.manual_seed(0)
+    e = MLPEnergy(2, [16, 16])
+    with torch.no_grad():
+        for layer in e.layers:
+            layer.weight.mul_(20)
+    q = torch.randn(200, 2) * 10
+    pre = e.layers[0](q)
+    assert pre.min() < -200 and pre.max() > 200
+    fast = e.force_grad(q)
+    q64 = q.double().requires_grad_()
+    (auto,) = torch.autograd.grad(copy.deepcopy(e).double()(q64).sum(), q64)
+    assert torch.isfinite(fast).all()
+    torch.testing.assert_close(fast.double(), auto, rtol=1e-5, atol=1e-4)
 
 
 def test_gradient_is_differentiable_in_the_parameters():
