@@ -29,7 +29,7 @@ from nld.model.config import ModelConfig
 from nld.model.decoder import Decoder
 from nld.model.layers import mlp
 from nld.model.prior import Prior
-from nld.model.sde import step
+from nld.model.sde import Euler
 
 MAX_BASINS = 16  # classes of the basin head; a landscape with more minima labels by position
 
@@ -105,17 +105,19 @@ class NLDModel(nn.Module):
         return self._control(y, *self._control_context(c))
 
     def _control_context(self, c: Tensor) -> tuple[Tensor, Tensor]:
-        """The control network's first layer split by input: the weight on the state, and the
-        context's share W_c c + b for contexts c [..., C]. A path computes the share for all its
-        steps at once; only the state's part is left inside the integration loop."""
+        """The control network's first layer split by input: the weight on the state
+        (transposed, [state_dim, H]), and the context's share W_c c + b for contexts c
+        [..., C]. A path computes the share for all its steps at once; only the state's part
+        is left inside the integration loop."""
         first = self.control[0]
         assert isinstance(first, nn.Linear)
         s = self.cfg.state_dim
-        return first.weight[:, :s], F.linear(c, first.weight[:, s:], first.bias)
+        return first.weight[:, :s].T, F.linear(c, first.weight[:, s:], first.bias)
 
     def _control(self, y: Tensor, w_state: Tensor, share: Tensor) -> Tensor:
         """`control_at` from the split first layer (`_control_context`)."""
-        out = share + y @ w_state.T
+        # In the integration loop (y [B, state_dim]) one fused operator instead of two.
+        out = torch.addmm(share, y, w_state) if y.dim() == 2 else share + y @ w_state
         for layer in list(self.control)[1:]:
             out = layer(out)
         if self.cfg.posterior == "additive":
@@ -141,7 +143,9 @@ class NLDModel(nn.Module):
         posterior paths: measured here, wells then take ~10x more iterations to appear.
         """
         steps: list[tuple[Tensor, Tensor]] = []
-        y, kl = self._drive(y, *self._control_context(c), noise, steps)
+        scheme = Euler.of(self.prior, self.cfg.dt / self.cfg.substeps)
+        kicks = None if noise is None else noise * self._kick_scale(scheme)
+        y, kl = self._drive(y, *self._control_context(c), kicks, scheme, steps)
         if kl is None:
             kl = self.path_kl(*(torch.stack(v, dim=-2) for v in zip(*steps, strict=True)))
         return y, kl
@@ -151,33 +155,36 @@ class NLDModel(nn.Module):
         y: Tensor,
         w_state: Tensor,
         share: Tensor,
-        noise: Tensor | None,
+        kicks: Tensor | None,
+        scheme: Euler,
         steps: list[tuple[Tensor, Tensor]],
     ) -> tuple[Tensor, Tensor | None]:
-        """The substeps of one observation interval from y: the new state and, for a residual
-        or additive posterior, the interval's path KL; appends (y, f) of each substep to
-        `steps`. A free posterior's KL (None here) is left to `path_kl` on the collected steps:
+        """The substeps of one observation interval from y, each a step of `scheme` with its
+        kick g dW of `kicks` [substeps, ..., d] (None: the mean path): the new state and, for a
+        residual or additive posterior, the interval's path KL; appends (y, f) of each substep
+        to `steps`. A free posterior's KL (None here) is left to `path_kl` on the collected steps:
         its drift does not need the prior's, so the energy's gradient is evaluated once for the
         whole path instead of once per step (with the context share of `_control_context`,
         training steps 1.4-1.6x faster: bench/RESULTS.md, Training speed)."""
-        n = self.cfg.substeps
-        dt = self.cfg.dt / n
         free = self.cfg.posterior == "free"
         kl = y.new_zeros(y.shape[:-1])
-        for k in range(n):
+        for k in range(self.cfg.substeps):
             out = self._control(y, w_state, share)
             if free:
                 f = out
             else:
-                h, g = self.prior.noise_drift(y), self.prior.diffusion()
+                h, g = self.prior.noise_drift(y), scheme.noise
                 f, u = (
                     (h + out, out / g) if self.cfg.posterior == "additive" else (h + g * out, out)
                 )
-                kl = kl + 0.5 * (u * u).sum(-1) * dt
+                kl = kl + 0.5 * (u * u).sum(-1) * scheme.dt
             steps.append((y, f))
-            dw = None if noise is None else noise[k] * math.sqrt(dt)
-            y = step(self.prior, y, dt, drift=f, dw=dw)
+            y = scheme(y, f, None if kicks is None else kicks[k])
         return y, None if free else kl
+
+    def _kick_scale(self, scheme: Euler) -> Tensor:
+        """g sqrt(dt): a kick g dW of `scheme` from a standard normal draw."""
+        return scheme.noise * math.sqrt(scheme.dt)
 
     def path_kl(self, ys: Tensor, fs: Tensor) -> Tensor:
         """Path KL of a free posterior, sum over steps of |(f - h(y)) / g|^2 dt / 2, for its
@@ -210,9 +217,11 @@ class NLDModel(nn.Module):
         path, kl = [y], x.new_zeros(b)
         steps: list[tuple[Tensor, Tensor]] = []
         w_state, shares = self._control_context(ctx)
+        scheme = Euler.of(self.prior, self.cfg.dt / n)
+        scale = self._kick_scale(scheme)
         for t in range(1, t_len):
-            noise = normal(n, b, d) if sample else None
-            y, kl_t = self._drive(y, w_state, shares[:, t], noise, steps)
+            kicks = normal(n, b, d) * scale if sample else None
+            y, kl_t = self._drive(y, w_state, shares[:, t], kicks, scheme, steps)
             kl = kl if kl_t is None else kl + kl_t
             path.append(y)
         out = PosteriorPath(torch.stack(path, dim=1), ctx, kl, kl0)
