@@ -34,7 +34,7 @@ class Euler:
 
     @classmethod
     def of(cls, prior: Prior, dt: float) -> Euler:
-        rate = prior.mass().mul(dt) if prior.dynamics == "underdamped" else None
+        rate = dt / prior.mass() if prior.dynamics == "underdamped" else None
         return cls(dt, prior.latent_dim, prior.diffusion(), rate)
 
     def __call__(

@@ -25,14 +25,14 @@ class TorchsdePrior(torch.nn.Module):
         return torch.cat([torch.zeros_like(y[:, : y.shape[1] - self.d]), g], dim=1)
 
 
-def _model(dynamics):
-    cfg = ModelConfig(dynamics=dynamics, obs_dim=3, latent_dim=2, energy_hidden=[16, 16])
+def _model(dynamics, mass=1.0):
+    cfg = ModelConfig(dynamics=dynamics, obs_dim=3, latent_dim=2, energy_hidden=[16, 16], mass=mass)
     return NLDModel(cfg).double()
 
 
 @pytest.mark.parametrize("dynamics", ["overdamped", "underdamped", "nsde"])
 def test_explicit_euler_matches_torchsde(dynamics):
-    model = _model(dynamics)
+    model = _model(dynamics, mass=0.3)  # away from 1: a step confusing m with 1 / m shows
     s = model.cfg.state_dim
     y0 = torch.randn(16, s, dtype=torch.float64)
     dt, n = 0.01, 50
