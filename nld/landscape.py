@@ -166,7 +166,22 @@ def simulated_cores(
     return core_labels(energy, minima, saddles, beta, path, index.assign(path, exact=False))
 
 
-def analyze(
+@dataclass
+class Wells:
+    """The energy's minima and their basins, found from Boltzmann samples of it (MALA) and the
+    data's encoded points: what the rest of the analysis starts from, and all the depths stage
+    needs of it."""
+
+    energy: EnergyFn
+    beta: float
+    chains: np.ndarray  # MALA's samples [n_chains, steps, d]
+    near: Tensor  # the data's points, if any, and the samples [n, d]: where basins are indexed
+    minima: list[Minimum]
+    index: BasinIndex
+    seconds: dict[str, float]
+
+
+def wells(
     model: NLDModel,
     latents: Tensor | None = None,
     *,
@@ -174,20 +189,14 @@ def analyze(
     n_chains: int = 256,
     n_steps: int = 4000,
     burn_in: int = 1000,
-    quadrature_max_dim: int = 3,
-) -> Analysis:
-    """Analyse the energy of `model`; `latents` [..., d] are encoded data points, if any."""
+) -> Wells:
+    """The minima and basins of `model`'s energy; `latents` [..., d] are encoded data points,
+    if any. Raises NLDError where there is no energy, or no minimum."""
     if not model.cfg.has_energy:
         raise NLDError("this model has no energy (an NSDE baseline): nothing to analyse")
     energy = model_energy(model)
-    prior = model.prior
-    beta = float(prior.beta().detach())
+    beta = float(model.prior.beta().detach())
     d = model.cfg.latent_dim
-    clocked_gamma, clocked_mass, _ = (v.detach().cpu().double().numpy() for v in prior.kinetics())
-    gamma = np.broadcast_to(clocked_gamma, (d,)).copy()
-    mass = (
-        np.broadcast_to(clocked_mass, (d,)).copy() if model.cfg.dynamics == "underdamped" else None
-    )
     seconds: dict[str, float] = {}
     gen = torch.Generator().manual_seed(seed)
 
@@ -208,21 +217,47 @@ def analyze(
         seeds = torch.cat([flat[torch.randperm(len(flat), generator=gen)[:512]], seeds])
     minima = find_minima(energy, seeds, seed=seed)
     seconds["minima"] = time.perf_counter() - t0
-    warnings: list[str] = []
     if not minima:
         raise NLDError("the energy has no local minimum in the region searched")
 
     t0 = time.perf_counter()
     near = cloud if flat is None else torch.cat([flat, cloud])
     index = BasinIndex.around(energy, minima, near.numpy(), seed=seed)
-    labels = index.assign(samples.chains)
-    occ_a, err_a = sampled_occupancy(labels, len(minima))
     seconds["basins"] = time.perf_counter() - t0
+    return Wells(energy, beta, samples.chains, near, minima, index, seconds)
+
+
+def analyze(
+    model: NLDModel,
+    latents: Tensor | None = None,
+    *,
+    seed: int = 0,
+    n_chains: int = 256,
+    n_steps: int = 4000,
+    burn_in: int = 1000,
+    quadrature_max_dim: int = 3,
+) -> Analysis:
+    """Analyse the energy of `model`; `latents` [..., d] are encoded data points, if any."""
+    found = wells(model, latents, seed=seed, n_chains=n_chains, n_steps=n_steps, burn_in=burn_in)
+    energy, beta, minima, index = found.energy, found.beta, found.minima, found.index
+    seconds, d = found.seconds, model.cfg.latent_dim
+    clocked_gamma, clocked_mass, _ = (
+        v.detach().cpu().double().numpy() for v in model.prior.kinetics()
+    )
+    gamma = np.broadcast_to(clocked_gamma, (d,)).copy()
+    mass = (
+        np.broadcast_to(clocked_mass, (d,)).copy() if model.cfg.dynamics == "underdamped" else None
+    )
+    warnings: list[str] = []
+
+    t0 = time.perf_counter()
+    occ_a, err_a = sampled_occupancy(index.assign(found.chains), len(minima))
+    seconds["basins"] += time.perf_counter() - t0
 
     occ_d = None
     if d <= quadrature_max_dim:
         t0 = time.perf_counter()
-        lo, hi = quadrature_box(near.numpy())
+        lo, hi = quadrature_box(found.near.numpy())
         occ_d = quadrature(energy, minima, beta, lo, hi, assign=index.assign).tolist()
         seconds["quadrature"] = time.perf_counter() - t0
 
@@ -233,7 +268,8 @@ def analyze(
     seconds["transitions"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    cores = simulated_cores(model, energy, minima, saddles, index, cloud.numpy(), beta, seed=seed)
+    cloud = found.chains.reshape(-1, d)
+    cores = simulated_cores(model, energy, minima, saddles, index, cloud, beta, seed=seed)
     seconds["kinetics"] = time.perf_counter() - t0
 
     low = [s for s in saddles if beta * min(s.barrier(minima)) < LOW_BARRIER]

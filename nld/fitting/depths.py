@@ -33,7 +33,7 @@ from nld.fitting.calibrate import calibrate
 from nld.fitting.clock import readout_positions
 from nld.fitting.record import StageRecord, values
 from nld.inference import head_order
-from nld.landscape import analyze, quadrature_box
+from nld.landscape import quadrature_box, wells
 from nld.model import NLDModel
 
 
@@ -126,7 +126,7 @@ def fit_depths(
     assert fitted.chain is not None
     latents = readout_positions(model, data, seed)
     try:
-        res = analyze(model, latents, seed=seed, quadrature_max_dim=0)
+        res = wells(model, latents, seed=seed)
     except NLDError as e:
         return skip(str(e))
     order, index = head_order(fitted, res.minima), res.index
@@ -166,6 +166,6 @@ def fit_depths(
 
 def _minima(model: NLDModel, latents: torch.Tensor, seed: int) -> list[Minimum]:
     try:
-        return analyze(model, latents, seed=seed, quadrature_max_dim=0).minima
+        return wells(model, latents, seed=seed).minima
     except NLDError:  # no minimum in the region searched
         return []
