@@ -1,9 +1,12 @@
-"""The split test on data with known hidden states: silent for the true chain, and where two
-states were merged into one it finds that state, and splitting it recovers the Bayes filter."""
+"""The split test on data with known hidden states: silent for the true chain; where two
+states were merged into one it finds that state, splitting it recovers the Bayes filter, and
+the split resolves; where a state's observations lie on an arc, its split pays but does not
+resolve."""
 
 import numpy as np
 import pytest
 
+from nld import markov
 from nld.analysis import match_labels
 from nld.chain_split import merge_states, split_state, split_test
 from nld.data import bayes_limits, load_spec, sample
@@ -45,7 +48,38 @@ def test_a_merged_state_is_found_and_splitting_it_recovers_the_filter(data):
     split = split_test(merged_chain(train.x), train.x)
     assert split.preferred and split.state == 1  # merged states go last
     assert split.gains[1] == split.gain > 0 > split.gains[0]  # only the merged state pays
+    assert split.merged == (1,) and split.not_gaussian == ()  # its halves are Gaussian states
     limit = bayes_limits(SPEC, test.x, test.states)["online_filter_accuracy_mean"]
     accuracy = match_labels(split.chain.labels(test.x), test.states, 3).accuracy_mean
     assert accuracy == pytest.approx(limit, abs=0.01)
     assert split.summary()["bic_gain"] == split.gain > 0
+
+
+def arc_and_blob(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two states switching every 20 steps on average: state 0 emits N((0, -3), 0.3^2 I),
+    state 1 points of a half circle of radius 3 (the angle uniform) with noise 0.1: not one
+    Gaussian, and neither is any part of it. x [40, 200, 2], states [40, 200]."""
+    rng = np.random.default_rng(seed)
+    states = np.zeros((40, 200), dtype=int)
+    for t in range(1, 200):
+        switch = rng.random(40) < 0.05
+        states[:, t] = np.where(switch, 1 - states[:, t - 1], states[:, t - 1])
+    angle = rng.uniform(0, np.pi, states.shape)
+    arc = 3 * np.stack([np.cos(angle), np.sin(angle)], -1) + 0.1 * rng.normal(size=(40, 200, 2))
+    blob = np.array([0.0, -3.0]) + 0.3 * rng.normal(size=(40, 200, 2))
+    return np.where(states[..., None] == 1, arc, blob), states
+
+
+def test_a_state_on_an_arc_pays_for_a_split_that_does_not_resolve():
+    x, states = arc_and_blob(seed=0)
+    flat, lab = x.reshape(-1, 2), states.reshape(-1)
+    means = np.stack([flat[lab == j].mean(0) for j in (0, 1)])
+    covs = np.stack([np.cov(flat[lab == j].T) for j in (0, 1)])
+    chain = StateChain(
+        np.zeros((2, 1)), means, covs, np.full(2, -np.log(2)), markov.sticky(2, 20.0), -np.inf, 0
+    )
+    split = split_test(chain, x)
+    assert split.preferred and split.state == 1 and split.gains[0] < 0
+    assert split.merged == () and split.not_gaussian == (1,)
+    record = split.summary()
+    assert record["not_gaussian"] == [1] and len(record["positions"]) == 2

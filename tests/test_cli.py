@@ -237,7 +237,7 @@ def test_fit_chain_adds_the_chain_and_separate_acts_on_its_split_test(
     code, out, err = _run(capsys, "fit-chain", str(run), "--data", str(tmp_path / "three.npz"))
     assert code == 0, err
     fit = checkpoint.read_config(run)[1]["basin_head"]["chain"]
-    assert fit["split"]["preferred"] and "warning: the data support one more state" in out
+    assert fit["split"]["preferred"] and "warning: the data support more states" in out
 
     # `nld separate` acts on it: the third state gets its own well, and the labels follow.
     test = sample(spec, 50, 200, seed=1)

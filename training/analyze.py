@@ -249,11 +249,15 @@ def model_card(name: str, res: dict[str, Any], command: str, meta: dict[str, Any
         ]
     split = stored_split(meta)
     if split:
-        verdict = (
-            "positive: the data prefer one more state, see the warning"
-            if split["preferred"]
-            else "negative: no sign of a merged state"
-        )
+        if not split["preferred"]:
+            verdict = "negative: no sign of a merged state"
+        elif split.get("merged", True):
+            verdict = "positive: the data prefer one more state, see the warning"
+        else:
+            verdict = (
+                "positive, but the halves split again: the state's observations are not one "
+                "Gaussian, see the warning"
+            )
         lines += [
             "",
             "Split test of the stored chain on the training data (`nld.chain_split`): the best "

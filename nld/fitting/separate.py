@@ -8,7 +8,10 @@ but the posterior keeps them 0.17 apart where its own paths spread 0.75, so the 
 to those paths has one well for both, and neither a lower KL weight nor a heavier predictive
 head moved them apart.
 
-This stage acts on the test's answer. The chain with every state whose split pays split in two
+This stage acts on the test's answer where the split resolves into Gaussian states (a state
+whose observations are not one Gaussian pays for a split too, but its halves pay again:
+nld.chain_split tells the two apart and this stage leaves such states alone). The chain with
+every merged state split in two
 and refitted by Baum-Welch gives each training step a smoothed probability of each of its K'
 states (no labels: the chain is fitted to the observations alone). Each state gets a target
 position: the states the landscape has, their minimum; the two halves of a split state, two
@@ -22,7 +25,8 @@ to the target of its step's state in units of a tenth of that distance, and the 
 the basin head (with its chain and split test) are fitted again: the calibration, which fits
 exp(-beta E) to the posterior's positions, is what then digs the new well. A round is kept only
 if the landscape now has more minima than before, else the model is restored as it was: nothing
-is lost. Rounds repeat while the split test still pays, at most `rounds` times ([stages.separate]).
+is lost. Rounds repeat while the split test still finds merged states, at most `rounds` times
+([stages.separate]).
 
 The term stays on to the end of the stage. Released over the stage's second half, or over a
 whole training from scratch that started with it, the ELBO merged the pair again (case 9: 2
@@ -88,8 +92,11 @@ def applies(model: NLDModel, own: Settings, head: basin_head.Settings) -> bool:
 
 
 def split_states(head: dict[str, Any] | None) -> list[int]:
-    """The chain states whose split pays, from a basin head's record (BasinHeadFit as a dict)."""
+    """The chain states the split test found merged (their split pays and resolves), from a
+    basin head's record (BasinHeadFit as a dict)."""
     split = ((head or {}).get("chain") or {}).get("split") or {}
+    if "merged" in split:  # the states whose split pays and resolves (nld.chain_split)
+        return list(split["merged"])
     if "gains" not in split:  # recorded before the gains of every state were
         return [split["state"]] if split.get("preferred") else []
     return [j for j, g in enumerate(split["gains"]) if g > 0]
@@ -271,7 +278,7 @@ class Separation(StageRecord):
 
     def describe(self) -> list[str]:
         return describe(self.model_dump()) or [
-            "separation: the split test prefers no more states: nothing to separate"
+            "separation: the split test finds no merged states: nothing to separate"
         ]
 
 

@@ -45,13 +45,19 @@ def test_smoke_preset_learns_two_states(smoke_run, easy_data):
     assert labels is not None and labels.shape == test_set.states.shape
 
     # Its card: the training record says the chain's split test found no merged state (two
-    # true states, two wells); a record where it did puts the warning on the card.
+    # true states, two wells); a record where it did puts the warning on the card, and one
+    # where the split does not resolve says the state is not one Gaussian.
     meta = checkpoint.read_config(run)[1]
     card = model_card("easy", out, "nld analyze ...", meta)
-    assert "no sign of a merged state" in card and "support one more state" not in card
+    assert "no sign of a merged state" in card and "Warning: the data" not in card
     assert "Depths refitted to the state chain's stationary distribution" in card
-    meta["basin_head"]["chain"]["split"]["preferred"] = True
-    assert "Warning: the data support one more state" in model_card("easy", out, "", meta)
+    split = meta["basin_head"]["chain"]["split"]
+    split.update(preferred=True, merged=[0], not_gaussian=[])
+    assert "Warning: the data support more states" in model_card("easy", out, "", meta)
+    split.update(merged=[], not_gaussian=[1])
+    card = model_card("easy", out, "", meta)
+    assert "the halves split again" in card and "support more states" not in card
+    assert "Warning: the observations of the state of the minimum at" in card
 
 
 def test_occupancy_follows_the_time_spent_in_each_state(tmp_path):
