@@ -5,16 +5,20 @@ true states are known, beside two criteria that do not assume Gaussian states.
     python bench/split_power.py --non-gaussian      # bench/regimes.py's cases
 
 Gaussian cases: the test on the true chain (a positive gain there would be a false alarm),
-and on the chain with its two least distinguishable states merged into one and refitted
+on the chain with its two least distinguishable states merged into one and refitted
 (Bhattacharyya distance; the hardest merge to detect): whether it finds that state, and the
-accuracy of the split chain's filter on the test set against the Bayes online-filter limit.
+accuracy of the split chain's filter on the test set against the Bayes online-filter limit;
+and on the chain with a third state merged into that one (the state closest to it): a well
+that holds three states.
 
 Non-Gaussian cases (AR(1) regimes with one marginal, arcs of a curved ring, speakers of real
 speech features): the chain fitted to the true labels (each state's mean and covariance,
 transitions counted, then Baum-Welch) has one state per true state, so every state whose
 split pays is a false alarm.
 
-Each split that pays is also judged by the two other criteria:
+Each split that pays is judged by what the test acts on and by two other criteria:
+- resolves (what training acts on): within nld.chain_split.RESOLVE_DEPTH more levels of
+  splitting the parts that still pay, no part pays: the split ends in Gaussian states;
 - kinetic: the halves fall into two regimes of the split chain (nld.regimes: PCCA+ at the gap
   in its implied timescales) and the split adds a timescale of at least a step; halves that
   interconvert within one regime are sub-states of one state;
@@ -162,8 +166,9 @@ def ar_split_gains(chain: StateChain, xs: np.ndarray) -> list[float]:
 
 
 def verdicts(chain: StateChain, x: np.ndarray) -> dict:
-    """The three criteria on every state of `chain`: BIC gains of the Gaussian split, whether
-    each split's halves are kinetically apart, and the AR(1) HMM's split gains."""
+    """The criteria on every state of `chain`: BIC gains of the Gaussian split, the states
+    whose split resolves, whether each split's halves are kinetically apart, and the AR(1)
+    HMM's split gains."""
     split = split_test(chain, x)
     xs = subsample(x, 0, STEPS)
     base = baum_welch(chain, xs, rounds=10, tol=1e-5)
@@ -173,20 +178,41 @@ def verdicts(chain: StateChain, x: np.ndarray) -> dict:
     return {
         "split": split,
         "gains": split.gains,
+        "resolves": [j in split.merged for j in range(len(chain.means))],
         "apart": [kinetically_apart(base, h, j) for j, h in enumerate(halves)],
         "dwell": [(dwell(base, j), dwell(h, j), dwell(h, -1)) for j, h in enumerate(halves)],
         "ar": ar_split_gains(chain, xs),
     }
 
 
-def _says(v: dict) -> tuple[int, int, int]:
-    """States each criterion splits: BIC, BIC and kinetic, BIC and autoregressive."""
+def _says(v: dict) -> tuple[int, int, int, int]:
+    """States each criterion splits: BIC, BIC and resolving, BIC and kinetic, BIC and
+    autoregressive."""
     bic = [g > 0 for g in v["gains"]]
     return (
         sum(bic),
+        sum(b and r for b, r in zip(bic, v["resolves"], strict=True)),
         sum(b and a for b, a in zip(bic, v["apart"], strict=True)),
         sum(b and g > 0 for b, g in zip(bic, v["ar"], strict=True)),
     )
+
+
+def merged_triple(truth: StateChain, x: np.ndarray) -> tuple[str, float, bool]:
+    """The chain with the closest pair and then the state closest to that pair merged into one
+    (last), refitted: the triple, the BIC gain of splitting it, whether the split resolves."""
+    a, b, _ = closest_pair(truth.means, truth.covariances)
+    pair = merge_states(truth, a, b)
+    last = len(pair.means) - 1
+    c = min(
+        range(last),
+        key=lambda j: bhattacharyya(
+            pair.means[j], pair.covariances[j], pair.means[last], pair.covariances[last]
+        ),
+    )
+    merged = baum_welch(merge_states(pair, c, last), subsample(x, 0), rounds=10, tol=1e-5)
+    split = split_test(merged, x)
+    m = len(merged.means) - 1
+    return f"{a}+{b}+{c}", split.gains[m], m in split.merged
 
 
 def _dwells(dwells: list[tuple[float, float, float]]) -> str:
@@ -195,12 +221,13 @@ def _dwells(dwells: list[tuple[float, float, float]]) -> str:
 
 def gaussian(cases: list[int]) -> None:
     print(
-        "| case | states | D | true chain: best BIC gain | states split (BIC / +kinetic / +AR) "
-        "| merged pair | Bhattacharyya | merged: BIC gain | found (BIC / +kinetic / +AR) "
+        "| case | states | D | true chain: best BIC gain "
+        "| states split (BIC / +resolves / +kinetic / +AR) | merged pair | Bhattacharyya "
+        "| merged: BIC gain | found (BIC / +resolves / +kinetic / +AR) "
         "| merged pair's dwell: true; merged -> halves (steps) "
-        "| split chain accuracy | online filter limit | s |"
+        "| split chain accuracy | online filter limit | merged triple: BIC gain, resolves | s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for case in cases:
         start = time.perf_counter()
         spec, train, test, limits = case_data(case)
@@ -214,16 +241,20 @@ def gaussian(cases: list[int]) -> None:
         found = verdicts(merged, train.x)
         m = k - 2  # the merged state goes last
         bic = found["gains"][m] > 0
-        by = [bic, bic and found["apart"][m], bic and found["ar"][m] > 0]
+        by = [bic, found["resolves"][m], bic and found["apart"][m], bic and found["ar"][m] > 0]
         assert test.states is not None
         split = found["split"]
         accuracy = match_labels(split.chain.labels(test.x), test.states, k).accuracy_mean
+        triple = "-"
+        if k > 2:
+            states, gain, resolves = merged_triple(truth, train.x)
+            triple = f"{states}: {gain:.0f}, {'yes' if resolves else 'no'}"
         print(
             f"| {case} | {k} | {dim} | {max(clean['gains']):.0f} | "
             f"{' / '.join(map(str, _says(clean)))} | {x}+{y} | {dist:.2f} | "
             f"{found['gains'][m]:.0f} | {' / '.join('yes' if b else 'no' for b in by)} | "
             f"{dwell(truth, x):.0f} + {dwell(truth, y):.0f}; {_dwells([found['dwell'][m]])} | "
-            f"{accuracy:.1%} | {limits['online_filter_accuracy_mean']:.1%} | "
+            f"{accuracy:.1%} | {limits['online_filter_accuracy_mean']:.1%} | {triple} | "
             f"{time.perf_counter() - start:.0f} |",
             flush=True,
         )
@@ -231,19 +262,19 @@ def gaussian(cases: list[int]) -> None:
 
 def non_gaussian() -> None:
     print(
-        "| case | states | D | BIC gains | states split: BIC | + kinetic | + AR | AR gains "
-        "| dwell: state -> halves (steps) | s |"
+        "| case | states | D | BIC gains | states split: BIC | + resolves | + kinetic | + AR "
+        "| AR gains | dwell: state -> halves (steps) | s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for case, (name, _, _, k) in enumerate(NON_GAUSSIAN):
         start = time.perf_counter()
         train, _ = splits(case)
         assert train.states is not None
         v = verdicts(labelled_chain(train.x, train.states, k), train.x)
-        bic, kinetic, ar = _says(v)
+        bic, resolves, kinetic, ar = _says(v)
         print(
             f"| {name} | {k} | {train.x.shape[-1]} | {', '.join(f'{g:.0f}' for g in v['gains'])} "
-            f"| {bic} of {k} | {kinetic} of {k} | {ar} of {k} "
+            f"| {bic} of {k} | {resolves} of {k} | {kinetic} of {k} | {ar} of {k} "
             f"| {', '.join(f'{g:.0f}' for g in v['ar'])} | {_dwells(v['dwell'])} "
             f"| {time.perf_counter() - start:.0f} |",
             flush=True,

@@ -49,6 +49,9 @@ LOW_BARRIER = 2.0
 # Kramers' barrier-top factor checked (`barrier_top_ratio`): polynomial wells 1.03-1.12, the
 # learned exp2 landscape 1.17-1.18, Gaussian wells 1.4-1.5 (bench/kramers_regime.py).
 SHARP_TOP = 1.25
+# MALA's sample of exp(-beta E) that `wells` (and so `analyze`) starts from: chains, steps of
+# each, and the steps dropped at the start of each.
+CHAINS, STEPS, BURN_IN = 256, 4000, 1000
 SINGLE_WELL = (
     "the energy has a single minimum: the model separates no hidden states (states that "
     "overlap strongly and switch every few steps can end so; see "
@@ -186,9 +189,9 @@ def wells(
     latents: Tensor | None = None,
     *,
     seed: int = 0,
-    n_chains: int = 256,
-    n_steps: int = 4000,
-    burn_in: int = 1000,
+    n_chains: int = CHAINS,
+    n_steps: int = STEPS,
+    burn_in: int = BURN_IN,
 ) -> Wells:
     """The minima and basins of `model`'s energy; `latents` [..., d] are encoded data points,
     if any. Raises NLDError where there is no energy, or no minimum."""
@@ -232,9 +235,9 @@ def analyze(
     latents: Tensor | None = None,
     *,
     seed: int = 0,
-    n_chains: int = 256,
-    n_steps: int = 4000,
-    burn_in: int = 1000,
+    n_chains: int = CHAINS,
+    n_steps: int = STEPS,
+    burn_in: int = BURN_IN,
     quadrature_max_dim: int = 3,
 ) -> Analysis:
     """Analyse the energy of `model`; `latents` [..., d] are encoded data points, if any."""

@@ -14,6 +14,7 @@ every one of them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -36,6 +37,10 @@ class Euler:
     def of(cls, prior: Prior, dt: float) -> Euler:
         rate = dt / prior.mass() if prior.dynamics == "underdamped" else None
         return cls(dt, prior.latent_dim, prior.diffusion(), rate)
+
+    def kick_scale(self) -> Tensor:
+        """g sqrt(dt): a kick g dW of this step from a standard normal draw."""
+        return self.noise * math.sqrt(self.dt)
 
     def __call__(
         self, y: Tensor, drift: Tensor, kick: Tensor | None = None, *, symplectic: bool = True

@@ -17,7 +17,6 @@ For observations x_0..x_{T-1} (standardised with the training set's mean and std
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -143,8 +142,8 @@ class NLDModel(nn.Module):
         posterior paths: measured here, wells then take ~10x more iterations to appear.
         """
         steps: list[tuple[Tensor, Tensor]] = []
-        scheme = Euler.of(self.prior, self.cfg.dt / self.cfg.substeps)
-        kicks = None if noise is None else noise * self._kick_scale(scheme)
+        scheme = self._substep()
+        kicks = None if noise is None else noise * scheme.kick_scale()
         y, kl = self._drive(y, *self._control_context(c), kicks, scheme, steps)
         if kl is None:
             kl = self.path_kl(*(torch.stack(v, dim=-2) for v in zip(*steps, strict=True)))
@@ -182,9 +181,9 @@ class NLDModel(nn.Module):
             y = scheme(y, f, None if kicks is None else kicks[k])
         return y, None if free else kl
 
-    def _kick_scale(self, scheme: Euler) -> Tensor:
-        """g sqrt(dt): a kick g dW of `scheme` from a standard normal draw."""
-        return scheme.noise * math.sqrt(scheme.dt)
+    def _substep(self) -> Euler:
+        """The Euler substep of the posterior's integration, with the prior's constants."""
+        return Euler.of(self.prior, self.cfg.dt / self.cfg.substeps)
 
     def path_kl(self, ys: Tensor, fs: Tensor) -> Tensor:
         """Path KL of a free posterior, sum over steps of |(f - h(y)) / g|^2 dt / 2, for its
@@ -217,8 +216,8 @@ class NLDModel(nn.Module):
         path, kl = [y], x.new_zeros(b)
         steps: list[tuple[Tensor, Tensor]] = []
         w_state, shares = self._control_context(ctx)
-        scheme = Euler.of(self.prior, self.cfg.dt / n)
-        scale = self._kick_scale(scheme)
+        scheme = self._substep()
+        scale = scheme.kick_scale()
         for t in range(1, t_len):
             kicks = normal(n, b, d) * scale if sample else None
             y, kl_t = self._drive(y, w_state, shares[:, t], kicks, scheme, steps)
