@@ -6,11 +6,14 @@ interconvert fast and the group they form lasts long, the group is what a user c
 the state chain's kinetics say which: the implied timescales t_k = -1 / ln |lambda_k| of its
 transition matrix (k = 2..K, in steps, slowest first) have a gap after the (m - 1)-th when m
 regimes each last much longer than their states switch inside them. The number of regimes is
-the m of the largest gap of at least GAP; without one every state is its own regime. PCCA+
-(deeptime) then assigns each state to a regime. Only gaps between timescales of at least one
-step count: a chain over observation steps does not resolve faster processes, and a state it
-never dwells in (a minimum the basin head never names, fitted by pseudo-counts alone) adds
-timescales well below a step whose gap to the rest says nothing about the data.
+the m of the largest gap of at least GAP. PCCA+ (deeptime) then assigns each state to a
+regime. Only timescales of at least one step count: a chain over observation steps does not
+resolve faster processes. A state the chain leaves within a step or two (a minimum passed on
+the way between two others, one the basin head never names, fitted by pseudo-counts alone)
+adds a timescale below a step: its gap to the rest says nothing about the data, and it is no
+regime of its own. So without a gap there are as many regimes as resolved processes (the
+resolved timescales plus one): every state its own where all timescales are resolved, and
+otherwise the fleeting states joined by PCCA+ to the regimes they pass between.
 
 PCCA+ needs a reversible chain, and a chain fitted by Baum-Welch need not be one: both steps
 use its reversible part, the chain whose flux between two states is the mean of the fitted
@@ -45,10 +48,15 @@ def regimes(transition_matrix: np.ndarray, gap: float = GAP) -> Regimes:
         return Regimes(k, np.arange(k), times)
     resolved = times[times >= RESOLVED]  # times are sorted, slowest first
     ratios = resolved[:-1] / resolved[1:]  # ratios[j]: t_{j+2} / t_{j+3}
-    if not len(ratios) or ratios.max() < gap:
+    if len(ratios) and ratios.max() >= gap:
+        m = int(np.argmax(ratios)) + 2  # a gap after the (m - 1)-th timescale: m regimes
+    else:
+        m = len(resolved) + 1  # the resolved processes; fleeting states join them
+    if m == k:
         return Regimes(k, np.arange(k), times)
-    m = int(np.argmax(ratios)) + 2  # a gap after the (m - 1)-th timescale: m regimes
-    # Imported only here: it takes a second, and a chain without a gap does not need it.
+    if m == 1:  # nothing lasts a step
+        return Regimes(1, np.zeros(k, dtype=np.int64), times)
+    # Imported only here: it takes a second, and a chain of regimes of one state does not need it.
     from deeptime.markov import pcca
 
     return Regimes(m, np.asarray(pcca(trans, m).assignments, dtype=np.int64), times)

@@ -66,3 +66,23 @@ def test_a_state_the_chain_never_dwells_in_makes_no_gap():
     assert t[-1] < 1.0 and t[-2] / t[-1] > t[0] / t[1] > 3
     assert found.count == 2
     assert found.of_state[0] == found.of_state[1] != found.of_state[2] == found.of_state[3]
+
+
+def test_a_state_left_within_a_step_joins_a_regime():
+    """Four states that each last 25 steps, and a fifth passed on the way between them (entered
+    rarely, left within 1.2 steps on average, as a minimum between four arcs of a curved
+    surface): three resolved timescales without a gap among them, and one far below a step.
+    Four regimes, the fleeting state in one of them."""
+    p = np.zeros((5, 5))
+    p[:4, :4] = np.exp(markov.sticky(4, 25.0))
+    p[:4, 4] = 1e-3
+    p[:4, :4] -= np.diag(np.full(4, 1e-3))
+    p[4] = [0.2, 0.2, 0.2, 0.22, 1 / 6]
+    p[4] /= p[4].sum()
+    found = regimes(p)
+    assert (found.timescales[:3] > 10).all() and found.timescales[3] < 1.0
+    assert found.count == 4
+    assert sorted(set(found.of_state[:4].tolist())) == [0, 1, 2, 3]
+    assert 0 <= found.of_state[4] < 4
+    everything_fast = np.full((3, 3), 1 / 3)  # nothing lasts a step: one regime
+    assert regimes(everything_fast).count == 1
