@@ -48,10 +48,10 @@ def regimes(transition_matrix: np.ndarray, gap: float = GAP) -> Regimes:
         return Regimes(k, np.arange(k), times)
     resolved = times[times >= RESOLVED]  # times are sorted, slowest first
     ratios = resolved[:-1] / resolved[1:]  # ratios[j]: t_{j+2} / t_{j+3}
-    if len(ratios) and ratios.max() >= gap:
-        m = int(np.argmax(ratios)) + 2  # a gap after the (m - 1)-th timescale: m regimes
-    else:
-        m = len(resolved) + 1  # the resolved processes; fleeting states join them
+    # A gap after the (m - 1)-th timescale: m regimes; without one, the resolved processes
+    # (fleeting states join them).
+    gapped = len(ratios) and ratios.max() >= gap
+    m = int(np.argmax(ratios)) + 2 if gapped else len(resolved) + 1
     if m == k:
         return Regimes(k, np.arange(k), times)
     if m == 1:  # nothing lasts a step
