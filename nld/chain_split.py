@@ -19,9 +19,8 @@ continuum, and its halves pay again, and their halves again. So a split that pay
 merged state only where it *resolves*: within RESOLVE_DEPTH levels of splitting the parts that
 still pay, no part pays (a well that merged three or four states resolves at the second level).
 bench/split_power.py measures this on data with known states: every merged pair of Gaussian
-states the BIC finds resolves at the first level (its halves' gains -54 to -23,709 nats), and
-every merged triple at the second; no state of the arcs, speakers or AR(1) regimes of
-bench/regimes.py resolves, though all of them pay.
+states the BIC finds resolves, and so does every merged triple; no state of the arcs, speakers
+or AR(1) regimes of bench/regimes.py resolves, though all of them pay.
 """
 
 from __future__ import annotations
@@ -41,7 +40,7 @@ from nld.state_chain import StateChain, baum_welch, subsample
 MAX_STEPS = 50_000
 # Levels of further splits within which a paying split must resolve to count as merged states:
 # 2 resolves up to four Gaussian states in one well; no non-Gaussian state measured resolves
-# at 2 (bench/split_power.py: their quarters still pay thousands of nats).
+# at 2 (bench/split_power.py: some quarter of each still pays).
 RESOLVE_DEPTH = 2
 
 
