@@ -3,11 +3,16 @@ through encoder, posterior SDE and decoder, backward, optimizer step), on a data
 
     python bench/train_step.py --preset exp1-overdamped --data ../shared/benchmarks/exp1-train.npz
         [--threads 2] [--steps 30] [--set model.substeps=1 --tag NAME] [--profile 10]
+        [--compile control|drive]
 
 The model is the preset's at initialisation with a KL weight of 1 (the cost of a step hardly
 changes during training); three warm-up steps are not timed. Prints the median and quartiles
 and appends a row (with the commit) to bench/results/train_step.jsonl. To compare two versions
 of the code, run this file from both checkouts alternately, one at a time.
+
+`--compile` runs the step with part of the model compiled by torch.compile (the warm-up steps
+compile it): `control`, the posterior's control network; `drive`, the substep loop of one
+observation interval (NLDModel._drive). The row's variant names it.
 
 `--profile N` then runs N more steps under torch's profiler and prints the operators with the
 most CPU time of their own, with their calls per step; the top 15 go to
@@ -52,6 +57,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--profile", type=int, default=0, metavar="N", help="profile N more steps")
+    p.add_argument("--compile", choices=("control", "drive"), help="torch.compile that part")
     add_variant_options(p, "model.substeps=1")
     a = p.parse_args()
     overrides, variant = variant_of(a)
@@ -64,6 +70,10 @@ def main() -> None:
     model = initial_model(cfg, x).train()
     opts = optimizers(model, t)
     gen = torch.Generator().manual_seed(0)
+    if a.compile:
+        name = f"_{a.compile}"
+        setattr(model, name, torch.compile(getattr(model, name), dynamic=False))
+        variant = f"{variant or 'default'}+compile-{a.compile}"
 
     def batch() -> torch.Tensor:
         rows, steps = window_index(x.shape[0], x.shape[1], t.batch_size, t.window, gen)
