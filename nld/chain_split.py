@@ -202,13 +202,14 @@ def split_warnings(record: dict[str, Any] | None) -> list[str]:
         states = record["merged"]
         out.append(_merged_warning([where[j] for j in states], [gains[j] for j in states]))
     if record["not_gaussian"]:
-        at = _positions([where[j] for j in record["not_gaussian"]])
+        states = record["not_gaussian"]
+        which = "state of the minimum" if len(states) == 1 else "states of the minima"
         out.append(
-            f"the observations of the state of the minimum at {at} are not one Gaussian: "
-            "splitting it pays, and so does splitting its halves again (nld.chain_split). The "
-            "state chain's Gaussian emissions only approximate them, and its split test cannot "
-            "count states there; training does not split it. Where such a state is several "
-            "wells, nld.regimes groups them."
+            f"the observations of the {which} at {_positions([where[j] for j in states])} are "
+            "not one Gaussian: splitting pays, and so does splitting the halves again "
+            "(nld.chain_split). The state chain's Gaussian emissions only approximate them, and "
+            "its split test cannot count states there; training does not split them. Where such "
+            "a state is several wells, nld.regimes groups them."
         )
     return out
 
@@ -217,8 +218,8 @@ def _merged_warning(positions: list[list[float]], gains: list[float]) -> str:
     return (
         f"the data support more states than the energy has minima: splitting the state of the "
         f"minimum at {_positions(positions)} in two gains {', '.join(f'{g:.0f}' for g in gains)} "
-        "nats (BIC, nld.chain_split), and its halves are Gaussian states: the landscape merged "
-        "them in that well. `nld train` separates such states where it can (config.json's "
+        "nats (BIC, nld.chain_split), and the halves are Gaussian states: the landscape merged "
+        "them in one well. `nld train` separates such states where it can (config.json's "
         "meta.separation says what it tried); another seed may too."
     )
 

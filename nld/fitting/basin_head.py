@@ -57,9 +57,9 @@ from nld.vamp import slow_score
 # the two agree on 95.8-99.5% of the training steps (the pinned presets; bench/unseen.py cases
 # 3, 5, 6 and 9, before and after each separation round); where they are not, on 97.5-99.2%
 # over wells that each hold one state (arcs of a curved ring, speakers: bench/regimes.py; the
-# chain's labels .999 and .996, above the head's), on 69-83% over wells that are sub-states of
-# one or the regimes that differ by their dynamics (bench/regimes.py, bench/motions.py), where
-# the chain's own labels are up to 7 points worse.
+# chain's labels .999 and .996, above the head's), on 69-83% where wells are sub-states of one
+# state or states differ by their dynamics (bench/regimes.py, bench/motions.py), where the
+# chain's own labels are up to 7 points worse.
 MIN_AGREEMENT = 0.9
 HELD_OUT = 0.2  # of the training sequences, to choose between the dynamic chain and the head
 # How much more of the slow dynamics (nld.vamp.slow_score) the dynamic chain's labels must keep

@@ -11,22 +11,21 @@ head moved them apart.
 This stage acts on the test's answer where the split resolves into Gaussian states (a state
 whose observations are not one Gaussian pays for a split too, but its halves pay again:
 nld.chain_split tells the two apart and this stage leaves such states alone). The chain with
-every merged state split in two
-and refitted by Baum-Welch gives each training step a smoothed probability of each of its K'
-states (no labels: the chain is fitted to the observations alone). Each state gets a target
-position: the states the landscape has, their minimum; the two halves of a split state, two
-points either side of its minimum, half the distance between the closest two minima away from
-it, along the line through the halves' mean readout positions. Every other minimum is then at
-least half that distance from both halves (by the triangle inequality); only when the states of
-two neighbouring minima are split in one round can their halves meet, and then the later pair
-is turned to the direction that keeps it farthest from the other targets. Training then goes on
-from where it ended with one more term, the expected squared distance of the posterior position
-to the target of its step's state in units of a tenth of that distance, and the calibration and
-the basin head (with its chain and split test) are fitted again: the calibration, which fits
-exp(-beta E) to the posterior's positions, is what then digs the new well. A round is kept only
-if the landscape now has more minima than before, else the model is restored as it was: nothing
-is lost. Rounds repeat while the split test still finds merged states, at most `rounds` times
-([stages.separate]).
+every merged state split in two and refitted by Baum-Welch gives each training step a smoothed
+probability of each of its K' states (no labels: the chain is fitted to the observations
+alone). Each state gets a target position: the states the landscape has, their minimum; the two
+halves of a split state, two points either side of its minimum, half the distance between the
+closest two minima away from it, along the line through the halves' mean readout positions.
+Every other minimum is then at least half that distance from both halves (by the triangle
+inequality); only when the states of two neighbouring minima are split in one round can their
+halves meet, and then the later pair is turned to the direction that keeps it farthest from the
+other targets. Training then goes on from where it ended with one more term, the expected
+squared distance of the posterior position to the target of its step's state in units of a
+tenth of that distance, and the calibration and the basin head (with its chain and split test)
+are fitted again: the calibration, which fits exp(-beta E) to the posterior's positions, is
+what then digs the new well. A round is kept only if the landscape now has more minima than
+before, else the model is restored as it was: nothing is lost. Rounds repeat while the split
+test still finds merged states, at most `rounds` times ([stages.separate]).
 
 The term stays on to the end of the stage. Released over the stage's second half, or over a
 whole training from scratch that started with it, the ELBO merged the pair again (case 9: 2
