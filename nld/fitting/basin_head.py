@@ -65,7 +65,7 @@ HELD_OUT = 0.2  # of the training sequences, to choose between the dynamic chain
 # How much more of the slow dynamics (nld.vamp.slow_score) the dynamic chain's labels must keep
 # than the head's to label. Measured on held-out training sequences (bench/dynamic_chain.py):
 # 54% more on regimes that differ by their dynamics alone (ar1), where its labels are right on
-# .964 of the test steps and the head's on .659; where the head's are right (.991, .988, .898:
+# .964 of the test steps and the head's on .659; where the head's are right (.991, .988, .902:
 # arcs of a curved ring, speakers, smartwatch activities) 20%, 70% and 59% less.
 SLOW_MARGIN = 0.1
 DYNAMIC_ROUNDS = 200  # Baum-Welch rounds of the dynamic chain, at most, each time it is fitted
