@@ -25,7 +25,7 @@ or AR(1) regimes of bench/regimes.py resolves, though all of them pay.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -140,7 +140,7 @@ def split_test(
     steps, and for each state whose split pays whether it resolves within `depth` levels. It
     costs K + 1 chain fits, and 3 to 9 more for each state whose split pays."""
     xs = subsample(x, seed, max_steps)
-    splits = _splits(chain, range(len(chain.means)), xs, rounds, tol)
+    splits = list(_splits(chain, range(len(chain.means)), xs, rounds, tol))
     best = max(splits, key=lambda s: s.gain)
     paying = [s for s in splits if s.preferred]
     merged = [s.state for s in paying if _resolves(s.chain, s.state, xs, depth, rounds, tol)]
@@ -154,18 +154,17 @@ def split_test(
 
 def _splits(
     chain: StateChain, states: Iterable[int], xs: np.ndarray, rounds: int, tol: float
-) -> list[Split]:
-    """The split of each of `states`, scored against the chain refitted to xs [N, T, D]."""
+) -> Iterator[Split]:
+    """The split of each of `states`, scored against the chain refitted to xs [N, T, D], one
+    at a time (a caller that has its answer stops fitting)."""
     n, d = xs.shape[0] * xs.shape[1], xs.shape[-1]
     k = len(chain.means)
     base = baum_welch(chain, xs, rounds=rounds, tol=tol)
     price = 0.5 * (d + d * (d + 1) / 2 + 2 * k + 1) * np.log(n)
-    splits = []
     for j in states:
         split = baum_welch(split_state(base, j), xs, rounds=rounds, tol=tol)
         per_step = split.evidence - base.evidence
-        splits.append(Split(j, n * per_step - price, per_step, n, split))
-    return splits
+        yield Split(j, n * per_step - price, per_step, n, split)
 
 
 def _resolves(
