@@ -16,9 +16,12 @@ speech features): the chain fitted to the true labels (each state's mean and cov
 transitions counted, then Baum-Welch) has one state per true state, so every state whose
 split pays is a false alarm.
 
-Each split that pays is judged by what the test acts on and by two other criteria:
-- resolves (what training acts on): within nld.chain_split.RESOLVE_DEPTH more levels of
-  splitting the parts that still pay, no part pays: the split ends in Gaussian states;
+Each split the BIC prefers is judged by what the test acts on and by two other criteria:
+- held-out: the split chain, fitted without every fifth sequence, gives those sequences a
+  higher likelihood than the chain without the split (the BIC and this: the split pays);
+- resolves (what training acts on): the split pays and, within
+  nld.chain_split.RESOLVE_DEPTH more levels of splitting the parts that still pay, no part
+  pays: the split ends in Gaussian states;
 - kinetic: the halves fall into two regimes of the split chain (nld.regimes: PCCA+ at the gap
   in its implied timescales) and the split adds a timescale of at least a step; halves that
   interconvert within one regime are sub-states of one state;
@@ -178,6 +181,7 @@ def verdicts(chain: StateChain, x: np.ndarray) -> dict:
     return {
         "split": split,
         "gains": split.gains,
+        "held_out": split.held_out_gains,
         "resolves": [j in split.merged for j in range(len(chain.means))],
         "apart": [kinetically_apart(base, h, j) for j, h in enumerate(halves)],
         "dwell": [(dwell(base, j), dwell(h, j), dwell(h, -1)) for j, h in enumerate(halves)],
@@ -185,21 +189,23 @@ def verdicts(chain: StateChain, x: np.ndarray) -> dict:
     }
 
 
-def _says(v: dict) -> tuple[int, int, int, int]:
-    """States each criterion splits: BIC, BIC and resolving, BIC and kinetic, BIC and
-    autoregressive."""
+def _says(v: dict) -> tuple[int, int, int, int, int]:
+    """States each criterion splits: BIC, BIC and held-out, those resolving, BIC and kinetic,
+    BIC and autoregressive."""
     bic = [g > 0 for g in v["gains"]]
     return (
         sum(bic),
-        sum(b and r for b, r in zip(bic, v["resolves"], strict=True)),
+        sum(b and h > 0 for b, h in zip(bic, v["held_out"], strict=True)),
+        sum(v["resolves"]),
         sum(b and a for b, a in zip(bic, v["apart"], strict=True)),
         sum(b and g > 0 for b, g in zip(bic, v["ar"], strict=True)),
     )
 
 
-def merged_triple(truth: StateChain, x: np.ndarray) -> tuple[str, float, bool]:
+def merged_triple(truth: StateChain, x: np.ndarray) -> tuple[str, float, float, bool]:
     """The chain with the closest pair and then the state closest to that pair merged into one
-    (last), refitted: the triple, the BIC gain of splitting it, whether the split resolves."""
+    (last), refitted: the triple, the BIC and held-out gains of splitting it, whether the
+    split resolves."""
     a, b, _ = closest_pair(truth.means, truth.covariances)
     pair = merge_states(truth, a, b)
     last = len(pair.means) - 1
@@ -212,7 +218,7 @@ def merged_triple(truth: StateChain, x: np.ndarray) -> tuple[str, float, bool]:
     merged = baum_welch(merge_states(pair, c, last), subsample(x, 0), rounds=10, tol=1e-5)
     split = split_test(merged, x)
     m = len(merged.means) - 1
-    return f"{a}+{b}+{c}", split.gains[m], m in split.merged
+    return f"{a}+{b}+{c}", split.gains[m], split.held_out_gains[m], m in split.merged
 
 
 def _dwells(dwells: list[tuple[float, float, float]]) -> str:
@@ -221,11 +227,13 @@ def _dwells(dwells: list[tuple[float, float, float]]) -> str:
 
 def gaussian(cases: list[int]) -> None:
     print(
-        "| case | states | D | true chain: best BIC gain "
-        "| states split (BIC / +resolves / +kinetic / +AR) | merged pair | Bhattacharyya "
-        "| merged: BIC gain | found (BIC / +resolves / +kinetic / +AR) "
+        "| case | states | D | true chain: best BIC gain, best held-out gain "
+        "| states split (BIC / +held-out / +resolves / +kinetic / +AR) | merged pair "
+        "| Bhattacharyya | merged: BIC gain, held-out gain "
+        "| found (BIC / +held-out / +resolves / +kinetic / +AR) "
         "| merged pair's dwell: true; merged -> halves (steps) "
-        "| split chain accuracy | online filter limit | merged triple: BIC gain, resolves | s |"
+        "| split chain accuracy | online filter limit "
+        "| merged triple: BIC gain, held-out gain, resolves | s |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for case in cases:
@@ -241,18 +249,26 @@ def gaussian(cases: list[int]) -> None:
         found = verdicts(merged, train.x)
         m = k - 2  # the merged state goes last
         bic = found["gains"][m] > 0
-        by = [bic, found["resolves"][m], bic and found["apart"][m], bic and found["ar"][m] > 0]
+        held = bic and found["held_out"][m] > 0
+        by = [
+            bic,
+            held,
+            found["resolves"][m],
+            bic and found["apart"][m],
+            bic and found["ar"][m] > 0,
+        ]
         assert test.states is not None
         split = found["split"]
         accuracy = match_labels(split.chain.labels(test.x), test.states, k).accuracy_mean
         triple = "-"
         if k > 2:
-            states, gain, resolves = merged_triple(truth, train.x)
-            triple = f"{states}: {gain:.0f}, {'yes' if resolves else 'no'}"
+            states, gain, held_gain, resolves = merged_triple(truth, train.x)
+            triple = f"{states}: {gain:.0f}, {held_gain:.0f}, {'yes' if resolves else 'no'}"
         print(
-            f"| {case} | {k} | {dim} | {max(clean['gains']):.0f} | "
+            f"| {case} | {k} | {dim} | {max(clean['gains']):.0f}, {max(clean['held_out']):.0f} | "
             f"{' / '.join(map(str, _says(clean)))} | {x}+{y} | {dist:.2f} | "
-            f"{found['gains'][m]:.0f} | {' / '.join('yes' if b else 'no' for b in by)} | "
+            f"{found['gains'][m]:.0f}, {found['held_out'][m]:.0f} | "
+            f"{' / '.join('yes' if b else 'no' for b in by)} | "
             f"{dwell(truth, x):.0f} + {dwell(truth, y):.0f}; {_dwells([found['dwell'][m]])} | "
             f"{accuracy:.1%} | {limits['online_filter_accuracy_mean']:.1%} | {triple} | "
             f"{time.perf_counter() - start:.0f} |",
@@ -262,19 +278,20 @@ def gaussian(cases: list[int]) -> None:
 
 def non_gaussian() -> None:
     print(
-        "| case | states | D | BIC gains | states split: BIC | + resolves | + kinetic | + AR "
-        "| AR gains | dwell: state -> halves (steps) | s |"
+        "| case | states | D | BIC gains | held-out gains | states split: BIC | + held-out "
+        "| + resolves | + kinetic | + AR | AR gains | dwell: state -> halves (steps) | s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for case, (name, _, _, k) in enumerate(NON_GAUSSIAN):
         start = time.perf_counter()
         train, _ = splits(case)
         assert train.states is not None
         v = verdicts(labelled_chain(train.x, train.states, k), train.x)
-        bic, resolves, kinetic, ar = _says(v)
+        bic, held, resolves, kinetic, ar = _says(v)
         print(
             f"| {name} | {k} | {train.x.shape[-1]} | {', '.join(f'{g:.0f}' for g in v['gains'])} "
-            f"| {bic} of {k} | {resolves} of {k} | {kinetic} of {k} | {ar} of {k} "
+            f"| {', '.join(f'{g:.0f}' for g in v['held_out'])} "
+            f"| {bic} of {k} | {held} of {k} | {resolves} of {k} | {kinetic} of {k} | {ar} of {k} "
             f"| {', '.join(f'{g:.0f}' for g in v['ar'])} | {_dwells(v['dwell'])} "
             f"| {time.perf_counter() - start:.0f} |",
             flush=True,

@@ -18,6 +18,13 @@ one Gaussian (an arc of a curved surface, a periodic motion, a process that wand
 continuum, and its halves pay again, and their halves again. So a split that pays counts as a
 merged state only where it *resolves*: within RESOLVE_DEPTH levels of splitting the parts that
 still pay, no part pays (a well that merged three or four states resolves at the second level).
+
+A split *pays* only where held-out data support it too: every fifth sequence the test sees
+(with fewer than five sequences, the last fifth of each) is left out of every fit, and the
+split chain must give those steps a higher likelihood than the chain without the split (the
+forward algorithm, no price: what was not fitted cannot be over-fitted). The BIC is scored on
+the fitted part.
+
 bench/split_power.py measures this on data with known states: every merged pair of Gaussian
 states the BIC finds resolves, and so does every merged triple; no state of the arcs, speakers
 or AR(1) regimes of bench/regimes.py resolves, though all of them pay.
@@ -42,23 +49,29 @@ MAX_STEPS = 50_000
 # 2 resolves up to four Gaussian states in one well; no non-Gaussian state measured resolves
 # at 2 (bench/split_power.py: some quarter of each still pays).
 RESOLVE_DEPTH = 2
+# Every HOLD_OUT-th sequence is held out of the fits (a fifth of the steps).
+HOLD_OUT = 5
 
 
 @dataclass(frozen=True)
 class Split:
     state: int  # the chain state whose split scored best
-    gain: float  # log-likelihood gain minus the BIC price, nats (> 0: the split is preferred)
-    loglik_gain: float  # nats per step, before the price
-    steps: int  # observation steps the test saw
+    gain: float  # log-likelihood gain minus the BIC price on the fitted steps, nats
+    loglik_gain: float  # nats per fitted step, before the price
+    steps: int  # observation steps the chains were fitted to
+    held_out_gain: float  # log-likelihood gain on the held-out steps, nats
+    held_out_steps: int
     chain: StateChain  # the refitted chain with that state split (it is state j and state K)
-    gains: tuple[float, ...] = ()  # the gain of splitting each state, nats
+    gains: tuple[float, ...] = ()  # the BIC gain of splitting each state, nats
+    held_out_gains: tuple[float, ...] = ()  # the held-out gain of splitting each state, nats
     merged: tuple[int, ...] = ()  # states whose split pays and resolves: merged states, which
     # nld.fitting.separate splits
     not_gaussian: tuple[int, ...] = ()  # states whose split pays and does not resolve
 
     @property
     def preferred(self) -> bool:
-        return self.gain > 0
+        """The split pays: the BIC prefers it and the held-out steps support it."""
+        return self.gain > 0 and self.held_out_gain > 0
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -69,8 +82,11 @@ class Split:
             "bic_gain": float(self.gain),
             "loglik_gain_per_step": float(self.loglik_gain),
             "steps": self.steps,
+            "held_out_gain": float(self.held_out_gain),
+            "held_out_steps": self.held_out_steps,
             "preferred": bool(self.preferred),
             "gains": [float(g) for g in self.gains],
+            "held_out_gains": [float(g) for g in self.held_out_gains],
             "merged": list(self.merged),
             "not_gaussian": list(self.not_gaussian),
             "dwell_steps_after": self.chain.dwell_steps().tolist(),
@@ -136,46 +152,84 @@ def split_test(
     depth: int = RESOLVE_DEPTH,
 ) -> Split:
     """The best split of one of the chain's states on x [N, T, D] (at most `max_steps` steps
-    of it, whole sequences drawn with `seed`), scored against the chain refitted to the same
-    steps, and for each state whose split pays whether it resolves within `depth` levels. It
-    costs K + 1 chain fits, and 3 to 9 more for each state whose split pays."""
-    xs = subsample(x, seed, max_steps)
-    splits = list(_splits(chain, range(len(chain.means)), xs, rounds, tol))
+    of it, whole sequences drawn with `seed`, a fifth held out), scored against the chain
+    refitted to the same steps, and for each state whose split pays whether it resolves within
+    `depth` levels. It costs K + 1 chain fits, and 3 to 9 more for each state whose split
+    pays."""
+    data = held_out(subsample(x, seed, max_steps))
+    splits = list(_splits(chain, range(len(chain.means)), data, rounds, tol))
     best = max(splits, key=lambda s: s.gain)
     paying = [s for s in splits if s.preferred]
-    merged = [s.state for s in paying if _resolves(s.chain, s.state, xs, depth, rounds, tol)]
+    merged = [s.state for s in paying if _resolves(s.chain, s.state, data, depth, rounds, tol)]
     return replace(
         best,
         gains=tuple(s.gain for s in splits),
+        held_out_gains=tuple(s.held_out_gain for s in splits),
         merged=tuple(merged),
         not_gaussian=tuple(s.state for s in paying if s.state not in merged),
     )
 
 
+def held_out(xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """xs [N, T, D] as the steps to fit and the steps held out: every HOLD_OUT-th sequence,
+    or with fewer than HOLD_OUT sequences the last 1 / HOLD_OUT of each."""
+    n, t = xs.shape[:2]
+    if n >= HOLD_OUT:
+        held = np.arange(n) % HOLD_OUT == HOLD_OUT - 1
+        return xs[~held], xs[held]
+    if t < 2 * HOLD_OUT:
+        raise ValueError(
+            f"the split test needs {HOLD_OUT} sequences or sequences of {2 * HOLD_OUT} steps to "
+            f"hold some out; got {n} of {t}"
+        )
+    cut = t - t // HOLD_OUT
+    return xs[:, :cut], xs[:, cut:]
+
+
 def _splits(
-    chain: StateChain, states: Iterable[int], xs: np.ndarray, rounds: int, tol: float
+    chain: StateChain,
+    states: Iterable[int],
+    data: tuple[np.ndarray, np.ndarray],
+    rounds: int,
+    tol: float,
 ) -> Iterator[Split]:
-    """The split of each of `states`, scored against the chain refitted to xs [N, T, D], one
-    at a time (a caller that has its answer stops fitting)."""
+    """The split of each of `states`, fitted to data's first part and scored against the chain
+    refitted to it, by the BIC there and by the likelihood of data's held-out part; one at a
+    time (a caller that has its answer stops fitting)."""
+    xs, held = data
     n, d = xs.shape[0] * xs.shape[1], xs.shape[-1]
     k = len(chain.means)
     base = baum_welch(chain, xs, rounds=rounds, tol=tol)
+    base_held = _loglik(base, held)
     price = 0.5 * (d + d * (d + 1) / 2 + 2 * k + 1) * np.log(n)
     for j in states:
         split = baum_welch(split_state(base, j), xs, rounds=rounds, tol=tol)
         per_step = split.evidence - base.evidence
-        yield Split(j, n * per_step - price, per_step, n, split)
+        held_gain = _loglik(split, held) - base_held
+        yield Split(
+            j, n * per_step - price, per_step, n, held_gain, held.shape[0] * held.shape[1], split
+        )
+
+
+def _loglik(chain: StateChain, x: np.ndarray) -> float:
+    """The chain's log-likelihood of x [N, T, D], nats."""
+    return float(chain.filter(x)[1].sum())
 
 
 def _resolves(
-    split: StateChain, j: int, xs: np.ndarray, depth: int, rounds: int, tol: float
+    split: StateChain,
+    j: int,
+    data: tuple[np.ndarray, np.ndarray],
+    depth: int,
+    rounds: int,
+    tol: float,
 ) -> bool:
     """Whether the halves of state j in `split` (j and its last state) are Gaussian states:
     neither pays for a further split, or each one that does resolves within depth - 1 more
     levels."""
-    halves = _splits(split, (j, len(split.means) - 1), xs, rounds, tol)
+    halves = _splits(split, (j, len(split.means) - 1), data, rounds, tol)
     return all(
-        not h.preferred or (depth > 1 and _resolves(h.chain, h.state, xs, depth - 1, rounds, tol))
+        not h.preferred or (depth > 1 and _resolves(h.chain, h.state, data, depth - 1, rounds, tol))
         for h in halves
     )
 
@@ -194,12 +248,18 @@ def split_warnings(record: dict[str, Any] | None) -> list[str]:
     if not record or not record["preferred"]:
         return []
     if "merged" not in record:  # a record from before the split's resolution was tested
-        return [_merged_warning([record["position"]], [record["bic_gain"]])]
-    where, gains = record["positions"], record["gains"]
+        return [_merged_warning([record["position"]], [record["bic_gain"]], [])]
+    where, gains, held = record["positions"], record["gains"], record.get("held_out_gains")
     out = []
     if record["merged"]:
         states = record["merged"]
-        out.append(_merged_warning([where[j] for j in states], [gains[j] for j in states]))
+        out.append(
+            _merged_warning(
+                [where[j] for j in states],
+                [gains[j] for j in states],
+                [held[j] for j in states] if held else [],
+            )
+        )
     if record["not_gaussian"]:
         states = record["not_gaussian"]
         which = "state of the minimum" if len(states) == 1 else "states of the minima"
@@ -213,14 +273,19 @@ def split_warnings(record: dict[str, Any] | None) -> list[str]:
     return out
 
 
-def _merged_warning(positions: list[list[float]], gains: list[float]) -> str:
+def _merged_warning(positions: list[list[float]], gains: list[float], held_out: list[float]) -> str:
+    held = f" and {_nats(held_out)} nats on held-out sequences" if held_out else ""
     return (
         f"the data support more states than the energy has minima: splitting the state of the "
-        f"minimum at {_positions(positions)} in two gains {', '.join(f'{g:.0f}' for g in gains)} "
-        "nats (BIC, nld.chain_split), and the halves are Gaussian states: the landscape merged "
+        f"minimum at {_positions(positions)} in two gains {_nats(gains)} nats (BIC){held} "
+        "(nld.chain_split), and the halves are Gaussian states: the landscape merged "
         "them in one well. `nld train` separates such states where it can (config.json's "
         "meta.separation says what it tried); another seed may too."
     )
+
+
+def _nats(gains: list[float]) -> str:
+    return ", ".join(f"{g:.0f}" for g in gains)
 
 
 def _positions(positions: list[list[float]]) -> str:

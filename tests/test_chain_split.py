@@ -1,14 +1,15 @@
 """The split test on data with known hidden states: silent for the true chain; where two
-states were merged into one it finds that state, splitting it recovers the Bayes filter, and
-the split resolves; where a state's observations lie on an arc, its split pays but does not
-resolve."""
+states were merged into one it finds that state, held-out sequences support the split,
+splitting it recovers the Bayes filter, and the split resolves; where a state's observations
+lie on an arc, its split pays but does not resolve; where only the fitted sequences hold two
+states, the split does not pay."""
 
 import numpy as np
 import pytest
 
 from nld import markov
 from nld.analysis import match_labels
-from nld.chain_split import merge_states, split_state, split_test
+from nld.chain_split import HOLD_OUT, held_out, merge_states, split_state, split_test
 from nld.data import bayes_limits, load_spec, sample
 from nld.state_chain import StateChain, baum_welch, spec_chain, subsample
 
@@ -41,6 +42,8 @@ def test_no_split_of_the_true_chain(data):
     split = split_test(spec_chain(SPEC), train.x)
     assert not split.preferred and split.gain < 0
     assert len(split.gains) == 3 and max(split.gains) == split.gain
+    assert max(split.held_out_gains) < 0  # no split predicts the held-out sequences better
+    assert split.steps + split.held_out_steps == train.x.shape[0] * train.x.shape[1]
 
 
 def test_a_merged_state_is_found_and_splitting_it_recovers_the_filter(data):
@@ -48,11 +51,42 @@ def test_a_merged_state_is_found_and_splitting_it_recovers_the_filter(data):
     split = split_test(merged_chain(train.x), train.x)
     assert split.preferred and split.state == 1  # merged states go last
     assert split.gains[1] == split.gain > 0 > split.gains[0]  # only the merged state pays
+    assert split.held_out_gain > 0 and split.held_out_gains[0] < 0
     assert split.merged == (1,) and split.not_gaussian == ()  # its halves are Gaussian states
     limit = bayes_limits(SPEC, test.x, test.states)["online_filter_accuracy_mean"]
     accuracy = match_labels(split.chain.labels(test.x), test.states, 3).accuracy_mean
     assert accuracy == pytest.approx(limit, abs=0.01)
     assert split.summary()["bic_gain"] == split.gain > 0
+
+
+def test_held_out_steps_are_every_fifth_sequence_or_the_end_of_each():
+    xs = np.arange(10 * 20 * 1, dtype=float).reshape(10, 20, 1)
+    fit, held = held_out(xs)
+    assert held.shape == (10 // HOLD_OUT, 20, 1) and fit.shape == (10 - 10 // HOLD_OUT, 20, 1)
+    np.testing.assert_array_equal(held[:, 0, 0], xs[HOLD_OUT - 1 :: HOLD_OUT, 0, 0])
+    fit, held = held_out(xs[:2])
+    assert fit.shape == (2, 16, 1) and held.shape == (2, 4, 1)
+    np.testing.assert_array_equal(np.concatenate([fit, held], axis=1), xs[:2])
+    with pytest.raises(ValueError, match="sequences"):
+        held_out(xs[:2, :5])
+
+
+def test_two_states_in_the_fitted_sequences_only_do_not_pay(data):
+    """Where state 1 of the merged chain holds two states in the fitted sequences but is one
+    Gaussian in the held-out ones (there its observations are drawn from the merged state's
+    Gaussian), the BIC prefers the split and the held-out likelihood does not: the split is
+    not acted on."""
+    train, _ = data
+    x, merged = train.x.copy(), merged_chain(train.x)
+    held = np.arange(len(x)) % HOLD_OUT == HOLD_OUT - 1
+    pair = np.isin(train.states, (0, 1)) & held[:, None]
+    draws = np.random.default_rng(0).multivariate_normal(
+        merged.means[-1], merged.covariances[-1], int(pair.sum())
+    )
+    x[pair] = draws
+    split = split_test(merged, x)
+    assert split.gain > 0 and split.state == 1 and split.held_out_gain < 0
+    assert not split.preferred and split.merged == () and split.not_gaussian == ()
 
 
 def arc_and_blob(seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -249,7 +249,9 @@ def model_card(name: str, res: dict[str, Any], command: str, meta: dict[str, Any
         ]
     split = stored_split(meta)
     if split:
-        if not split["preferred"]:
+        if not split["preferred"] and split["bic_gain"] > 0:
+            verdict = "negative: the held-out sequences do not support it"
+        elif not split["preferred"]:
             verdict = "negative: no sign of a merged state"
         elif split.get("merged", True):
             verdict = "positive: the data prefer one more state, see the warning"
@@ -261,8 +263,13 @@ def model_card(name: str, res: dict[str, Any], command: str, meta: dict[str, Any
         lines += [
             "",
             "Split test of the stored chain on the training data (`nld.chain_split`): the best "
-            f"split of one state into two changes the BIC by {split['bic_gain']:.0f} nats "
-            f"({verdict}).",
+            f"split of one state into two changes the BIC by {split['bic_gain']:.0f} nats"
+            + (
+                f" and the log-likelihood of held-out sequences by {split['held_out_gain']:.0f}"
+                if "held_out_gain" in split
+                else ""
+            )
+            + f" ({verdict}).",
         ]
     rounds = describe(meta.get("separation"))
     if rounds:
