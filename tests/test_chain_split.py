@@ -67,8 +67,10 @@ def test_held_out_steps_are_every_fifth_sequence_or_the_end_of_each():
     fit, held = held_out(xs[:2])
     assert fit.shape == (2, 16, 1) and held.shape == (2, 4, 1)
     np.testing.assert_array_equal(np.concatenate([fit, held], axis=1), xs[:2])
-    with pytest.raises(ValueError, match="sequences"):
-        held_out(xs[:2, :5])
+    fit, held = held_out(xs[:2, :5])  # too little to hold any out: no split can pay
+    assert fit.shape == (2, 5, 1) and held.size == 0
+    split = split_test(spec_chain(SPEC), sample(SPEC, 2, 5, seed=0).x)
+    assert split.held_out_steps == 0 and not split.preferred and split.merged == ()
 
 
 def test_two_states_in_the_fitted_sequences_only_do_not_pay(data):
