@@ -19,6 +19,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/mypy bench  # the benchmark scripts (not a package)
 
 # The documentation site (docs/, mkdocs.yml): a broken link or reference fails the build.
 docs-build: $(STAMP)

@@ -108,17 +108,14 @@ def exact_1d() -> None:
         kramers = 2 * math.pi / math.sqrt(curvature(-m) * -curvature(0.0)) * math.exp(barrier)
         return barrier, kramers / exact
 
-    wells: list[tuple[str, Callable[[float], float], float]] = []
-    for a in (2.0, 2.5, 3.0, 3.5):  # Gaussian wells of width 1 at +-a
-        wells.append(
-            (
-                "Gaussian wells",
-                lambda x, a=a: -float(np.logaddexp(-((x - a) ** 2) / 2, -((x + a) ** 2) / 2)),
-                a,
-            )
-        )
-    for h in (1.0, 2.0, 4.0, 6.0):
-        wells.append(("quartic h (x^2 - 1)^2", lambda x, h=h: h * (x * x - 1) ** 2, 1.0))
+    def gaussian_wells(a: float) -> Callable[[float], float]:  # width 1, at +-a
+        return lambda x: -float(np.logaddexp(-((x - a) ** 2) / 2, -((x + a) ** 2) / 2))
+
+    def quartic(h: float) -> Callable[[float], float]:
+        return lambda x: h * (x * x - 1) ** 2
+
+    wells = [("Gaussian wells", gaussian_wells(a), a) for a in (2.0, 2.5, 3.0, 3.5)]
+    wells += [("quartic h (x^2 - 1)^2", quartic(h), 1.0) for h in (1.0, 2.0, 4.0, 6.0)]
     for name, energy, m in wells:
         barrier, r = ratio(energy, m)
         print(f"{name}, barrier {barrier:.2f} / beta: Kramers / exact {r:.2f}")

@@ -190,7 +190,7 @@ def main() -> None:
         "preset": a.preset,
         "seed": a.seed,
         "threads": a.threads,
-        "train_seconds": round(train_s, 1),
+        "train_seconds": None if train_s is None else round(train_s, 1),
     }
     import pyarrow.csv as pcsv
 
@@ -224,17 +224,17 @@ def main() -> None:
     from nld.data.tables import TableOptions
 
     opts = TableOptions(columns=CHANNELS, sequence_column="seq")
-    train = as_recordings(a.out / "train.csv", table=opts)
+    fitted_on = as_recordings(a.out / "train.csv", table=opts)
     test = as_recordings(a.out / "test.csv", table=opts)
-    flat = np.concatenate(train.arrays)
+    flat = np.concatenate(fitted_on.arrays)
     t0 = time.perf_counter()
     fits = []
     for s in range(3):
         hmm = GaussianHMM(
             n_components=len(names), covariance_type="full", n_iter=100, random_state=s
         )
-        hmm.fit(flat, [len(x) for x in train.arrays])
-        fits.append((hmm.score(flat, [len(x) for x in train.arrays]), hmm))
+        hmm.fit(flat, [len(x) for x in fitted_on.arrays])
+        fits.append((hmm.score(flat, [len(x) for x in fitted_on.arrays]), hmm))
     hmm = max(fits, key=lambda f: f[0])[1]
     row["hmmlearn_seconds"] = round(time.perf_counter() - t0, 1)
     test_flat = np.concatenate(test.arrays)

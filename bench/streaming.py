@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "streaming.jsonl"
 
 
-def measure(lm, b: int, steps: int) -> dict:  # type: ignore[no-untyped-def]
+def measure(lm: Any, b: int, steps: int) -> dict:
     from nld.analysis import assign_basins
     from nld.data import load_spec, sample
 
@@ -35,8 +36,7 @@ def measure(lm, b: int, steps: int) -> dict:  # type: ignore[no-untyped-def]
         # Streams like the model's data (random inputs land off the data and in no basin).
         x = sample(spec, b, steps, seed=0).x.astype(np.float32)
     else:
-        x = np.random.default_rng(0).standard_normal((b, steps, model.cfg.obs_dim))
-        x = x.astype(np.float32)
+        x = np.random.default_rng(0).standard_normal((b, steps, model.cfg.obs_dim), np.float32)
     # The GRU's own input (the embedding MLP's output width).
     xg = torch.randn(b, steps, model.gru.input_size)
 

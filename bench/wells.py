@@ -86,6 +86,7 @@ def run(case: int, threads: int, overrides: dict[str, object], variant: str) -> 
     spec = case_spec(case)
     train_set = sample_wells(spec, n, length, seed=1)
     test_set = sample_wells(spec, 200, length, seed=2)
+    assert test_set.states is not None
     truth = spec.occupancy()
     cfg = with_overrides(load_config("default"), {"train.threads": threads, **overrides})
     out = ROOT / "runs" / "wells" / f"case{case}" / variant
