@@ -55,7 +55,7 @@ HOLD_OUT = 5
 
 @dataclass(frozen=True)
 class Split:
-    state: int  # the chain state whose split scored best
+    state: int  # the chain state whose split scored best by the BIC, of those that pay if any
     gain: float  # log-likelihood gain minus the BIC price on the fitted steps, nats
     loglik_gain: float  # nats per fitted step, before the price
     steps: int  # observation steps the chains were fitted to
@@ -151,15 +151,15 @@ def split_test(
     max_steps: int = MAX_STEPS,
     depth: int = RESOLVE_DEPTH,
 ) -> Split:
-    """The best split of one of the chain's states on x [N, T, D] (at most `max_steps` steps
-    of it, whole sequences drawn with `seed`, a fifth held out), scored against the chain
-    refitted to the same steps, and for each state whose split pays whether it resolves within
-    `depth` levels. It costs K + 1 chain fits, and 3 to 9 more for each state whose split
-    pays."""
+    """The best split by the BIC of one of the chain's states (of those that pay, where any
+    does) on x [N, T, D] (at most `max_steps` steps of it, whole sequences drawn with `seed`, a
+    fifth held out), scored against the chain refitted to the same steps, and for each state
+    whose split pays whether it resolves within `depth` levels. It costs K + 1 chain fits, and
+    3 to 9 more for each state whose split pays."""
     data = held_out(subsample(x, seed, max_steps))
     splits = list(_splits(chain, range(len(chain.means)), data, rounds, tol))
-    best = max(splits, key=lambda s: s.gain)
     paying = [s for s in splits if s.preferred]
+    best = max(paying or splits, key=lambda s: s.gain)  # reported: the best split that pays
     merged = [s.state for s in paying if _resolves(s.chain, s.state, data, depth, rounds, tol)]
     return replace(
         best,

@@ -11,6 +11,7 @@ from nld import markov
 from nld.analysis import match_labels
 from nld.chain_split import HOLD_OUT, held_out, merge_states, split_state, split_test
 from nld.data import bayes_limits, load_spec, sample
+from nld.data.hmm import HMMSpec
 from nld.state_chain import StateChain, baum_welch, spec_chain, subsample
 
 SPEC = load_spec("exp1")
@@ -89,6 +90,36 @@ def test_two_states_in_the_fitted_sequences_only_do_not_pay(data):
     split = split_test(merged, x)
     assert split.gain > 0 and split.state == 1 and split.held_out_gain < 0
     assert not split.preferred and split.merged == () and split.not_gaussian == ()
+
+
+def test_the_split_reported_is_the_best_that_pays():
+    """Two wells each holding two states: the far pair's split gains the most by the BIC but is
+    one Gaussian in the held-out sequences (there its observations are drawn from the merged
+    state's Gaussian), the near pair's split pays and resolves. The test reports the one that
+    pays, so its verdict, its warnings and what training acts on agree."""
+    sticky = np.exp(markov.sticky(4, 20.0)).tolist()
+    spec = HMMSpec(
+        name="two-pairs",
+        transition_matrix=sticky,
+        initial_distribution=[0.25] * 4,
+        means=[[-4.0, 0.0], [4.0, 0.0], [0.0, 5.0], [0.0, 8.0]],
+        covariances=[np.eye(2).tolist()] * 4,
+        splits={},
+    )
+    train = sample(spec, 50, 200, seed=0)
+    pairs = merge_states(merge_states(spec_chain(spec), 0, 1), 0, 1)  # [far pair, near pair]
+    chain = baum_welch(pairs, subsample(train.x, 0), rounds=10, tol=1e-5)
+    x = train.x.copy()
+    held = np.arange(len(x)) % HOLD_OUT == HOLD_OUT - 1
+    far = np.isin(train.states, (0, 1)) & held[:, None]
+    x[far] = np.random.default_rng(0).multivariate_normal(
+        chain.means[0], chain.covariances[0], int(far.sum())
+    )
+    split = split_test(chain, x)
+    assert split.gains[0] > split.gains[1] > 0  # the BIC prefers splitting the far pair most
+    assert split.held_out_gains[0] < 0 < split.held_out_gains[1]
+    assert split.merged == (1,) and split.not_gaussian == ()
+    assert split.preferred and split.state == 1 and split.gain == split.gains[1]
 
 
 def arc_and_blob(seed: int) -> tuple[np.ndarray, np.ndarray]:
