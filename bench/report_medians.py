@@ -18,6 +18,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from training.report import DWELLS, dwell_ratios
+
 ESTIMATES = ("sampling", "zeroth", "second", "quadrature")
 
 
@@ -33,12 +35,7 @@ def rows(report: Path) -> dict[str, list[dict[str, Any]]]:
 
 def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
     seg = [r["segmentation"] for r in runs]
-    ratios = [
-        d / t
-        for r, s in zip(runs, seg, strict=True)
-        for d, t in zip(r.get("dwell_times_simulated") or [], s["dwell_times_truth"], strict=False)
-        if d and t
-    ]
+    ratios = dwell_ratios(runs, DWELLS["simulated"])
     out: dict[str, Any] = {
         "seeds": len(runs),
         "minima": [len(r["minima"]) for r in runs],

@@ -229,7 +229,7 @@ DWELLS = {  # where each run's dwell times are, in the order of its minima
 }
 
 
-def _dwell_ratios(rows: list[dict[str, Any]], path: tuple[str, ...]) -> list[float]:
+def dwell_ratios(rows: list[dict[str, Any]], path: tuple[str, ...]) -> list[float]:
     """Dwell time (at `path` in a run's analysis) / true dwell time of every matched state of
     every run."""
     out = []
@@ -346,7 +346,7 @@ def _markdown(
     for dyn, rs in rows.items():
         acc = [r["segmentation"]["accuracy_mean"] for r in rs]
         n_min = ", ".join(str(len(r["minima"])) for r in rs)
-        ratios = " | ".join(_fmt(_dwell_ratios(rs, path), 2) for path in DWELLS.values())
+        ratios = " | ".join(_fmt(dwell_ratios(rs, path), 2) for path in DWELLS.values())
         secs = [r["analysis_seconds"] for r in rs]
         clocks = _fmt([r["clock"] for r in rs], 2)
         passes = _fmt([_passes(r) for r in rs], 2)
